@@ -1,0 +1,1 @@
+//! Policy generators shared by the benchmarks.

@@ -1,0 +1,2 @@
+//! The `reaper` binary.
+fn main() {}

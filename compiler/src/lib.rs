@@ -1,0 +1,11 @@
+//! The Reaper policy compiler: source text in, checked policy and diagnostics
+//! out. No IO happens here; the CLI reads files and renders diagnostics.
+//!
+//! Stages, in data-flow order: [`lex`] → [`parse`] → resolve → check.
+
+pub mod ast;
+pub mod diagnostics;
+pub mod fmt;
+pub mod lex;
+pub mod parse;
+pub mod source;

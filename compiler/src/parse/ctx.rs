@@ -1,0 +1,395 @@
+//! The parser's semantic-action context: builds spans and nodes, decodes
+//! literal values (reporting malformed ones), bounds tree depth, and turns
+//! recovered syntax errors into diagnostics.
+
+use lalrpop_util::{ErrorRecovery, ParseError};
+use reaper_lang::literal::{self, LiteralError, UnitLiteral};
+
+use crate::ast::*;
+use crate::diagnostics::{Code, Diagnostic};
+use crate::lex::{unescape, Tok};
+use crate::source::{FileId, Span};
+
+/// What one top-level chunk of tokens parses to.
+#[derive(Debug)]
+pub enum Chunk {
+    Package(Ident),
+    Item(Item),
+}
+
+pub type SyntaxError<'s> = ParseError<usize, Tok<'s>, ()>;
+
+pub struct ParseCtx<'s> {
+    pub file: FileId,
+    pub diagnostics: Vec<Diagnostic>,
+    /// The token after the chunk being parsed, reported when a chunk ends
+    /// early ("expected `;`, found `@`"); `None` at the end of the file.
+    pub next_token: Option<(usize, Tok<'s>, usize)>,
+    /// Depth errors are reported once per chunk: one tall tree, one report.
+    depth_reported: bool,
+}
+
+impl<'s> ParseCtx<'s> {
+    pub fn new(file: FileId) -> Self {
+        Self {
+            file,
+            diagnostics: Vec::new(),
+            next_token: None,
+            depth_reported: false,
+        }
+    }
+
+    pub fn start_chunk(&mut self, next_token: Option<(usize, Tok<'s>, usize)>) {
+        self.next_token = next_token;
+        self.depth_reported = false;
+    }
+
+    pub fn span(&self, l: usize, r: usize) -> Span {
+        Span::new(self.file, l, r)
+    }
+
+    pub fn ident(&self, name: &str, l: usize, r: usize) -> Ident {
+        Ident {
+            name: name.to_owned(),
+            span: self.span(l, r),
+        }
+    }
+
+    pub fn string(&mut self, raw: &str, l: usize, r: usize) -> StrLit {
+        let value = match unescape(raw) {
+            Ok(value) => value,
+            Err(e) => {
+                let span = self.span(l + e.range.start, l + e.range.end);
+                self.diagnostics.push(
+                    Diagnostic::new(&Code::INVALID_ESCAPE, span, e.message)
+                        .label("invalid escape")
+                        .help(r#"escapes are \", \\, \n, \r, \t, \0, \* and \u{…}"#),
+                );
+                String::new()
+            }
+        };
+        StrLit {
+            value,
+            span: self.span(l, r),
+        }
+    }
+
+    pub fn int(&mut self, raw: &str, l: usize, r: usize) -> IntLit {
+        let value = literal::parse_int(raw).unwrap_or_else(|e| {
+            self.literal_error(&Code::INVALID_INT, &e, l, r);
+            0
+        });
+        IntLit {
+            value,
+            span: self.span(l, r),
+        }
+    }
+
+    pub fn int_expr(&mut self, raw: &str, l: usize, r: usize) -> Expr {
+        match literal::parse_int(raw) {
+            Ok(n) => self.expr(ExprKind::Literal(Literal::Int(n)), l, r),
+            Err(e) => self.literal_error_expr(&Code::INVALID_INT, &e, l, r),
+        }
+    }
+
+    pub fn unit_number(&mut self, raw: &str, l: usize, r: usize) -> Expr {
+        match literal::parse_unit_literal(raw) {
+            Ok(UnitLiteral::Duration(ms)) => self.expr(ExprKind::Literal(Literal::Duration(ms)), l, r),
+            Ok(UnitLiteral::Size(bytes)) => self.expr(ExprKind::Literal(Literal::Size(bytes)), l, r),
+            Err(e @ LiteralError::Size(..)) => self.literal_error_expr(&Code::MALFORMED_SIZE, &e, l, r),
+            Err(e) => self.literal_error_expr(&Code::MALFORMED_DURATION, &e, l, r),
+        }
+    }
+
+    pub fn ip(&mut self, raw: &str, l: usize, r: usize) -> Expr {
+        match literal::parse_ip(raw) {
+            Ok(net) => self.expr(ExprKind::Literal(Literal::Ip(net)), l, r),
+            Err(e) => self.literal_error_expr(&Code::MALFORMED_IP, &e, l, r),
+        }
+    }
+
+    pub fn timestamp(&mut self, raw: &str, l: usize, r: usize) -> Expr {
+        match literal::parse_timestamp(raw) {
+            Ok(ms) => self.expr(ExprKind::Literal(Literal::Timestamp(ms)), l, r),
+            Err(e) => self.literal_error_expr(&Code::MALFORMED_TIMESTAMP, &e, l, r),
+        }
+    }
+
+    fn literal_error(&mut self, code: &'static Code, e: &LiteralError, l: usize, r: usize) {
+        let help = match code.id {
+            "E0020" => "integers are 64-bit: -9223372036854775807 to 9223372036854775807",
+            "E0021" => "write an address as `10.1.2.3` and a range as `10.0.0.0/8`; IPv6 goes in `ip(\"2001:db8::/32\")`",
+            "E0022" => "durations combine ms, s, m, h and d, largest first: `500ms`, `30m`, `1h30m`",
+            "E0023" => "timestamps are RFC 3339 with an offset: `2026-01-01T00:00:00Z`",
+            _ => "sizes use B, KB, KiB, MB, MiB, GB or GiB: `16KiB`",
+        };
+        self.diagnostics.push(
+            Diagnostic::new(code, self.span(l, r), e.to_string())
+                .label("malformed literal")
+                .help(help),
+        );
+    }
+
+    fn literal_error_expr(&mut self, code: &'static Code, e: &LiteralError, l: usize, r: usize) -> Expr {
+        self.literal_error(code, e, l, r);
+        Expr::new(ExprKind::Error, self.span(l, r))
+    }
+
+    /// Builds an expression node, replacing it with an error node if the
+    /// tree would grow taller than [`MAX_EXPR_DEPTH`].
+    pub fn expr(&mut self, kind: ExprKind, l: usize, r: usize) -> Expr {
+        let expr = Expr::new(kind, self.span(l, r));
+        if expr.depth <= MAX_EXPR_DEPTH {
+            return expr;
+        }
+        if !self.depth_reported {
+            self.depth_reported = true;
+            self.diagnostics.push(
+                Diagnostic::new(
+                    &Code::NESTING_TOO_DEEP,
+                    expr.span,
+                    format!("expression is nested more than {MAX_EXPR_DEPTH} levels deep"),
+                )
+                .label("this expression")
+                .help("split the condition into several `when` clauses or rules"),
+            );
+        }
+        // Dropping `expr` recurses at most MAX_EXPR_DEPTH + 1 levels.
+        Expr::new(ExprKind::Error, expr.span)
+    }
+
+    pub fn binary(&mut self, op: BinaryOp, lhs: Expr, rhs: Expr, l: usize, r: usize) -> Expr {
+        self.expr(
+            ExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            l,
+            r,
+        )
+    }
+
+    /// `-` applied to an integer literal is the negative literal itself, so
+    /// `-5` and `- 5` are the same tree.
+    pub fn negate(&mut self, operand: Expr, l: usize, r: usize) -> Expr {
+        if let ExprKind::Literal(Literal::Int(n)) = operand.kind {
+            return self.expr(ExprKind::Literal(Literal::Int(-n)), l, r);
+        }
+        self.expr(
+            ExprKind::Unary {
+                op: UnaryOp::Neg,
+                operand: Box::new(operand),
+            },
+            l,
+            r,
+        )
+    }
+
+    /// `base like "pat*"`: `*` is a wildcard, `\*` a literal star.
+    pub fn like(&mut self, base: Expr, raw: &str, pl: usize, pr: usize, l: usize, r: usize) -> Expr {
+        let pattern_span = self.span(pl, pr);
+        let mut pattern = Vec::new();
+        let mut literal = String::new();
+        let mut ok = true;
+        let inner = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(raw);
+        let mut pieces = inner.split('*').peekable();
+        // Split on unescaped stars: a piece ending in an odd run of `\` had its star escaped.
+        while let Some(piece) = pieces.next() {
+            let trailing_backslashes = piece.chars().rev().take_while(|c| *c == '\\').count();
+            let escaped_star = trailing_backslashes % 2 == 1 && pieces.peek().is_some();
+            let text = if escaped_star { &piece[..piece.len() - 1] } else { piece };
+            match unescape(&format!("\"{text}\"")) {
+                Ok(decoded) => literal.push_str(&decoded),
+                Err(_) => ok = false,
+            }
+            if escaped_star {
+                literal.push('*');
+            } else if pieces.peek().is_some() {
+                if !literal.is_empty() {
+                    pattern.push(PatternPart::Literal(std::mem::take(&mut literal)));
+                }
+                if pattern.last() != Some(&PatternPart::Wildcard) {
+                    pattern.push(PatternPart::Wildcard);
+                }
+            }
+        }
+        if !literal.is_empty() {
+            pattern.push(PatternPart::Literal(literal));
+        }
+        if !ok {
+            // Report the escape precisely through the ordinary string path.
+            self.string(raw, pl, pr);
+        }
+        self.expr(
+            ExprKind::Like {
+                base: Box::new(base),
+                pattern,
+                pattern_span,
+            },
+            l,
+            r,
+        )
+    }
+
+    pub fn set_type(&mut self, generic: Ident, inner: TypeExpr, l: usize, r: usize) -> TypeExpr {
+        let span = self.span(l, r);
+        if generic.name != "Set" {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    &Code::UNKNOWN_TYPE,
+                    generic.span,
+                    format!("unknown generic type `{}`", generic.name),
+                )
+                .label("not a generic type")
+                .help("the only generic type is `Set<T>`"),
+            );
+        }
+        self.bounded_type(TypeExpr::Set(Box::new(inner), span))
+    }
+
+    pub fn record_type(&mut self, fields: Vec<AttrDecl>, l: usize, r: usize) -> TypeExpr {
+        let span = self.span(l, r);
+        self.bounded_type(TypeExpr::Record(fields, span))
+    }
+
+    fn bounded_type(&mut self, ty: TypeExpr) -> TypeExpr {
+        if ty.depth() <= MAX_EXPR_DEPTH {
+            return ty;
+        }
+        let span = ty.span();
+        if !self.depth_reported {
+            self.depth_reported = true;
+            self.diagnostics.push(
+                Diagnostic::new(
+                    &Code::NESTING_TOO_DEEP,
+                    span,
+                    format!("type is nested more than {MAX_EXPR_DEPTH} levels deep"),
+                )
+                .label("this type"),
+            );
+        }
+        TypeExpr::Named(Ident {
+            name: "Bool".into(),
+            span,
+        })
+    }
+
+    /// Records a syntax error the grammar recovered from with `!`.
+    pub fn recovered(&mut self, recovery: ErrorRecovery<usize, Tok<'s>, ()>) {
+        let diagnostic = self.syntax_error(&recovery.error);
+        self.diagnostics.push(diagnostic);
+    }
+
+    /// Describes a syntax error for a user.
+    pub fn syntax_error(&self, error: &SyntaxError<'s>) -> Diagnostic {
+        match error {
+            ParseError::UnrecognizedToken { token, expected } => {
+                self.unexpected(token, expected)
+            }
+            ParseError::ExtraToken { token } => {
+                self.unexpected(token, &[])
+            }
+            ParseError::UnrecognizedEof { location, expected } => match self.next_token {
+                Some((l, tok, r)) if expected.iter().any(|e| e == "\";\"") => Diagnostic::new(
+                    &Code::SYNTAX_ERROR,
+                    self.span(*location, *location),
+                    format!("missing `;` before {}", tok.describe()),
+                )
+                .label("expected `;` here")
+                .with_secondary(self.span(l, r), "the next declaration starts here")
+                .help("rules, limits and statements in tests and `http` blocks end with `;`"),
+                Some(next) => self.unexpected(&next, expected),
+                None => {
+                    let span = self.span(*location, *location);
+                    Diagnostic::new(
+                        &Code::UNEXPECTED_EOF,
+                        span,
+                        format!("unexpected end of file; expected {}", describe_expected(expected)),
+                    )
+                    .label("the file ends here")
+                    .help("finish the declaration, or remove it")
+                }
+            },
+            ParseError::InvalidToken { location } => Diagnostic::new(
+                &Code::SYNTAX_ERROR,
+                self.span(*location, *location),
+                "invalid token",
+            ),
+            ParseError::User { .. } => Diagnostic::new(
+                &Code::SYNTAX_ERROR,
+                self.span(0, 0),
+                "syntax error",
+            ),
+        }
+    }
+
+    fn unexpected(&self, token: &(usize, Tok<'s>, usize), expected: &[String]) -> Diagnostic {
+        let (l, tok, r) = token;
+        let span = self.span(*l, *r);
+        let found = tok.describe();
+        let message = if expected.is_empty() {
+            format!("unexpected {found}")
+        } else {
+            format!("unexpected {found}; expected {}", describe_expected(expected))
+        };
+        let mut diagnostic = Diagnostic::new(&Code::SYNTAX_ERROR, span, message).label("unexpected here");
+        let expects = |t: &str| expected.iter().any(|e| e == &format!("\"{t}\""));
+        if *tok == Tok::Assign && expects("==") {
+            diagnostic = diagnostic.help("equality is written `==`");
+        } else if *tok == Tok::Semi && !expects(";") {
+            diagnostic = diagnostic.help("only rules, limits and statements in tests and `http` blocks end with `;`");
+        } else if expects(";") && expected.len() <= 4 {
+            diagnostic = diagnostic.help("add a `;` to end the previous rule or statement");
+        }
+        diagnostic
+    }
+}
+
+/// Renders lalrpop's expected-terminal list in words.
+fn describe_expected(expected: &[String]) -> String {
+    const EXPRESSION_STARTS: [&str; 6] = ["INT", "STR", "\"(\"", "\"[\"", "\"true\"", "\"principal\""];
+    let is_expression = EXPRESSION_STARTS.iter().all(|t| expected.iter().any(|e| e == t));
+    let mut words: Vec<String> = Vec::new();
+    if is_expression {
+        words.push("an expression".into());
+    }
+    for e in expected {
+        let word = match e.as_str() {
+            "IDENT" => "a name".to_owned(),
+            "INT" | "UNIT_NUMBER" | "IP" | "TIMESTAMP" | "STR" if is_expression => continue,
+            "INT" => "an integer".to_owned(),
+            "STR" => "a string".to_owned(),
+            "UNIT_NUMBER" => "a duration".to_owned(),
+            "IP" => "an IP address".to_owned(),
+            "TIMESTAMP" => "a timestamp".to_owned(),
+            quoted => {
+                let text = quoted.trim_matches('"');
+                if is_expression && is_expression_start(text) {
+                    continue;
+                }
+                format!("`{text}`")
+            }
+        };
+        if !words.contains(&word) {
+            words.push(word);
+        }
+    }
+    match words.len() {
+        0 => "nothing more".into(),
+        1 => words.remove(0),
+        n if n <= 8 => {
+            let last = words.pop().unwrap_or_default();
+            format!("{} or {last}", words.join(", "))
+        }
+        n => format!("{} or one of {} others", words[..6].join(", "), n - 6),
+    }
+}
+
+fn is_expression_start(token: &str) -> bool {
+    matches!(
+        token,
+        "(" | "[" | "{" | "!" | "-" | "if" | "true" | "false" | "principal" | "action" | "resource"
+            | "context" | "descriptor" | "request"
+    )
+}

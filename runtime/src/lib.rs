@@ -1,0 +1,1 @@
+//! Reaper runtime: loads verified bundles and evaluates requests.
