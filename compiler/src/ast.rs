@@ -184,12 +184,8 @@ impl ActionRef {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResourceScope {
-    /// `on Document` or `on [Document, Folder]` (`bracketed` keeps the form).
-    Types {
-        types: Vec<Ident>,
-        bracketed: bool,
-        span: Span,
-    },
+    /// `on Document` or `on [Document, Folder]`.
+    Types { types: Vec<Ident>, span: Span },
     /// `on store sessions`
     Store(Ident, Span),
 }
