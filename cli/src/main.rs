@@ -1,2 +1,71 @@
-//! The `reaper` binary.
-fn main() {}
+//! The `reaper` binary: parses arguments and runs one command. Each command
+//! lives in its own file under `commands/`; reading files and rendering
+//! diagnostics happen here, never in the compiler.
+
+mod commands;
+mod load;
+mod render;
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+/// Policy as code: authorization, rate limits and retention in one language.
+#[derive(Debug, Parser)]
+#[command(name = "reaper", version, about, propagate_version = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+    /// When to color output.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    color: ColorChoice,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check policies and report diagnostics.
+    Check(commands::check::Args),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+/// How a command ended. Usage and IO problems are errors (exit 2); a policy
+/// with errors, failing tests or unformatted files is a failure (exit 1).
+#[derive(Debug)]
+pub enum Outcome {
+    Success,
+    Failure,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let colors = match cli.color {
+        ColorChoice::Always => render::Colors::On,
+        ColorChoice::Never => render::Colors::Off,
+        ColorChoice::Auto => {
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            if std::io::stdout().is_terminal() && !no_color {
+                render::Colors::On
+            } else {
+                render::Colors::Off
+            }
+        }
+    };
+    let result = match cli.command {
+        Command::Check(args) => commands::check::run(&args, colors),
+    };
+    match result {
+        Ok(Outcome::Success) => ExitCode::SUCCESS,
+        Ok(Outcome::Failure) => ExitCode::from(1),
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -34,7 +34,21 @@ pub enum Item {
     Http(HttpDecl),
     Test(TestDecl),
     /// A stretch of tokens that did not parse; a diagnostic says why.
-    Error(Span),
+    Error(BrokenItem),
+}
+
+/// An item that did not parse, and the name it was declaring if that much
+/// was readable (so uses of the name are not reported as unknown).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokenItem {
+    pub span: Span,
+    pub declares: Option<(DeclKind, Ident)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeclKind {
+    Entity,
+    Action,
 }
 
 impl Item {
@@ -48,7 +62,7 @@ impl Item {
             Item::Store(d) => d.span,
             Item::Http(d) => d.span,
             Item::Test(d) => d.span,
-            Item::Error(span) => *span,
+            Item::Error(broken) => broken.span,
         }
     }
 }

@@ -75,14 +75,17 @@ codes! {
     UNKNOWN_STORE = "E0105", "unknown-store", Error;
     /// A rate-limit domain or limit that is not declared.
     UNKNOWN_LIMIT = "E0106", "unknown-limit", Error;
-    /// A variable used where it has no meaning (`descriptor` in a rule).
-    VARIABLE_OUT_OF_PLACE = "E0107", "variable-out-of-place", Error;
+    /// A name that is not a variable available here (`descriptor` in a rule)
+    /// nor an action.
+    UNKNOWN_VARIABLE = "E0107", "unknown-variable", Error;
     /// A function or method that does not exist.
     UNKNOWN_FUNCTION = "E0108", "unknown-function", Error;
     /// A type name that is neither a primitive nor a declared entity type.
     UNKNOWN_TYPE = "E0109", "unknown-type", Error;
     /// An option or setting that its block does not know (a store, a limit).
     UNKNOWN_SETTING = "E0110", "unknown-setting", Error;
+    /// A rule id that no rule has (in a test's `because`).
+    UNKNOWN_RULE = "E0111", "unknown-rule", Error;
 
     // Types.
     /// An operand or argument of the wrong type.
@@ -103,8 +106,9 @@ codes! {
     IMPOSSIBLE_LIMIT = "E0300", "impossible-limit", Error;
     /// A store whose `max_ttl` is below its `ttl`, or a zero limit.
     INVALID_STORE = "E0301", "invalid-store", Error;
-    /// A setting given twice, or a required one missing.
-    SETTING_CONFLICT = "E0302", "setting-conflict", Error;
+    /// A setting given twice, with the wrong kind of value, or a required one
+    /// missing.
+    INVALID_SETTING = "E0302", "invalid-setting", Error;
     /// An HTTP mapping that does not produce a well-typed request.
     INVALID_HTTP_MAPPING = "E0303", "invalid-http-mapping", Error;
 

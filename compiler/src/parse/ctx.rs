@@ -337,7 +337,7 @@ impl<'s> ParseCtx<'s> {
         let expects = |t: &str| expected.iter().any(|e| e == &format!("\"{t}\""));
         if *tok == Tok::Assign && expects("==") {
             diagnostic = diagnostic.help("equality is written `==`");
-        } else if *tok == Tok::Semi && !expects(";") {
+        } else if *tok == Tok::Semi && !expects(";") && !expects("(") {
             diagnostic = diagnostic.help("only rules, limits and statements in tests and `http` blocks end with `;`");
         } else if expects(";") && expected.len() <= 4 {
             diagnostic = diagnostic.help("add a `;` to end the previous rule or statement");

@@ -9,7 +9,7 @@ pub(crate) mod ctx;
 
 use lalrpop_util::lalrpop_mod;
 
-use crate::ast::{File, Item};
+use crate::ast::{BrokenItem, DeclKind, File, Ident, Item};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::lex::{lex, Comment, Tok};
 use crate::source::{FileId, Span, MAX_FILE_BYTES};
@@ -78,12 +78,34 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
             Err(error) => {
                 let diagnostic = ctx.syntax_error(&error);
                 ctx.diagnostics.push(diagnostic);
-                parsed.file.items.push(Item::Error(span));
+                parsed.file.items.push(Item::Error(BrokenItem {
+                    span,
+                    declares: declared_name(file, chunk),
+                }));
             }
         }
     }
     parsed.diagnostics.append(&mut ctx.diagnostics);
     parsed
+}
+
+/// The name a chunk starts to declare (`entity Name …`, `action name …`).
+fn declared_name(file: FileId, chunk: &[(usize, Tok<'_>, usize)]) -> Option<(DeclKind, Ident)> {
+    let kind = match chunk.first()?.1 {
+        Tok::Entity => DeclKind::Entity,
+        Tok::Action => DeclKind::Action,
+        _ => return None,
+    };
+    match chunk.get(1)? {
+        (l, Tok::Ident(name), r) => Some((
+            kind,
+            Ident {
+                name: (*name).to_owned(),
+                span: Span::new(file, *l, *r),
+            },
+        )),
+        _ => None,
+    }
 }
 
 /// Decodes a file's bytes, refusing non-UTF-8 and oversized input with a

@@ -1,0 +1,3 @@
+//! One module per `reaper` subcommand.
+
+pub mod check;

@@ -1,0 +1,243 @@
+//! Type checking of attribute reads (`x.a`, `x["a"]`) and presence tests
+//! (`x has a`) on entities, records, descriptors and the HTTP request,
+//! including the rule that an optional attribute is read only under a guard.
+
+use reaper_lang::types::EntityTypeId;
+
+use super::expr::{error, Checked, ExprCx};
+use super::facts::{path, Facts};
+use super::types::unify;
+use crate::ast::{self, FieldName};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::source::Span;
+use crate::typed::{self, field, Access, RequestField, Ty};
+
+impl ExprCx<'_> {
+    pub(super) fn attr(&mut self, base: &ast::Expr, name: &FieldName, span: Span, facts: &Facts) -> typed::Expr {
+        let (typed_base, _) = self.check(base, facts);
+        let attr = name.name.as_str();
+        let resolved: Option<(Access, Ty, bool)> = match &typed_base.ty {
+            Ty::Error => None,
+            Ty::Entity(types) => self.entity_attr(base, types, name),
+            Ty::Record(fields) => match field(fields, attr) {
+                Some((slot, f)) => Some((Access::Record { slot }, f.ty.clone(), f.optional)),
+                None => {
+                    let candidates: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                    let what = if is_context(base) { "the context".to_owned() } else { "this record".to_owned() };
+                    self.unknown_attr(name, &what, &candidates);
+                    None
+                }
+            },
+            Ty::Descriptor => Some((Access::Descriptor { key: attr.to_owned() }, Ty::String, false)),
+            Ty::Request => match RequestField::ALL.iter().find(|(n, _, _)| *n == attr) {
+                Some((_, field, ty)) => Some((Access::Request(*field), ty.clone(), false)),
+                None => {
+                    let candidates: Vec<&str> = RequestField::ALL.iter().map(|(n, _, _)| *n).collect();
+                    self.unknown_attr(name, "the request", &candidates);
+                    None
+                }
+            },
+            other => {
+                let found = self.show(other);
+                self.diags.push(
+                    Diagnostic::new(&Code::TYPE_MISMATCH, name.span, format!("`{found}` has no attributes"))
+                        .label(format!("`.{attr}` on a `{found}`"))
+                        .help("attributes belong to entities, records, the context and descriptors"),
+                );
+                None
+            }
+        };
+        let Some((access, ty, optional)) = resolved else {
+            return error(span);
+        };
+        if optional {
+            let guarded = path(base).is_some_and(|p| facts.has(&p, attr));
+            if !guarded {
+                let base_text = describe(base);
+                self.diags.push(
+                    Diagnostic::new(
+                        &Code::UNGUARDED_OPTIONAL,
+                        span,
+                        format!("`{attr}` is optional and may be absent"),
+                    )
+                    .label("read without a `has` guard")
+                    .help(format!(
+                        "test it first: `{base_text} has {attr} && {base_text}.{attr} …` (or use `if {base_text} has {attr} then … else …`)"
+                    )),
+                );
+            }
+        }
+        typed::Expr {
+            kind: typed::ExprKind::Attr {
+                base: Box::new(typed_base),
+                name: attr.to_owned(),
+                access,
+            },
+            ty,
+            span,
+        }
+    }
+
+    /// An attribute every possible type of the entity declares, with one type.
+    fn entity_attr(&mut self, base: &ast::Expr, types: &[EntityTypeId], name: &FieldName) -> Option<(Access, Ty, bool)> {
+        let schema = &self.names.schema;
+        let mut slots = Vec::new();
+        let mut missing = Vec::new();
+        let mut ty: Option<Ty> = None;
+        let mut optional = false;
+        let mut conflict = false;
+        for id in types {
+            let Some(def) = schema.entity_type(*id) else { continue };
+            match def.attrs.field(&name.name) {
+                Some((slot, f)) => {
+                    slots.push((*id, slot));
+                    optional |= f.optional;
+                    let this = Ty::from_type(&f.ty);
+                    ty = match ty {
+                        None => Some(this),
+                        Some(prev) => match unify(&prev, &this) {
+                            Some(joined) => Some(joined),
+                            None => {
+                                conflict = true;
+                                Some(prev)
+                            }
+                        },
+                    };
+                }
+                None => missing.push(*id),
+            }
+        }
+        let base_text = describe(base);
+        if slots.is_empty() {
+            let candidates: Vec<String> = types
+                .iter()
+                .filter_map(|id| schema.entity_type(*id))
+                .flat_map(|t| t.attrs.fields.iter().map(|f| f.name.clone()))
+                .collect();
+            let owner = self.show(&Ty::Entity(types.to_vec()));
+            let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+            self.unknown_attr(name, &format!("`{owner}`"), &refs);
+            return None;
+        }
+        if !missing.is_empty() {
+            let lacking = self.show(&Ty::Entity(missing));
+            let all = self.show(&Ty::Entity(types.to_vec()));
+            let having = self.show(&Ty::Entity(slots.iter().map(|(t, _)| *t).collect()));
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::UNKNOWN_ATTRIBUTE,
+                    name.span,
+                    format!("`{lacking}` has no attribute `{}`", name.name),
+                )
+                .label(format!("`{base_text}` may be `{all}`"))
+                .help(format!("narrow it first: `{base_text} is {having} && {base_text}.{} …`", name.name)),
+            );
+            return None;
+        }
+        if conflict {
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::TYPE_MISMATCH,
+                    name.span,
+                    format!("attribute `{}` has different types on the possible types of `{base_text}`", name.name),
+                )
+                .label("ambiguous type")
+                .help(format!("narrow `{base_text}` with `is` first")),
+            );
+            return None;
+        }
+        ty.map(|ty| (Access::Entity { slots }, ty, optional))
+    }
+
+    pub(super) fn has(&mut self, base: &ast::Expr, name: &FieldName, span: Span, facts: &Facts) -> Checked {
+        let (typed_base, _) = self.check(base, facts);
+        let attr = name.name.as_str();
+        let access = match &typed_base.ty {
+            Ty::Error => None,
+            Ty::Entity(types) => {
+                let schema = &self.names.schema;
+                let slots: Vec<(EntityTypeId, u32)> = types
+                    .iter()
+                    .filter_map(|id| {
+                        let (slot, _) = schema.entity_type(*id)?.attrs.field(attr)?;
+                        Some((*id, slot))
+                    })
+                    .collect();
+                if slots.is_empty() {
+                    let candidates: Vec<String> = types
+                        .iter()
+                        .filter_map(|id| schema.entity_type(*id))
+                        .flat_map(|t| t.attrs.fields.iter().map(|f| f.name.clone()))
+                        .collect();
+                    let owner = self.show(&Ty::Entity(types.clone()));
+                    let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                    self.unknown_attr(name, &format!("`{owner}`"), &refs);
+                    None
+                } else {
+                    Some(Access::Entity { slots })
+                }
+            }
+            Ty::Record(fields) => match field(fields, attr) {
+                Some((slot, _)) => Some(Access::Record { slot }),
+                None => {
+                    let candidates: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
+                    let what = if is_context(base) { "the context" } else { "this record" };
+                    self.unknown_attr(name, what, &candidates);
+                    None
+                }
+            },
+            Ty::Descriptor => Some(Access::Descriptor { key: attr.to_owned() }),
+            other => {
+                let found = self.show(other);
+                self.diags.push(
+                    Diagnostic::new(&Code::TYPE_MISMATCH, base.span, format!("`has` cannot test a `{found}`"))
+                        .label(format!("this is `{found}`"))
+                        .help("`has` tests attributes of entities, records, the context and descriptors"),
+                );
+                None
+            }
+        };
+        let Some(access) = access else {
+            return (error(span), Facts::default());
+        };
+        let added = path(base).map_or_else(Facts::default, |p| Facts::present(p, attr.to_owned()));
+        let kind = typed::ExprKind::Has {
+            base: Box::new(typed_base),
+            name: attr.to_owned(),
+            access,
+        };
+        (typed::Expr { kind, ty: Ty::Bool, span }, added)
+    }
+
+    fn unknown_attr(&mut self, name: &FieldName, owner: &str, candidates: &[&str]) {
+        let diagnostic = Diagnostic::new(
+            &Code::UNKNOWN_ATTRIBUTE,
+            name.span,
+            format!("{owner} has no attribute `{}`", name.name),
+        )
+        .label("unknown attribute")
+        .suggest(&name.name, candidates.iter().copied());
+        let diagnostic = if diagnostic.help.is_none() && !candidates.is_empty() {
+            diagnostic.help(format!("declared attributes: {}", candidates.join(", ")))
+        } else {
+            diagnostic
+        };
+        self.diags.push(diagnostic);
+    }
+}
+
+fn is_context(expr: &ast::Expr) -> bool {
+    matches!(expr.kind, ast::ExprKind::Var(ast::Var::Context))
+}
+
+/// A short rendering of a path expression for help texts (`principal.manager`).
+fn describe(expr: &ast::Expr) -> String {
+    match &expr.kind {
+        ast::ExprKind::Var(var) => var.as_str().to_owned(),
+        ast::ExprKind::Attr { base, name } if !name.quoted => format!("{}.{}", describe(base), name.name),
+        ast::ExprKind::Attr { base, name } => format!("{}[{:?}]", describe(base), name.name),
+        ast::ExprKind::Paren(inner) => describe(inner),
+        ast::ExprKind::Entity(lit) => format!("{}::{:?}", lit.ty.name, lit.id.value),
+        _ => "the value".to_owned(),
+    }
+}

@@ -1,0 +1,587 @@
+//! Type checking of expressions: every syntax node gets a type and a typed
+//! counterpart, and every misuse a diagnostic. Errors produce [`Ty::Error`],
+//! which absorbs further errors so one mistake is reported once.
+
+use reaper_lang::types::EntityTypeId;
+
+use super::facts::{path, Facts};
+use super::types::{display, unify};
+use crate::ast::{self, BinaryOp, ExprKind, Literal, UnaryOp, Var};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::resolve::Names;
+use crate::source::Span;
+use crate::typed::{self, BinOp, Const, Ty, UnOp};
+
+/// Which variables and functions an expression may use.
+#[derive(Debug, Clone)]
+pub enum Scope {
+    /// A rule's condition.
+    Rule { principal: Ty, resource: Ty },
+    /// A rate limit's condition or `by` key.
+    Limit,
+    /// The http mapping; `params` are the route's path parameters, `None`
+    /// outside a route.
+    Http { params: Option<Vec<String>> },
+    /// Test data: values only.
+    Data,
+}
+
+pub struct ExprCx<'a> {
+    pub names: &'a mut Names,
+    pub diags: &'a mut Vec<Diagnostic>,
+    pub scope: Scope,
+}
+
+/// A checked expression and the facts known when it is true.
+pub type Checked = (typed::Expr, Facts);
+
+impl ExprCx<'_> {
+    /// Checks a `when`/`unless` condition: it must be a `Bool`.
+    pub fn condition(&mut self, expr: &ast::Expr, facts: &Facts) -> Checked {
+        let (typed, added) = self.check(expr, facts);
+        if !matches!(typed.ty, Ty::Bool | Ty::Error) {
+            let found = self.show(&typed.ty);
+            self.diags.push(
+                Diagnostic::new(&Code::CONDITION_NOT_BOOL, expr.span, format!("condition is `{found}`, not `Bool`"))
+                    .label("expected a `Bool`")
+                    .help("compare it to something, as in `x == …`, or test it with `has`"),
+            );
+        }
+        (typed, added)
+    }
+
+    /// Checks `expr` where `facts` hold; returns the typed expression and the
+    /// facts it adds when true.
+    pub fn check(&mut self, expr: &ast::Expr, facts: &Facts) -> Checked {
+        let span = expr.span;
+        let node = |kind, ty| typed::Expr { kind, ty, span };
+        match &expr.kind {
+            ExprKind::Literal(lit) => {
+                let (value, ty) = match lit {
+                    Literal::Bool(b) => (Const::Bool(*b), Ty::Bool),
+                    Literal::Int(n) | Literal::Size(n) => (Const::Int(*n), Ty::Int),
+                    Literal::String(s) => (Const::String(s.clone()), Ty::String),
+                    Literal::Ip(ip) => (Const::Ip(*ip), Ty::Ip),
+                    Literal::Duration(ms) => (Const::Duration(*ms), Ty::Duration),
+                    Literal::Timestamp(ms) => (Const::Timestamp(*ms), Ty::Timestamp),
+                };
+                (node(typed::ExprKind::Const(value), ty), Facts::default())
+            }
+            ExprKind::Var(var) => (self.var(*var, span, facts), Facts::default()),
+            ExprKind::Entity(lit) => {
+                let kind = match self.names.entity(&lit.ty, self.diags) {
+                    Some(ty) => (typed::ExprKind::Const(Const::Entity(ty, lit.id.value.clone())), Ty::Entity(vec![ty])),
+                    None => (typed::ExprKind::Error, Ty::Error),
+                };
+                (node(kind.0, kind.1), Facts::default())
+            }
+            ExprKind::DynEntity { ty, id } => (self.dyn_entity(ty, id, span, facts), Facts::default()),
+            ExprKind::Set(items) => (self.set(items, span, facts), Facts::default()),
+            ExprKind::Record(fields) => (self.record(fields, span, facts), Facts::default()),
+            ExprKind::Attr { base, name } => (self.attr(base, name, span, facts), Facts::default()),
+            ExprKind::Has { base, name } => self.has(base, name, span, facts),
+            ExprKind::Is { base, ty } => self.is(base, ty, span, facts),
+            ExprKind::Like { base, pattern, .. } => {
+                let base = self.expect(base, facts, &Ty::String, "`like` matches strings");
+                let kind = typed::ExprKind::Like {
+                    base: Box::new(base),
+                    pattern: pattern.clone(),
+                };
+                (node(kind, Ty::Bool), Facts::default())
+            }
+            ExprKind::Call { name, args } => (self.call(name, args, span, facts), Facts::default()),
+            ExprKind::Method { recv, name, args } => (self.method(recv, name, args, span, facts), Facts::default()),
+            ExprKind::Unary { op, operand } => (self.unary(*op, operand, span, facts), Facts::default()),
+            ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span, facts),
+            ExprKind::If { cond, then, otherwise } => (self.if_then_else(cond, then, otherwise, span, facts), Facts::default()),
+            ExprKind::Paren(inner) => self.check(inner, facts),
+            ExprKind::Name(name) => (self.name(name), Facts::default()),
+            ExprKind::Error => (node(typed::ExprKind::Error, Ty::Error), Facts::default()),
+        }
+    }
+
+    /// Checks `expr` and requires type `want`; `why` explains the need.
+    pub fn expect(&mut self, expr: &ast::Expr, facts: &Facts, want: &Ty, why: &str) -> typed::Expr {
+        let (typed, _) = self.check(expr, facts);
+        if typed.ty != *want && !typed.ty.is_error() {
+            self.mismatch(expr.span, want, &typed.ty, why);
+        }
+        typed
+    }
+
+    pub fn mismatch(&mut self, span: Span, want: &Ty, found: &Ty, why: &str) {
+        let (want, found) = (self.show(want), self.show(found));
+        self.diags.push(
+            Diagnostic::new(&Code::TYPE_MISMATCH, span, format!("expected `{want}`, found `{found}`"))
+                .label(format!("this is `{found}`"))
+                .help(why.to_owned()),
+        );
+    }
+
+    pub fn show(&self, ty: &Ty) -> String {
+        display(&self.names.schema, ty)
+    }
+
+    fn var(&mut self, var: Var, span: Span, facts: &Facts) -> typed::Expr {
+        let ty = match (&self.scope, var) {
+            (Scope::Rule { principal, .. }, Var::Principal) => {
+                narrowed(facts, "principal").unwrap_or_else(|| principal.clone())
+            }
+            (Scope::Rule { resource, .. }, Var::Resource) => {
+                narrowed(facts, "resource").unwrap_or_else(|| resource.clone())
+            }
+            (Scope::Rule { .. }, Var::Action) => Ty::Action,
+            (Scope::Rule { .. }, Var::Context) => Ty::record(&self.names.schema.context),
+            (Scope::Limit, Var::Descriptor) => Ty::Descriptor,
+            (Scope::Http { .. }, Var::Request) => Ty::Request,
+            (scope, var) => {
+                let (place, available) = match scope {
+                    Scope::Rule { .. } => ("in a rule", "`principal`, `action`, `resource` and `context`"),
+                    Scope::Limit => ("in a rate limit", "`descriptor`"),
+                    Scope::Http { .. } => ("in the http mapping", "`request`, `header(…)`, `has_header(…)` and `param(…)`"),
+                    Scope::Data => ("in test data", "no variables: write literal values"),
+                };
+                self.diags.push(
+                    Diagnostic::new(&Code::UNKNOWN_VARIABLE, span, format!("`{}` is not available {place}", var.as_str()))
+                        .label("not available here")
+                        .help(format!("available {place}: {available}")),
+                );
+                Ty::Error
+            }
+        };
+        typed::Expr {
+            kind: if ty.is_error() { typed::ExprKind::Error } else { typed::ExprKind::Var(var) },
+            ty,
+            span,
+        }
+    }
+
+    /// A bare name: an action (`action == read`), or a mistake.
+    fn name(&mut self, name: &ast::Ident) -> typed::Expr {
+        let span = name.span;
+        if matches!(self.scope, Scope::Rule { .. }) {
+            if let Some(action) = self.names.action_by_name(&name.name) {
+                return typed::Expr {
+                    kind: typed::ExprKind::Const(Const::Action(action)),
+                    ty: Ty::Action,
+                    span,
+                };
+            }
+        }
+        let variables = ["principal", "action", "resource", "context", "descriptor", "request"];
+        let candidates: Vec<&str> = variables.into_iter().chain(self.names.action_names()).collect();
+        let diagnostic = Diagnostic::new(&Code::UNKNOWN_VARIABLE, span, format!("unknown name `{}`", name.name))
+            .label("not a variable or an action")
+            .suggest(&name.name, candidates);
+        let diagnostic = if diagnostic.help.is_none() {
+            diagnostic.help("strings are quoted (\"text\") and entities are written `Type::\"id\"`")
+        } else {
+            diagnostic
+        };
+        self.diags.push(diagnostic);
+        error(span)
+    }
+
+    fn dyn_entity(&mut self, ty: &ast::Ident, id: &ast::Expr, span: Span, facts: &Facts) -> typed::Expr {
+        let id = self.expect(id, facts, &Ty::String, "an entity id is a `String`");
+        if !matches!(self.scope, Scope::Http { .. }) {
+            self.diags.push(
+                Diagnostic::new(&Code::UNKNOWN_FUNCTION, span, "computed entity references are only allowed in the http mapping")
+                    .label("`Type::(…)` outside `http { … }`")
+                    .help(format!("write a literal reference: `{}::\"id\"`", ty.name)),
+            );
+            return error(span);
+        }
+        match self.names.entity(ty, self.diags) {
+            Some(entity) => typed::Expr {
+                kind: typed::ExprKind::DynEntity {
+                    ty: entity,
+                    id: Box::new(id),
+                },
+                ty: Ty::Entity(vec![entity]),
+                span,
+            },
+            None => error(span),
+        }
+    }
+
+    fn set(&mut self, items: &[ast::Expr], span: Span, facts: &Facts) -> typed::Expr {
+        let mut elem: Option<Ty> = None;
+        let mut typed_items = Vec::with_capacity(items.len());
+        let mut reported = false;
+        for item in items {
+            let (typed, _) = self.check(item, facts);
+            elem = match elem {
+                None => Some(typed.ty.clone()),
+                Some(so_far) => match unify(&so_far, &typed.ty) {
+                    Some(joined) => Some(joined),
+                    None => {
+                        if !reported {
+                            reported = true;
+                            let (a, b) = (self.show(&so_far), self.show(&typed.ty));
+                            self.diags.push(
+                                Diagnostic::new(&Code::MIXED_SET, item.span, format!("a set of `{a}` cannot hold a `{b}`"))
+                                    .label(format!("this is `{b}`"))
+                                    .with_secondary(items[0].span, format!("the set holds `{a}` from here"))
+                                    .help("all elements of a set have one type"),
+                            );
+                        }
+                        Some(so_far)
+                    }
+                },
+            };
+            typed_items.push(typed);
+        }
+        let ty = match elem {
+            None => Ty::EmptySet,
+            Some(_) if reported => Ty::Error,
+            Some(Ty::Error) => Ty::Error,
+            Some(t) => Ty::Set(Box::new(t)),
+        };
+        typed::Expr {
+            kind: typed::ExprKind::Set(typed_items),
+            ty,
+            span,
+        }
+    }
+
+    fn record(&mut self, fields: &[ast::RecordField], span: Span, facts: &Facts) -> typed::Expr {
+        let mut typed_fields: Vec<(String, typed::Expr)> = Vec::with_capacity(fields.len());
+        for field in fields {
+            if let Some(first) = fields.iter().find(|f| f.name.name == field.name.name) {
+                if !std::ptr::eq(first, field) {
+                    self.diags.push(
+                        Diagnostic::new(
+                            &Code::DUPLICATE_DECLARATION,
+                            field.name.span,
+                            format!("field `{}` is given twice", field.name.name),
+                        )
+                        .label("given again here")
+                        .with_secondary(first.name.span, "first given here"),
+                    );
+                    continue;
+                }
+            }
+            let (typed, _) = self.check(&field.value, facts);
+            typed_fields.push((field.name.name.clone(), typed));
+        }
+        typed_fields.sort_by(|a, b| a.0.cmp(&b.0));
+        let ty = Ty::Record(
+            typed_fields
+                .iter()
+                .map(|(name, e)| typed::FieldTy {
+                    name: name.clone(),
+                    ty: e.ty.clone(),
+                    optional: false,
+                })
+                .collect(),
+        );
+        typed::Expr {
+            kind: typed::ExprKind::Record(typed_fields),
+            ty,
+            span,
+        }
+    }
+
+    fn is(&mut self, base: &ast::Expr, ty: &ast::Ident, span: Span, facts: &Facts) -> Checked {
+        let (typed_base, _) = self.check(base, facts);
+        let Some(target) = self.names.entity(ty, self.diags) else {
+            return (error(span), Facts::default());
+        };
+        let mut added = Facts::default();
+        match &typed_base.ty {
+            Ty::Entity(types) => {
+                if !types.contains(&target) {
+                    let possible = self.show(&typed_base.ty);
+                    self.diags.push(
+                        Diagnostic::new(
+                            &Code::CONSTANT_CONDITION,
+                            span,
+                            format!("this is always false: the value is `{possible}`, never `{}`", ty.name),
+                        )
+                        .label("always false"),
+                    );
+                }
+                if let Some(p) = path(base) {
+                    added = Facts::narrowing(p, vec![target]);
+                }
+            }
+            Ty::Error => {}
+            other => {
+                let found = other.clone();
+                self.mismatch(base.span, &Ty::Entity(vec![target]), &found, "`is` tests an entity's type");
+            }
+        }
+        let kind = typed::ExprKind::Is {
+            base: Box::new(typed_base),
+            ty: target,
+        };
+        (typed::Expr { kind, ty: Ty::Bool, span }, added)
+    }
+
+    fn unary(&mut self, op: UnaryOp, operand: &ast::Expr, span: Span, facts: &Facts) -> typed::Expr {
+        let (typed, _) = self.check(operand, facts);
+        let (op, ty) = match op {
+            UnaryOp::Not => {
+                if !matches!(typed.ty, Ty::Bool | Ty::Error) {
+                    let found = typed.ty.clone();
+                    self.mismatch(operand.span, &Ty::Bool, &found, "`!` negates a `Bool`");
+                }
+                (UnOp::Not, Ty::Bool)
+            }
+            UnaryOp::Neg => {
+                if !matches!(typed.ty, Ty::Int | Ty::Duration | Ty::Error) {
+                    let found = typed.ty.clone();
+                    self.mismatch(operand.span, &Ty::Int, &found, "`-` negates an `Int` or a `Duration`");
+                }
+                let ty = typed.ty.clone();
+                (UnOp::Neg, ty)
+            }
+        };
+        typed::Expr {
+            kind: typed::ExprKind::Unary {
+                op,
+                operand: Box::new(typed),
+            },
+            ty,
+            span,
+        }
+    }
+
+    fn binary(&mut self, op: BinaryOp, lhs: &ast::Expr, rhs: &ast::Expr, span: Span, facts: &Facts) -> Checked {
+        match op {
+            BinaryOp::And => {
+                let (l, fl) = self.condition_operand(lhs, facts, "&&");
+                let inner = facts.and(&fl);
+                let (r, fr) = self.condition_operand(rhs, &inner, "&&");
+                (bin(BinOp::And, l, r, Ty::Bool, span), fl.and(&fr))
+            }
+            BinaryOp::Or => {
+                let (l, fl) = self.condition_operand(lhs, facts, "||");
+                let (r, fr) = self.condition_operand(rhs, facts, "||");
+                (bin(BinOp::Or, l, r, Ty::Bool, span), fl.or(&fr))
+            }
+            _ => {
+                let (l, _) = self.check(lhs, facts);
+                let (r, _) = self.check(rhs, facts);
+                (self.operator(op, l, r, span), Facts::default())
+            }
+        }
+    }
+
+    fn condition_operand(&mut self, expr: &ast::Expr, facts: &Facts, op: &str) -> Checked {
+        let (typed, added) = self.check(expr, facts);
+        if !matches!(typed.ty, Ty::Bool | Ty::Error) {
+            let found = typed.ty.clone();
+            self.mismatch(expr.span, &Ty::Bool, &found, &format!("`{op}` combines `Bool` conditions"));
+        }
+        (typed, added)
+    }
+
+    /// Resolves an overloaded operator from its operand types.
+    fn operator(&mut self, op: BinaryOp, l: typed::Expr, r: typed::Expr, span: Span) -> typed::Expr {
+        if l.ty.is_error() || r.ty.is_error() {
+            let ty = match op {
+                BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul => Ty::Error,
+                _ => Ty::Bool,
+            };
+            return bin(BinOp::Eq, l, r, ty, span);
+        }
+        let typed_op: Option<(BinOp, Ty)> = match op {
+            BinaryOp::Eq | BinaryOp::Ne => unify(&l.ty, &r.ty).map(|_| {
+                let op = if op == BinaryOp::Eq { BinOp::Eq } else { BinOp::Ne };
+                (op, Ty::Bool)
+            }),
+            BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                let ordered = matches!(l.ty, Ty::Int | Ty::Duration | Ty::Timestamp) && l.ty == r.ty;
+                ordered.then(|| {
+                    let op = match op {
+                        BinaryOp::Lt => BinOp::Lt,
+                        BinaryOp::Le => BinOp::Le,
+                        BinaryOp::Gt => BinOp::Gt,
+                        _ => BinOp::Ge,
+                    };
+                    (op, Ty::Bool)
+                })
+            }
+            BinaryOp::Add => match (&l.ty, &r.ty) {
+                (Ty::Int, Ty::Int) => Some((BinOp::Add, Ty::Int)),
+                (Ty::Duration, Ty::Duration) => Some((BinOp::Add, Ty::Duration)),
+                (Ty::Timestamp, Ty::Duration) => Some((BinOp::Add, Ty::Timestamp)),
+                _ => None,
+            },
+            BinaryOp::Sub => match (&l.ty, &r.ty) {
+                (Ty::Int, Ty::Int) => Some((BinOp::Sub, Ty::Int)),
+                (Ty::Duration, Ty::Duration) | (Ty::Timestamp, Ty::Timestamp) => Some((BinOp::Sub, Ty::Duration)),
+                (Ty::Timestamp, Ty::Duration) => Some((BinOp::Sub, Ty::Timestamp)),
+                _ => None,
+            },
+            BinaryOp::Mul => match (&l.ty, &r.ty) {
+                (Ty::Int, Ty::Int) => Some((BinOp::Mul, Ty::Int)),
+                _ => None,
+            },
+            BinaryOp::In => self.in_operator(&l, &r),
+            BinaryOp::And | BinaryOp::Or => None,
+        };
+        let Some((typed_op, ty)) = typed_op else {
+            let (a, b) = (self.show(&l.ty), self.show(&r.ty));
+            let help = match op {
+                BinaryOp::Eq | BinaryOp::Ne => "both sides of a comparison have the same type",
+                BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
+                    "ordering compares two `Int`s, two `Duration`s or two `Timestamp`s"
+                }
+                BinaryOp::In => {
+                    "`in` tests an entity against an entity or a set of entities, a value against a set, or an `Ip` against a range"
+                }
+                _ => "arithmetic works on `Int`s, on `Duration`s, and on a `Timestamp` with a `Duration`",
+            };
+            self.diags.push(
+                Diagnostic::new(&Code::TYPE_MISMATCH, span, format!("`{}` cannot be applied to `{a}` and `{b}`", op.as_str()))
+                    .label(format!("`{a}` {} `{b}`", op.as_str()))
+                    .help(help),
+            );
+            return typed::Expr {
+                kind: typed::ExprKind::Error,
+                ty: Ty::Error,
+                span,
+            };
+        };
+        if let (Some(a), Some(b)) = (int_const(&l), int_const(&r)) {
+            let folded = match typed_op {
+                BinOp::Add => a.checked_add(b),
+                BinOp::Sub => a.checked_sub(b),
+                BinOp::Mul => a.checked_mul(b),
+                _ => Some(0),
+            };
+            if folded.is_none() {
+                self.diags.push(
+                    Diagnostic::new(&Code::CONSTANT_OVERFLOW, span, "this arithmetic always overflows 64 bits")
+                        .label("overflows")
+                        .help("integers are 64-bit; an overflow at run time is an error that stops the rule"),
+                );
+            }
+        }
+        if typed_op == BinOp::InEntity || typed_op == BinOp::InEntitySet {
+            self.check_reachable(&l, &r, span);
+        }
+        bin(typed_op, l, r, ty, span)
+    }
+
+    fn in_operator(&self, l: &typed::Expr, r: &typed::Expr) -> Option<(BinOp, Ty)> {
+        match (&l.ty, &r.ty) {
+            (Ty::Entity(_), Ty::Entity(_)) => Some((BinOp::InEntity, Ty::Bool)),
+            (Ty::Entity(_), Ty::Set(elem)) if matches!(**elem, Ty::Entity(_)) => Some((BinOp::InEntitySet, Ty::Bool)),
+            (Ty::Ip, Ty::Ip) => Some((BinOp::InRange, Ty::Bool)),
+            (_, Ty::EmptySet) => Some((BinOp::InSet, Ty::Bool)),
+            (value, Ty::Set(elem)) => unify(value, elem).map(|_| (BinOp::InSet, Ty::Bool)),
+            (Ty::Action, Ty::Action) => Some((BinOp::Eq, Ty::Bool)),
+            _ => None,
+        }
+    }
+
+    /// Warns when `x in y` can never hold: no type of `x` can have a type of
+    /// `y` among its ancestors.
+    fn check_reachable(&mut self, l: &typed::Expr, r: &typed::Expr, span: Span) {
+        let Ty::Entity(from) = &l.ty else { return };
+        let to: Vec<EntityTypeId> = match &r.ty {
+            Ty::Entity(types) => types.clone(),
+            Ty::Set(elem) => match &**elem {
+                Ty::Entity(types) => types.clone(),
+                _ => return,
+            },
+            _ => return,
+        };
+        let schema = &self.names.schema;
+        let reachable = from.iter().any(|start| {
+            let mut seen = vec![*start];
+            let mut next = 0;
+            while next < seen.len() {
+                let current = seen[next];
+                next += 1;
+                if to.contains(&current) {
+                    return true;
+                }
+                for parent in schema.entity_type(current).map_or(&[][..], |t| &t.parents) {
+                    if !seen.contains(parent) {
+                        seen.push(*parent);
+                    }
+                }
+            }
+            false
+        });
+        if !reachable {
+            let (a, b) = (self.show(&l.ty), self.show(&Ty::Entity(to)));
+            self.diags.push(
+                Diagnostic::new(&Code::CONSTANT_CONDITION, span, format!("this is always false: `{a}` entities are never in `{b}`"))
+                    .label("always false")
+                    .help(format!("the schema does not let `{a}` have `{b}` among its ancestors (`entity … in [ … ]`)")),
+            );
+        }
+    }
+
+    fn if_then_else(
+        &mut self,
+        cond: &ast::Expr,
+        then: &ast::Expr,
+        otherwise: &ast::Expr,
+        span: Span,
+        facts: &Facts,
+    ) -> typed::Expr {
+        let (c, fc) = self.condition_operand(cond, facts, "if");
+        let (t, _) = self.check(then, &facts.and(&fc));
+        let (e, _) = self.check(otherwise, facts);
+        let ty = match unify(&t.ty, &e.ty) {
+            Some(ty) => ty,
+            None => {
+                let (a, b) = (self.show(&t.ty), self.show(&e.ty));
+                self.diags.push(
+                    Diagnostic::new(&Code::TYPE_MISMATCH, otherwise.span, format!("`if` branches differ: `{a}` and `{b}`"))
+                        .label(format!("this is `{b}`"))
+                        .with_secondary(then.span, format!("this is `{a}`"))
+                        .help("both branches of an `if` have the same type"),
+                );
+                Ty::Error
+            }
+        };
+        typed::Expr {
+            kind: typed::ExprKind::If {
+                cond: Box::new(c),
+                then: Box::new(t),
+                otherwise: Box::new(e),
+            },
+            ty,
+            span,
+        }
+    }
+}
+
+fn narrowed(facts: &Facts, var: &str) -> Option<Ty> {
+    facts.narrowed(var).map(|types| Ty::Entity(types.to_vec()))
+}
+
+fn int_const(e: &typed::Expr) -> Option<i64> {
+    match e.kind {
+        typed::ExprKind::Const(Const::Int(n)) => Some(n),
+        _ => None,
+    }
+}
+
+pub fn error(span: Span) -> typed::Expr {
+    typed::Expr {
+        kind: typed::ExprKind::Error,
+        ty: Ty::Error,
+        span,
+    }
+}
+
+fn bin(op: BinOp, lhs: typed::Expr, rhs: typed::Expr, ty: Ty, span: Span) -> typed::Expr {
+    typed::Expr {
+        kind: typed::ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        },
+        ty,
+        span,
+    }
+}

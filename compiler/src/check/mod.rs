@@ -1,0 +1,155 @@
+//! Stage 4, types: checks a package's rules, limits, stores, http mapping
+//! and tests against the schema the resolver built, producing the typed tree
+//! and every diagnostic in one pass.
+
+mod access;
+mod calls;
+mod expr;
+mod facts;
+mod http;
+mod limits;
+mod lints;
+mod rules;
+mod stores;
+mod tests;
+pub mod types;
+
+use std::collections::HashMap;
+
+use crate::ast::{self, Item};
+use crate::diagnostics::{self, Code, Diagnostic};
+use crate::parse;
+use crate::resolve::{self, Names};
+use crate::source::{FileId, Sources, Span};
+use crate::typed::{self, Origin};
+
+pub use expr::Scope;
+
+/// The result of checking a package: its typed tree (complete when there
+/// are no errors) and all diagnostics, sorted by place.
+#[derive(Debug)]
+pub struct Checked {
+    pub package: typed::Package,
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+impl Checked {
+    pub fn has_errors(&self) -> bool {
+        self.diagnostics.iter().any(Diagnostic::is_error)
+    }
+}
+
+/// Parses and checks every file of `sources` as one package.
+pub fn check(sources: &Sources) -> Checked {
+    let ids: Vec<FileId> = sources.files().map(|(id, _)| id).collect();
+    check_files(sources, &ids)
+}
+
+/// Parses and checks the files `ids` of `sources` as one package (the others
+/// are only there to render diagnostics, like a file that is not UTF-8).
+pub fn check_files(sources: &Sources, ids: &[FileId]) -> Checked {
+    let mut diags = Vec::new();
+    let mut files = Vec::with_capacity(ids.len());
+    for id in ids {
+        let parsed = parse::parse(*id, &sources.file(*id).text);
+        diags.extend(parsed.diagnostics);
+        files.push((*id, parsed.file));
+    }
+    let mut checked = check_parsed(sources, &files);
+    diags.append(&mut checked.diagnostics);
+    diagnostics::sort(&mut diags);
+    checked.diagnostics = diags;
+    checked
+}
+
+/// Checks already parsed files as one package.
+pub fn check_parsed(sources: &Sources, files: &[(FileId, ast::File)]) -> Checked {
+    let mut diags = Vec::new();
+    let trees: Vec<&ast::File> = files.iter().map(|(_, f)| f).collect();
+    let names = resolve::resolve(&trees, &mut diags);
+    let mut checker = Checker {
+        sources,
+        names,
+        diags,
+        package: typed::Package::default(),
+        rule_ids: HashMap::new(),
+        store_spans: HashMap::new(),
+    };
+    checker.package.name = checker.package_name(&trees);
+    checker.check_stores(&trees);
+    for tree in &trees {
+        for item in &tree.items {
+            if let Item::Rule(rule) = item {
+                checker.check_rule(rule);
+            }
+        }
+    }
+    checker.check_ratelimits(&trees);
+    checker.check_http(&trees);
+    checker.check_tests(&trees);
+    checker.lint();
+    checker.package.schema = std::mem::take(&mut checker.names.schema);
+    let mut diagnostics = checker.diags;
+    diagnostics::sort(&mut diagnostics);
+    Checked {
+        package: checker.package,
+        diagnostics,
+    }
+}
+
+pub(crate) struct Checker<'a> {
+    sources: &'a Sources,
+    names: Names,
+    diags: Vec<Diagnostic>,
+    package: typed::Package,
+    /// Rule ids seen so far, with the span that gave each.
+    rule_ids: HashMap<String, Span>,
+    /// Where each store was declared.
+    store_spans: HashMap<String, Span>,
+}
+
+impl Checker<'_> {
+    fn origin(&self, span: Span) -> Origin {
+        let file = self.sources.file(span.file);
+        Origin {
+            file: file.name.clone(),
+            line: file.line_col(span.start).line,
+            span,
+        }
+    }
+
+    fn store_span(&self, name: &str) -> Span {
+        self.store_spans.get(name).copied().unwrap_or_default()
+    }
+
+    fn expr_cx(&mut self, scope: Scope) -> expr::ExprCx<'_> {
+        expr::ExprCx {
+            names: &mut self.names,
+            diags: &mut self.diags,
+            scope,
+        }
+    }
+
+    /// The package name all files agree on.
+    fn package_name(&mut self, trees: &[&ast::File]) -> Option<String> {
+        let mut first: Option<&ast::Ident> = None;
+        for tree in trees {
+            let Some(name) = &tree.package else { continue };
+            match first {
+                None => first = Some(name),
+                Some(first) if first.name != name.name => self.diags.push(
+                    Diagnostic::new(
+                        &Code::PACKAGE_MISMATCH,
+                        name.span,
+                        format!("this file is in package `{}`, but another is in `{}`", name.name, first.name),
+                    )
+                    .label("different package")
+                    .with_secondary(first.span, "first package declared here")
+                    .help("all files of one policy directory belong to one package"),
+                ),
+                Some(_) => {}
+            }
+        }
+        first.map(|n| n.name.clone())
+    }
+}

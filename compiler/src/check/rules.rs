@@ -1,0 +1,250 @@
+//! Checking of authorization rules: ids and annotations, the action and
+//! resource scope, the principal types that follow from them, and the
+//! `when`/`unless` conditions.
+
+use reaper_lang::types::{ActionId, EntityTypeId};
+
+use super::expr::Scope;
+use super::facts::Facts;
+use super::Checker;
+use crate::ast::{self, ActionScope, ConditionKind, ResourceScope};
+use crate::diagnostics::{Code, Diagnostic};
+use crate::source::Span;
+use crate::typed::{self, Ty};
+
+impl Checker<'_> {
+    pub(super) fn check_rule(&mut self, rule: &ast::Rule) {
+        let origin = self.origin(rule.span);
+        let (id, annotations) = self.annotations(rule);
+        // A package is one directory, so a file's name is unique within it
+        // and ids stay the same wherever the policy is checked from.
+        let id = id.unwrap_or_else(|| {
+            let file = origin.file.rsplit(['/', '\\']).next().unwrap_or(&origin.file);
+            format!("{file}:{}", origin.line)
+        });
+
+        let listed = self.rule_actions(&rule.actions);
+        let (resource_types, store) = self.resource_scope(rule, &listed);
+        // Actions that cannot apply to the scoped resource types drop out.
+        let actions: Vec<ActionId> = listed
+            .iter()
+            .copied()
+            .filter(|a| applies(self.resource_types_of(*a), &resource_types))
+            .collect();
+        self.warn_inapplicable(rule, &listed, &actions, &resource_types);
+        let principal_types = self.principal_types(&actions);
+
+        let entity_ty = |types: &[EntityTypeId]| {
+            if types.is_empty() {
+                Ty::Error
+            } else {
+                Ty::Entity(types.to_vec())
+            }
+        };
+        let scope = Scope::Rule {
+            principal: entity_ty(&principal_types),
+            resource: entity_ty(&resource_types),
+        };
+        let mut cx = self.expr_cx(scope);
+        let mut facts = Facts::default();
+        let mut conditions = Vec::with_capacity(rule.conditions.len());
+        for condition in &rule.conditions {
+            let (expr, added) = cx.condition(&condition.expr, &facts);
+            // Clauses are evaluated in order and all must hold, so what a
+            // `when` establishes is known in the clauses after it.
+            if condition.kind == ConditionKind::When {
+                facts = facts.and(&added);
+            }
+            conditions.push(typed::Condition {
+                kind: condition.kind,
+                expr,
+            });
+        }
+        self.package.rules.push(typed::Rule {
+            id,
+            annotations,
+            effect: rule.effect,
+            actions,
+            resource_types,
+            principal_types,
+            store,
+            conditions,
+            origin,
+        });
+    }
+
+    /// The rule's `@id` (checked for uniqueness) and its other annotations.
+    fn annotations(&mut self, rule: &ast::Rule) -> (Option<String>, Vec<(String, String)>) {
+        let mut id: Option<String> = None;
+        let mut others = Vec::new();
+        for annotation in &rule.annotations {
+            let value = annotation.value.as_ref().map(|v| v.value.clone());
+            if annotation.key.name != "id" {
+                others.push((annotation.key.name.clone(), value.unwrap_or_default()));
+                continue;
+            }
+            let Some(value) = value else {
+                self.diags.push(
+                    Diagnostic::new(&Code::INVALID_SETTING, annotation.span, "`@id` needs a name")
+                        .label("no value")
+                        .help("write `@id(\"rule-name\")`"),
+                );
+                continue;
+            };
+            if id.is_some() {
+                self.diags.push(
+                    Diagnostic::new(&Code::INVALID_SETTING, annotation.span, "a rule has one `@id`")
+                        .label("second `@id`"),
+                );
+                continue;
+            }
+            let span = annotation.value.as_ref().map_or(annotation.span, |v| v.span);
+            if let Some(previous) = self.rule_ids.get(&value) {
+                self.diags.push(
+                    Diagnostic::new(&Code::DUPLICATE_RULE_ID, span, format!("rule id `{value}` is used twice"))
+                        .label("used again here")
+                        .with_secondary(*previous, "first used here")
+                        .help("rule ids name rules in decisions; each must be unique"),
+                );
+            } else {
+                self.rule_ids.insert(value.clone(), span);
+            }
+            id = Some(value);
+        }
+        (id, others)
+    }
+
+    fn rule_actions(&mut self, scope: &ActionScope) -> Vec<ActionId> {
+        let mut actions: Vec<ActionId> = match scope {
+            ActionScope::Any | ActionScope::All(_) => self.names.all_actions(),
+            ActionScope::One(action) => self.names.action(action, &mut self.diags).into_iter().collect(),
+            ActionScope::List(list, _) => list
+                .iter()
+                .filter_map(|a| self.names.action(a, &mut self.diags))
+                .collect(),
+        };
+        actions.sort();
+        actions.dedup();
+        actions
+    }
+
+    fn resource_types_of(&self, action: ActionId) -> &[EntityTypeId] {
+        self.names
+            .schema
+            .action(action)
+            .map_or(&[][..], |a| a.resource_types.as_slice())
+    }
+
+    /// The resource types the rule ranges over, and its store if it names one.
+    fn resource_scope(&mut self, rule: &ast::Rule, actions: &[ActionId]) -> (Vec<EntityTypeId>, Option<String>) {
+        match &rule.resource {
+            None => {
+                let mut types = Vec::new();
+                for action in actions {
+                    let of = self.resource_types_of(*action);
+                    if of.is_empty() {
+                        return (self.names.all_entity_types(), None);
+                    }
+                    types.extend_from_slice(of);
+                }
+                types.sort();
+                types.dedup();
+                (types, None)
+            }
+            Some(ResourceScope::Types { types, .. }) => {
+                let mut ids: Vec<EntityTypeId> = types
+                    .iter()
+                    .filter_map(|t| self.names.entity(t, &mut self.diags))
+                    .collect();
+                ids.sort();
+                ids.dedup();
+                (ids, None)
+            }
+            Some(ResourceScope::Store(name, _)) => {
+                if !self.package.stores.iter().any(|s| s.name == name.name) {
+                    let diagnostic = Diagnostic::new(&Code::UNKNOWN_STORE, name.span, format!("unknown store `{}`", name.name))
+                        .label("no such store")
+                        .suggest(&name.name, self.package.stores.iter().map(|s| s.name.as_str()));
+                    let diagnostic = if diagnostic.help.is_none() {
+                        diagnostic.help(format!("declare it: `store {} {{ ttl 1h }}`", name.name))
+                    } else {
+                        diagnostic
+                    };
+                    self.diags.push(diagnostic);
+                }
+                (vec![self.names.store_entity()], Some(name.name.clone()))
+            }
+        }
+    }
+
+    /// Warns about listed actions that can never apply to the rule's resources.
+    fn warn_inapplicable(&mut self, rule: &ast::Rule, listed: &[ActionId], kept: &[ActionId], resources: &[EntityTypeId]) {
+        let explicit = matches!(rule.actions, ActionScope::One(_) | ActionScope::List(..));
+        let scope_span = match &rule.resource {
+            Some(ResourceScope::Types { span, .. } | ResourceScope::Store(_, span)) => *span,
+            None => rule.effect_span,
+        };
+        if kept.is_empty() && !listed.is_empty() {
+            let on = self.describe_types(resources);
+            self.diags.push(
+                Diagnostic::new(&Code::RULE_NEVER_APPLIES, scope_span, format!("this rule never applies: none of its actions apply to {on}"))
+                    .label("no action applies here")
+                    .with_secondary(rule.effect_span, "this rule")
+                    .help("check the `on` types of the actions' declarations"),
+            );
+            return;
+        }
+        if !explicit {
+            return;
+        }
+        for action in listed.iter().filter(|a| !kept.contains(a)) {
+            let span = action_span(&rule.actions, self.names.action_name(*action)).unwrap_or(scope_span);
+            let on = self.describe_types(resources);
+            let name = self.names.action_name(*action).to_owned();
+            self.diags.push(
+                Diagnostic::new(&Code::RULE_NEVER_APPLIES, span, format!("action `{name}` does not apply to {on}"))
+                    .label("never applies here")
+                    .help(format!("remove `{name}` from this rule, or add the type to `action {name} on …`")),
+            );
+        }
+    }
+
+    fn describe_types(&self, types: &[EntityTypeId]) -> String {
+        let names: Vec<String> = types.iter().map(|t| format!("`{}`", self.names.entity_name(*t))).collect();
+        if names.is_empty() {
+            "these resources".into()
+        } else {
+            names.join(" or ")
+        }
+    }
+
+    /// Principal types the actions allow: their `by` lists, or any type.
+    fn principal_types(&self, actions: &[ActionId]) -> Vec<EntityTypeId> {
+        let mut types = Vec::new();
+        for action in actions {
+            let Some(def) = self.names.schema.action(*action) else { continue };
+            if def.principal_types.is_empty() {
+                return self.names.all_entity_types();
+            }
+            types.extend_from_slice(&def.principal_types);
+        }
+        types.sort();
+        types.dedup();
+        types
+    }
+}
+
+/// Whether an action whose resource types are `of` (empty: any) can apply to
+/// one of `resources`.
+fn applies(of: &[EntityTypeId], resources: &[EntityTypeId]) -> bool {
+    of.is_empty() || of.iter().any(|t| resources.contains(t))
+}
+
+fn action_span(scope: &ActionScope, name: &str) -> Option<Span> {
+    let refs: Vec<&ast::ActionRef> = match scope {
+        ActionScope::One(action) => vec![action],
+        ActionScope::List(list, _) => list.iter().collect(),
+        _ => Vec::new(),
+    };
+    refs.into_iter().find(|a| a.full_name() == name).map(|a| a.span)
+}
