@@ -4,6 +4,13 @@
 //! and its source and rendered report are pinned by an insta snapshot, so a
 //! reviewer sees exactly what a user sees. Adding a case is adding a file.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
+
 mod common;
 
 use std::collections::BTreeSet;
@@ -35,7 +42,10 @@ fn render_case(ui: &Path, case: &Path) -> String {
     }
     let target = relative.display().to_string();
     let output = common::run(ui, &["check", "--format", "human", &target]);
-    out.push_str(&format!("--- reaper check {target} (exit {})\n", common::code(&output)));
+    out.push_str(&format!(
+        "--- reaper check {target} (exit {})\n",
+        common::code(&output)
+    ));
     out.push_str(&common::stdout(&output));
     out.push_str(&common::stderr(&output));
     out
@@ -57,13 +67,18 @@ fn ui() {
 }
 
 /// Codes covered elsewhere because a case file cannot hold them.
-const COVERED_ELSEWHERE: [(&str, &str); 1] = [("E0002", "tests/cli.rs: a generated file over 64 MiB")];
+const COVERED_ELSEWHERE: [(&str, &str); 1] =
+    [("E0002", "tests/cli.rs: a generated file over 64 MiB")];
 
 #[test]
 fn every_code_has_a_case() {
     let snapshots = common::workspace().join("tests/snapshots");
     let mut seen = BTreeSet::new();
-    for entry in std::fs::read_dir(&snapshots).into_iter().flatten().flatten() {
+    for entry in std::fs::read_dir(&snapshots)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
         for code in ALL_CODES {
             if text.contains(&format!("{}({})", code.id, code.name)) {
@@ -76,12 +91,16 @@ fn every_code_has_a_case() {
         .map(|c| c.id)
         .filter(|id| !seen.contains(id) && !COVERED_ELSEWHERE.iter().any(|(c, _)| c == id))
         .collect();
-    assert!(missing.is_empty(), "diagnostic codes with no UI case: {missing:?}");
+    assert!(
+        missing.is_empty(),
+        "diagnostic codes with no UI case: {missing:?}"
+    );
 }
 
 #[test]
 fn every_code_is_documented() {
-    let docs = std::fs::read_to_string(common::workspace().join("docs/diagnostics.md")).unwrap_or_default();
+    let docs = std::fs::read_to_string(common::workspace().join("docs/diagnostics.md"))
+        .unwrap_or_default();
     let documented: BTreeSet<&str> = docs
         .lines()
         .filter_map(|l| l.strip_prefix("## "))
@@ -90,6 +109,12 @@ fn every_code_is_documented() {
     let codes: BTreeSet<&str> = ALL_CODES.iter().map(|c| c.id).collect();
     let undocumented: Vec<_> = codes.difference(&documented).collect();
     let stale: Vec<_> = documented.difference(&codes).collect();
-    assert!(undocumented.is_empty(), "codes missing from docs/diagnostics.md: {undocumented:?}");
-    assert!(stale.is_empty(), "docs/diagnostics.md documents unknown codes: {stale:?}");
+    assert!(
+        undocumented.is_empty(),
+        "codes missing from docs/diagnostics.md: {undocumented:?}"
+    );
+    assert!(
+        stale.is_empty(),
+        "docs/diagnostics.md documents unknown codes: {stale:?}"
+    );
 }

@@ -18,7 +18,7 @@ pub struct LoadError {
 }
 
 impl LoadError {
-    fn io(path: &Path, error: &std::io::Error) -> Self {
+    pub fn from_io(path: &Path, error: &std::io::Error) -> Self {
         let reason = match error.kind() {
             std::io::ErrorKind::NotFound => "no such file or directory".to_owned(),
             std::io::ErrorKind::PermissionDenied => "permission denied".to_owned(),
@@ -47,7 +47,7 @@ pub struct Package {
 pub fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut files = Vec::new();
     for path in paths {
-        let metadata = std::fs::metadata(path).map_err(|e| LoadError::io(path, &e))?;
+        let metadata = std::fs::metadata(path).map_err(|e| LoadError::from_io(path, &e))?;
         if metadata.is_dir() {
             walk(path, &mut files)?;
         } else {
@@ -60,14 +60,18 @@ pub fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
 }
 
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
-    let entries = std::fs::read_dir(dir).map_err(|e| LoadError::io(dir, &e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| LoadError::from_io(dir, &e))?;
     for entry in entries {
-        let entry = entry.map_err(|e| LoadError::io(dir, &e))?;
+        let entry = entry.map_err(|e| LoadError::from_io(dir, &e))?;
         let path = entry.path();
-        let file_type = entry.file_type().map_err(|e| LoadError::io(&path, &e))?;
+        let file_type = entry
+            .file_type()
+            .map_err(|e| LoadError::from_io(&path, &e))?;
         if file_type.is_dir() {
             // Hidden directories (.git) and build output hold no policies.
-            let hidden = path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            let hidden = path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
             if !hidden && path.file_name().is_none_or(|n| n != "target") {
                 walk(&path, out)?;
             }
@@ -94,7 +98,7 @@ fn package(files: &[PathBuf]) -> Result<Package, LoadError> {
     let mut valid = Vec::new();
     let mut diagnostics = Vec::new();
     for path in files {
-        let bytes = std::fs::read(path).map_err(|e| LoadError::io(path, &e))?;
+        let bytes = std::fs::read(path).map_err(|e| LoadError::from_io(path, &e))?;
         let name = path.display().to_string();
         let id = FileId(u32::try_from(sources.len()).unwrap_or(u32::MAX));
         match parse::decode(id, &bytes) {
@@ -102,9 +106,9 @@ fn package(files: &[PathBuf]) -> Result<Package, LoadError> {
                 sources.add(name, text);
                 valid.push(id);
             }
-            Err((lossy, diagnostic)) => {
-                sources.add(name, lossy);
-                diagnostics.push(diagnostic);
+            Err(undecodable) => {
+                sources.add(name, undecodable.lossy_text);
+                diagnostics.push(undecodable.diagnostic);
             }
         }
     }

@@ -26,6 +26,8 @@ struct Cli {
 enum Command {
     /// Check policies and report diagnostics.
     Check(commands::check::Args),
+    /// Format policies canonically, keeping comments.
+    Fmt(commands::fmt::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -59,6 +61,7 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Check(args) => commands::check::run(&args, colors),
+        Command::Fmt(args) => commands::fmt::run(&args, colors),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

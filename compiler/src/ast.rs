@@ -475,17 +475,29 @@ pub enum ExprKind {
     /// `Type::"id"`
     Entity(EntityLit),
     /// `Type::(expr)`: an entity from a computed id (HTTP mappings only).
-    DynEntity { ty: Ident, id: Box<Expr> },
+    DynEntity {
+        ty: Ident,
+        id: Box<Expr>,
+    },
     /// `[a, b]`
     Set(Vec<Expr>),
     /// `{ a: 1, "b-c": 2 }`
     Record(Vec<RecordField>),
     /// `base.name` or `base["name"]`
-    Attr { base: Box<Expr>, name: FieldName },
+    Attr {
+        base: Box<Expr>,
+        name: FieldName,
+    },
     /// `base has name`
-    Has { base: Box<Expr>, name: FieldName },
+    Has {
+        base: Box<Expr>,
+        name: FieldName,
+    },
     /// `base is Type`
-    Is { base: Box<Expr>, ty: Ident },
+    Is {
+        base: Box<Expr>,
+        ty: Ident,
+    },
     /// `base like "pat*"`
     Like {
         base: Box<Expr>,
@@ -493,14 +505,20 @@ pub enum ExprKind {
         pattern_span: Span,
     },
     /// `name(args)`: a built-in function such as `ip("::1")`.
-    Call { name: Ident, args: Vec<Expr> },
+    Call {
+        name: Ident,
+        args: Vec<Expr>,
+    },
     /// `recv.name(args)`: a built-in method such as `labels.contains("x")`.
     Method {
         recv: Box<Expr>,
         name: Ident,
         args: Vec<Expr>,
     },
-    Unary { op: UnaryOp, operand: Box<Expr> },
+    Unary {
+        op: UnaryOp,
+        operand: Box<Expr>,
+    },
     Binary {
         op: BinaryOp,
         lhs: Box<Expr>,
@@ -526,8 +544,37 @@ impl Expr {
             span,
             depth: 1,
         };
-        expr.depth = 1 + expr.children().iter().map(|c| c.depth).max().unwrap_or(0);
+        expr.depth = 1 + expr.max_child_depth();
         expr
+    }
+
+    /// The greatest depth among the direct sub-expressions (0 for a leaf);
+    /// computed without allocating, as every node the parser builds asks.
+    fn max_child_depth(&self) -> u32 {
+        let max = |items: &[Expr]| items.iter().map(|e| e.depth).max().unwrap_or(0);
+        match &self.kind {
+            ExprKind::Literal(_)
+            | ExprKind::Var(_)
+            | ExprKind::Entity(_)
+            | ExprKind::Name(_)
+            | ExprKind::Error => 0,
+            ExprKind::DynEntity { id: inner, .. }
+            | ExprKind::Attr { base: inner, .. }
+            | ExprKind::Has { base: inner, .. }
+            | ExprKind::Is { base: inner, .. }
+            | ExprKind::Like { base: inner, .. }
+            | ExprKind::Unary { operand: inner, .. }
+            | ExprKind::Paren(inner) => inner.depth,
+            ExprKind::Set(items) | ExprKind::Call { args: items, .. } => max(items),
+            ExprKind::Record(fields) => fields.iter().map(|f| f.value.depth).max().unwrap_or(0),
+            ExprKind::Method { recv, args, .. } => recv.depth.max(max(args)),
+            ExprKind::Binary { lhs, rhs, .. } => lhs.depth.max(rhs.depth),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => cond.depth.max(then.depth).max(otherwise.depth),
+        }
     }
 
     /// The direct sub-expressions, in source order.

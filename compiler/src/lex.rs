@@ -8,7 +8,7 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::source::{FileId, Span};
 
 #[derive(Logos, Debug, Clone, Copy, PartialEq, Eq)]
-#[logos(skip r"[ \t\r\n\f]+")]
+#[logos(skip r"[ \t\r\n\f\u{feff}]+")]
 pub enum Tok<'s> {
     #[regex(r"//[^\n]*", |lex| lex.slice(), allow_greedy = true)]
     Comment(&'s str),
@@ -107,6 +107,21 @@ pub enum Tok<'s> {
     #[regex(r#""([^"\\\n]|\\[^\n])*"#, |lex| lex.slice())]
     UnterminatedStr(&'s str),
 
+    // Common slips, reported once and then read as what was meant, so one
+    // slip gives one diagnostic. They never reach the parser.
+    /// `&` for `&&`.
+    #[token("&")]
+    LoneAmp,
+    /// `|` for `||`.
+    #[token("|")]
+    LonePipe,
+    /// `'text'` for `"text"`.
+    #[regex(r"'([^'\\\n]|\\[^\n])*'", |lex| lex.slice())]
+    SingleQuoted(&'s str),
+    /// `# text` for `// text`.
+    #[regex(r"#[^\n]*", allow_greedy = true)]
+    HashComment,
+
     #[token("@")]
     At,
     #[token("::")]
@@ -172,7 +187,7 @@ impl Tok<'_> {
             Tok::Int(s) | Tok::UnitNumber(s) | Tok::Ip(s) | Tok::Timestamp(s) => {
                 format!("literal `{s}`")
             }
-            Tok::Str(s) | Tok::UnterminatedStr(s) => format!("string {s}"),
+            Tok::Str(s) | Tok::UnterminatedStr(s) | Tok::SingleQuoted(s) => format!("string {s}"),
             other => format!("`{}`", other.text()),
         }
     }
@@ -187,7 +202,11 @@ impl Tok<'_> {
             | Tok::Ip(s)
             | Tok::Timestamp(s)
             | Tok::Str(s)
-            | Tok::UnterminatedStr(s) => s,
+            | Tok::UnterminatedStr(s)
+            | Tok::SingleQuoted(s) => s,
+            Tok::LoneAmp => "&",
+            Tok::LonePipe => "|",
+            Tok::HashComment => "#",
             Tok::Package => "package",
             Tok::Entity => "entity",
             Tok::Action => "action",
@@ -290,12 +309,35 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
             }
             Ok(Tok::UnterminatedStr(body)) => {
                 out.diagnostics.push(
-                    Diagnostic::new(&Code::UNTERMINATED_STRING, span, "string literal is not closed")
-                        .label("this string has no closing `\"` on its line")
-                        .help("add a `\"` where the string should end"),
+                    Diagnostic::new(
+                        &Code::UNTERMINATED_STRING,
+                        span,
+                        "string literal is not closed",
+                    )
+                    .label("this string has no closing `\"` on its line")
+                    .help("add a `\"` where the string should end"),
                 );
                 last_code_end = Some(range.end);
                 out.tokens.push((range.start, Tok::Str(body), range.end));
+            }
+            Ok(Tok::HashComment) => {
+                out.diagnostics
+                    .push(slip(span, '#', "a comment", "comments start with `//`"));
+            }
+            Ok(slipped @ (Tok::LoneAmp | Tok::LonePipe | Tok::SingleQuoted(_))) => {
+                let (ch, read_as, help, meant) = match slipped {
+                    Tok::LoneAmp => ('&', "`&&`", "logical and is written `&&`", Tok::AndAnd),
+                    Tok::LonePipe => ('|', "`||`", "logical or is written `||`", Tok::OrOr),
+                    _ => (
+                        '\'',
+                        "a string",
+                        "strings use double quotes: \"text\"",
+                        Tok::Str(lexer.slice()),
+                    ),
+                };
+                out.diagnostics.push(slip(span, ch, read_as, help));
+                last_code_end = Some(range.end);
+                out.tokens.push((range.start, meant, range.end));
             }
             Ok(tok) => {
                 last_code_end = Some(range.end);
@@ -305,7 +347,8 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                 let ch = text[range.start..].chars().next().unwrap_or('\u{fffd}');
                 // One diagnostic per run of bad characters, not one per byte.
                 let extends_previous = out.diagnostics.last().is_some_and(|d| {
-                    d.code == &Code::UNEXPECTED_CHARACTER && d.primary.span.end as usize == range.start
+                    d.code == &Code::UNEXPECTED_CHARACTER
+                        && d.primary.span.end as usize == range.start
                 });
                 if extends_previous {
                     if let Some(d) = out.diagnostics.last_mut() {
@@ -316,7 +359,7 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                         Diagnostic::new(
                             &Code::UNEXPECTED_CHARACTER,
                             span,
-                            format!("unexpected character `{}`", ch.escape_debug()),
+                            format!("unexpected character {}", show_char(ch)),
                         )
                         .label("no token starts with this")
                         .help(unexpected_char_help(ch)),
@@ -330,13 +373,30 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
 
 fn unexpected_char_help(ch: char) -> &'static str {
     match ch {
-        '\'' => "strings use double quotes: \"text\"",
-        '&' => "logical and is written `&&`",
-        '|' => "logical or is written `||`",
-        '#' => "comments start with `//`",
         '/' => "comments start with `//`; there is no division operator",
         _ => "remove it, or put it inside a string literal",
     }
+}
+
+/// A character as a message shows it: itself in backticks, or its code
+/// point when it is invisible or would confuse (controls, spaces, backticks).
+fn show_char(ch: char) -> String {
+    if ch.is_control() || ch.is_whitespace() || ch == '`' || ch == '\u{feff}' {
+        format!("U+{:04X}", u32::from(ch))
+    } else {
+        format!("`{ch}`")
+    }
+}
+
+/// A slip the lexer reads as what was meant, after reporting it.
+fn slip(span: Span, ch: char, read_as: &str, help: &str) -> Diagnostic {
+    Diagnostic::new(
+        &Code::UNEXPECTED_CHARACTER,
+        span,
+        format!("unexpected character {}", show_char(ch)),
+    )
+    .label(format!("read as {read_as}"))
+    .help(help.to_owned())
 }
 
 /// Why a string literal's escapes are invalid.
@@ -350,9 +410,11 @@ pub struct EscapeError {
 /// Decodes a string literal's text (with its quotes). Escapes: `\"`, `\\`,
 /// `\n`, `\r`, `\t`, `\0`, `\*` (a literal star; see `like`) and `\u{…}`.
 pub fn unescape(literal: &str) -> Result<String, EscapeError> {
+    // Single-quoted strings only arrive here after the lexer reported them.
+    let quote = if literal.starts_with('\'') { '\'' } else { '"' };
     let inner = literal
-        .strip_prefix('"')
-        .map(|s| s.strip_suffix('"').unwrap_or(s))
+        .strip_prefix(quote)
+        .map(|s| s.strip_suffix(quote).unwrap_or(s))
         .unwrap_or(literal);
     let mut out = String::with_capacity(inner.len());
     let mut chars = inner.char_indices();
@@ -385,7 +447,10 @@ pub fn unescape(literal: &str) -> Result<String, EscapeError> {
                 let len = hex.len() + 4;
                 let ch = u32::from_str_radix(hex, 16).ok().and_then(char::from_u32);
                 let Some(ch) = ch.filter(|_| !hex.is_empty() && hex.len() <= 6) else {
-                    return Err(bad(len, format!("`\\u{{{hex}}}` is not a unicode scalar value")));
+                    return Err(bad(
+                        len,
+                        format!("`\\u{{{hex}}}` is not a unicode scalar value"),
+                    ));
                 };
                 out.push(ch);
                 for _ in 0..hex.len() + 2 {
@@ -409,7 +474,11 @@ mod tests {
     use super::*;
 
     fn kinds(text: &str) -> Vec<Tok<'_>> {
-        lex(FileId(0), text).tokens.into_iter().map(|(_, t, _)| t).collect()
+        lex(FileId(0), text)
+            .tokens
+            .into_iter()
+            .map(|(_, t, _)| t)
+            .collect()
     }
 
     #[test]
@@ -438,14 +507,17 @@ mod tests {
 
     #[test]
     fn bad_characters_become_one_diagnostic_per_run() {
-        let lexed = lex(FileId(0), "a ### b $");
+        let lexed = lex(FileId(0), "a $$$ b ~");
         assert_eq!(lexed.diagnostics.len(), 2);
         assert_eq!(lexed.tokens.len(), 2);
     }
 
     #[test]
     fn escapes() {
-        assert_eq!(unescape(r#""a\"b\n\u{e9}\*""#).as_deref(), Ok("a\"b\n\u{e9}*"));
+        assert_eq!(
+            unescape(r#""a\"b\n\u{e9}\*""#).as_deref(),
+            Ok("a\"b\n\u{e9}*")
+        );
         assert!(unescape(r#""\q""#).is_err());
         assert!(unescape(r#""\u{110000}""#).is_err());
         assert!(unescape(r#""\u12""#).is_err());

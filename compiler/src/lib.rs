@@ -14,4 +14,4 @@ pub mod resolve;
 pub mod source;
 pub mod typed;
 
-pub use check::{check, check_files, Checked};
+pub use check::{Checked, check, check_files};

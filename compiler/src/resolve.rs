@@ -4,7 +4,9 @@
 
 use std::collections::{HashMap, HashSet};
 
-use reaper_lang::schema::{index_u32, ActionDef, EntityTypeDef, Schema, STORE_ACTIONS, STORE_ENTITY};
+use reaper_lang::schema::{
+    ActionDef, EntityTypeDef, STORE_ACTIONS, STORE_ENTITY, Schema, index_u32,
+};
 use reaper_lang::types::{self, ActionId, EntityTypeId, Field, RecordType, Type};
 
 use crate::ast::{self, Item};
@@ -25,6 +27,15 @@ pub struct Names {
     pub used_entities: HashSet<EntityTypeId>,
     /// Names whose declaration did not parse: unknown, but already reported.
     broken: HashSet<String>,
+    /// Attributes left out of the schema because their type did not resolve
+    /// (already reported), by owner (`None`: the context). Reading one is
+    /// not reported again.
+    pub dropped_attrs: HashSet<(Option<EntityTypeId>, String)>,
+    /// Actions whose `on` list named a type that did not resolve: their
+    /// resource types are unknown, not "any type".
+    pub partial_resources: HashSet<ActionId>,
+    /// Actions whose `by` list named a type that did not resolve.
+    pub partial_principals: HashSet<ActionId>,
 }
 
 impl Names {
@@ -48,9 +59,7 @@ impl Names {
     }
 
     pub fn entity_name(&self, id: EntityTypeId) -> &str {
-        self.schema
-            .entity_type(id)
-            .map_or("?", |t| t.name.as_str())
+        self.schema.entity_type(id).map_or("?", |t| t.name.as_str())
     }
 
     pub fn action_name(&self, id: ActionId) -> &str {
@@ -66,7 +75,11 @@ impl Names {
     }
 
     /// Looks up an entity type by name; reports it if unknown.
-    pub fn entity(&mut self, name: &ast::Ident, diags: &mut Vec<Diagnostic>) -> Option<EntityTypeId> {
+    pub fn entity(
+        &mut self,
+        name: &ast::Ident,
+        diags: &mut Vec<Diagnostic>,
+    ) -> Option<EntityTypeId> {
         self.entity_use(name, None, diags)
     }
 
@@ -110,9 +123,13 @@ impl Names {
         if self.broken.contains(&name) {
             return None;
         }
-        let mut diagnostic = Diagnostic::new(&Code::UNKNOWN_ACTION, action.span, format!("unknown action `{name}`"))
-            .label("not declared")
-            .suggest(&name, self.action_names());
+        let mut diagnostic = Diagnostic::new(
+            &Code::UNKNOWN_ACTION,
+            action.span,
+            format!("unknown action `{name}`"),
+        )
+        .label("not declared")
+        .suggest(&name, self.action_names());
         if diagnostic.help.is_none() {
             diagnostic = if action.store {
                 diagnostic.help(format!("store actions are {}", STORE_ACTIONS.join(", ")))
@@ -126,6 +143,26 @@ impl Names {
 
     pub fn action_by_name(&self, name: &str) -> Option<ActionId> {
         self.action_ids.get(name).copied()
+    }
+
+    /// Whether `attr` of `owner` was left out of the schema after an error.
+    pub fn is_dropped(&self, owner: Option<EntityTypeId>, attr: &str) -> bool {
+        self.dropped_attrs.contains(&(owner, attr.to_owned()))
+    }
+
+    /// Remembers the declared attributes that `record` lacks: their types
+    /// did not resolve, and that was reported.
+    fn note_dropped(
+        &mut self,
+        owner: Option<EntityTypeId>,
+        declared: &[ast::AttrDecl],
+        record: &RecordType,
+    ) {
+        for attr in declared {
+            if record.field(&attr.name.name).is_none() {
+                self.dropped_attrs.insert((owner, attr.name.name.clone()));
+            }
+        }
     }
 }
 
@@ -148,7 +185,9 @@ pub fn resolve(files: &[&ast::File], diags: &mut Vec<Diagnostic>) -> Names {
     for item in items() {
         if let Item::Entity(decl) = item {
             let index = names.entity_ids.get(&decl.name.name).map(|id| id.0);
-            if let Some(previous) = earlier(index, &names.entity_spans, decl.name.name == STORE_ENTITY) {
+            if let Some(previous) =
+                earlier(index, &names.entity_spans, decl.name.name == STORE_ENTITY)
+            {
                 diags.push(duplicate("entity type", &decl.name, previous));
                 continue;
             }
@@ -175,14 +214,18 @@ pub fn resolve(files: &[&ast::File], diags: &mut Vec<Diagnostic>) -> Names {
     for (id, decl) in entity_decls {
         let mut parents = Vec::new();
         for parent in &decl.parents {
-            if let Some(parent) = names.entity_use(parent, Some(id), diags) {
-                if !parents.contains(&parent) {
-                    parents.push(parent);
-                }
+            if let Some(parent) = names.entity_use(parent, Some(id), diags)
+                && !parents.contains(&parent)
+            {
+                parents.push(parent);
             }
         }
         let attrs = match &decl.attrs {
-            Some(attrs) => record_type(&mut names, attrs, Some(id), diags),
+            Some(attrs) => {
+                let record = record_type(&mut names, attrs, Some(id), diags);
+                names.note_dropped(Some(id), attrs, &record);
+                record
+            }
             None => RecordType::default(),
         };
         let def = &mut names.schema.entity_types[id.0 as usize];
@@ -194,13 +237,24 @@ pub fn resolve(files: &[&ast::File], diags: &mut Vec<Diagnostic>) -> Names {
         if let Item::Action(decl) = item {
             let resource_types = type_list(&mut names, &decl.resources, diags);
             let principal_types = type_list(&mut names, &decl.principals, diags);
+            let unresolved =
+                |list: &[ast::Ident]| list.iter().any(|t| !names.entity_ids.contains_key(&t.name));
+            let (partial_resources, partial_principals) =
+                (unresolved(&decl.resources), unresolved(&decl.principals));
             for name in &decl.names {
                 let index = names.action_ids.get(&name.name).map(|id| id.0);
                 if let Some(previous) = earlier(index, &names.action_spans, false) {
                     diags.push(duplicate("action", name, previous));
                     continue;
                 }
-                names.action_ids.insert(name.name.clone(), ActionId(index_u32(names.schema.actions.len())));
+                let id = ActionId(index_u32(names.schema.actions.len()));
+                if partial_resources {
+                    names.partial_resources.insert(id);
+                }
+                if partial_principals {
+                    names.partial_principals.insert(id);
+                }
+                names.action_ids.insert(name.name.clone(), id);
                 names.action_spans.push(Some(name.span));
                 names.schema.actions.push(ActionDef {
                     name: name.name.clone(),
@@ -210,13 +264,31 @@ pub fn resolve(files: &[&ast::File], diags: &mut Vec<Diagnostic>) -> Names {
             }
         }
     }
+    // Store actions are done by whoever does the declared actions: their
+    // principals are all types the declared actions name in `by` (any type
+    // if some action leaves its principals open). So `forbid *` can still
+    // read principal attributes.
+    let declared = &names.schema.actions;
+    let open = declared.is_empty() || declared.iter().any(|a| a.principal_types.is_empty());
+    let mut store_principals: Vec<EntityTypeId> = if open {
+        Vec::new()
+    } else {
+        declared
+            .iter()
+            .flat_map(|a| a.principal_types.iter().copied())
+            .collect()
+    };
+    store_principals.sort();
+    store_principals.dedup();
     for name in STORE_ACTIONS {
-        names.action_ids.insert(name.into(), ActionId(index_u32(names.schema.actions.len())));
+        names
+            .action_ids
+            .insert(name.into(), ActionId(index_u32(names.schema.actions.len())));
         names.action_spans.push(None);
         names.schema.actions.push(ActionDef {
             name: name.into(),
             resource_types: vec![store],
-            principal_types: Vec::new(),
+            principal_types: store_principals.clone(),
         });
     }
 
@@ -225,15 +297,21 @@ pub fn resolve(files: &[&ast::File], diags: &mut Vec<Diagnostic>) -> Names {
         if let Item::Context(decl) = item {
             if let Some(previous) = context_span {
                 diags.push(
-                    Diagnostic::new(&Code::DUPLICATE_DECLARATION, decl.span, "the context is declared twice")
-                        .label("second declaration")
-                        .with_secondary(previous, "first declared here")
-                        .help("declare all context fields in one `context { … }`"),
+                    Diagnostic::new(
+                        &Code::DUPLICATE_DECLARATION,
+                        decl.span,
+                        "the context is declared twice",
+                    )
+                    .label("second declaration")
+                    .with_secondary(previous, "first declared here")
+                    .help("declare all context fields in one `context { … }`"),
                 );
                 continue;
             }
             context_span = Some(decl.span);
             names.schema.context = record_type(&mut names, &decl.attrs, None, diags);
+            let context = names.schema.context.clone();
+            names.note_dropped(None, &decl.attrs, &context);
         }
     }
     names
@@ -263,7 +341,11 @@ fn duplicate(what: &str, name: &ast::Ident, previous: Option<Span>) -> Diagnosti
     }
 }
 
-fn type_list(names: &mut Names, list: &[ast::Ident], diags: &mut Vec<Diagnostic>) -> Vec<EntityTypeId> {
+fn type_list(
+    names: &mut Names,
+    list: &[ast::Ident],
+    diags: &mut Vec<Diagnostic>,
+) -> Vec<EntityTypeId> {
     let mut ids: Vec<EntityTypeId> = list.iter().filter_map(|t| names.entity(t, diags)).collect();
     ids.sort();
     ids.dedup();
@@ -311,15 +393,23 @@ fn declared_type(
             if names.entity_ids.contains_key(&name.name) {
                 return names.entity_use(name, owner, diags).map(Type::Entity);
             }
+            if names.broken.contains(&name.name) {
+                // Its declaration did not parse; that error is enough.
+                return None;
+            }
             let candidates: Vec<&str> = types::PRIMITIVE_NAMES
                 .iter()
                 .map(|(n, _)| *n)
                 .chain(["Set"])
                 .chain(names.entity_names())
                 .collect();
-            let mut diagnostic = Diagnostic::new(&Code::UNKNOWN_TYPE, name.span, format!("unknown type `{}`", name.name))
-                .label("not a type")
-                .suggest(&name.name, candidates);
+            let mut diagnostic = Diagnostic::new(
+                &Code::UNKNOWN_TYPE,
+                name.span,
+                format!("unknown type `{}`", name.name),
+            )
+            .label("not a type")
+            .suggest(&name.name, candidates);
             if diagnostic.help.is_none() {
                 diagnostic = diagnostic.help(
                     "types are Bool, Int, String, Ip, Duration, Timestamp, Set<T>, records `{ … }` and entity types",
@@ -331,6 +421,8 @@ fn declared_type(
         ast::TypeExpr::Set(inner, _) => {
             declared_type(names, inner, owner, diags).map(|t| Type::Set(Box::new(t)))
         }
-        ast::TypeExpr::Record(fields, _) => Some(Type::Record(record_type(names, fields, owner, diags))),
+        ast::TypeExpr::Record(fields, _) => {
+            Some(Type::Record(record_type(names, fields, owner, diags)))
+        }
     }
 }

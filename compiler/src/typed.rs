@@ -85,7 +85,9 @@ pub struct FieldTy {
 
 /// The slot and field named `name` in record fields sorted by name.
 pub fn field<'a>(fields: &'a [FieldTy], name: &str) -> Option<(u32, &'a FieldTy)> {
-    let index = fields.binary_search_by(|f| f.name.as_str().cmp(name)).ok()?;
+    let index = fields
+        .binary_search_by(|f| f.name.as_str().cmp(name))
+        .ok()?;
     Some((reaper_lang::schema::index_u32(index), &fields[index]))
 }
 
@@ -192,18 +194,46 @@ pub enum ExprKind {
     Const(Const),
     Var(Var),
     /// `Type::(expr)`
-    DynEntity { ty: EntityTypeId, id: Box<Expr> },
+    DynEntity {
+        ty: EntityTypeId,
+        id: Box<Expr>,
+    },
     Set(Vec<Expr>),
     /// A record literal's fields, sorted by name (as in its [`Ty::Record`]);
     /// optional fields it leaves out are absent.
     Record(Vec<(String, Expr)>),
-    Attr { base: Box<Expr>, name: String, access: Access },
-    Has { base: Box<Expr>, name: String, access: Access },
-    Is { base: Box<Expr>, ty: EntityTypeId },
-    Like { base: Box<Expr>, pattern: Vec<PatternPart> },
-    Unary { op: UnOp, operand: Box<Expr> },
-    Binary { op: BinOp, lhs: Box<Expr>, rhs: Box<Expr> },
-    If { cond: Box<Expr>, then: Box<Expr>, otherwise: Box<Expr> },
+    Attr {
+        base: Box<Expr>,
+        name: String,
+        access: Access,
+    },
+    Has {
+        base: Box<Expr>,
+        name: String,
+        access: Access,
+    },
+    Is {
+        base: Box<Expr>,
+        ty: EntityTypeId,
+    },
+    Like {
+        base: Box<Expr>,
+        pattern: Vec<PatternPart>,
+    },
+    Unary {
+        op: UnOp,
+        operand: Box<Expr>,
+    },
+    Binary {
+        op: BinOp,
+        lhs: Box<Expr>,
+        rhs: Box<Expr>,
+    },
+    If {
+        cond: Box<Expr>,
+        then: Box<Expr>,
+        otherwise: Box<Expr>,
+    },
     /// `header("name")` in the http mapping.
     Header(String),
     /// `has_header("name")` in the http mapping.

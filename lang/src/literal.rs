@@ -24,7 +24,9 @@ pub enum LiteralError {
     Timestamp(String, String),
     #[error("`{0}` is not a 64-bit integer")]
     Int(String),
-    #[error("`{0}` has no known unit: durations use ms, s, m, h, d and sizes use B, KB, KiB, MB, MiB, GB, GiB")]
+    #[error(
+        "`{0}` has no known unit: durations use ms, s, m, h, d and sizes use B, KB, KiB, MB, MiB, GB, GiB"
+    )]
     UnknownUnit(String),
 }
 
@@ -115,7 +117,9 @@ pub fn parse_duration(text: &str) -> Result<i64, LiteralError> {
             return Err(err("units are ms, s, m, h and d"));
         };
         if last_rank.is_some_and(|last| rank <= last) {
-            return Err(err("units must appear once each, largest first (as in `1h30m`)"));
+            return Err(err(
+                "units must appear once each, largest first (as in `1h30m`)",
+            ));
         }
         last_rank = Some(rank);
         let (_, factor) = DURATION_UNITS[rank];
@@ -261,7 +265,10 @@ mod tests {
 
     #[test]
     fn unit_literals_are_classified_by_unit() {
-        assert_eq!(parse_unit_literal("30m"), Ok(UnitLiteral::Duration(1_800_000)));
+        assert_eq!(
+            parse_unit_literal("30m"),
+            Ok(UnitLiteral::Duration(1_800_000))
+        );
         assert_eq!(parse_unit_literal("2KiB"), Ok(UnitLiteral::Size(2_048)));
         assert!(matches!(
             parse_unit_literal("3parsecs"),

@@ -17,7 +17,10 @@ pub fn workspace() -> PathBuf {
 /// A `reaper` command with colors off, run from `dir`.
 pub fn reaper(dir: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_reaper"));
-    command.current_dir(dir).env("NO_COLOR", "1").env_remove("CLICOLOR_FORCE");
+    command
+        .current_dir(dir)
+        .env("NO_COLOR", "1")
+        .env_remove("CLICOLOR_FORCE");
     command
 }
 
@@ -46,6 +49,7 @@ pub fn code(output: &Output) -> i32 {
 pub fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(name);
     let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
+    std::fs::create_dir_all(&dir)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }

@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use reaper_compiler::diagnostics::{self, Diagnostic};
 
+use crate::Outcome;
 use crate::load::{self, LoadError};
 use crate::render::{self, Batch, Colors, Format};
-use crate::Outcome;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -24,11 +24,19 @@ pub struct Args {
 }
 
 pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
-    let paths = if args.paths.is_empty() { vec![PathBuf::from(".")] } else { args.paths.clone() };
+    let paths = if args.paths.is_empty() {
+        vec![PathBuf::from(".")]
+    } else {
+        args.paths.clone()
+    };
     let packages = load::packages(&paths)?;
     if packages.is_empty() {
         return Err(LoadError {
-            path: paths.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "),
+            path: paths
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             reason: "no `*.reaper` files found".into(),
         });
     }
@@ -57,16 +65,28 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
     // A closed pipe (`reaper check | head`) is not an error worth reporting.
     let _ = stdout.write_all(out.as_bytes());
     let failed = errors > 0 || (args.deny_warnings && warnings > 0);
-    Ok(if failed { Outcome::Failure } else { Outcome::Success })
+    Ok(if failed {
+        Outcome::Failure
+    } else {
+        Outcome::Success
+    })
 }
 
 fn summary(errors: usize, warnings: usize, packages: usize, files: usize) -> String {
     let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
-    let scope = format!("{} ({})", plural(packages, "package"), plural(files, "file"));
+    let scope = format!(
+        "{} ({})",
+        plural(packages, "package"),
+        plural(files, "file")
+    );
     match (errors, warnings) {
         (0, 0) => format!("ok: checked {scope}\n"),
         (0, w) => format!("ok: checked {scope}: {}\n", plural(w, "warning")),
         (e, 0) => format!("failed: {} in {scope}\n", plural(e, "error")),
-        (e, w) => format!("failed: {} and {} in {scope}\n", plural(e, "error"), plural(w, "warning")),
+        (e, w) => format!(
+            "failed: {} and {} in {scope}\n",
+            plural(e, "error"),
+            plural(w, "warning")
+        ),
     }
 }

@@ -1,3 +1,4 @@
 //! One module per `reaper` subcommand.
 
 pub mod check;
+pub mod fmt;

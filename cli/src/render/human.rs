@@ -8,7 +8,7 @@ use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, S
 use reaper_compiler::diagnostics::{Diagnostic, Severity};
 use reaper_compiler::source::{Sources, Span};
 
-use super::{range, Batch};
+use super::{Batch, range};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Colors {
@@ -39,7 +39,10 @@ impl std::error::Error for Report<'_> {}
 
 impl miette::Diagnostic for Report<'_> {
     fn code<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        Some(Box::new(format!("{}({})", self.diagnostic.code.id, self.diagnostic.code.name)))
+        Some(Box::new(format!(
+            "{}({})",
+            self.diagnostic.code.id, self.diagnostic.code.name
+        )))
     }
 
     fn severity(&self) -> Option<miette::Severity> {
@@ -50,7 +53,9 @@ impl miette::Diagnostic for Report<'_> {
     }
 
     fn help<'b>(&'b self) -> Option<Box<dyn fmt::Display + 'b>> {
-        self.help.as_ref().map(|h| Box::new(h) as Box<dyn fmt::Display>)
+        self.help
+            .as_ref()
+            .map(|h| Box::new(h) as Box<dyn fmt::Display>)
     }
 
     fn source_code(&self) -> Option<&dyn miette::SourceCode> {
@@ -68,7 +73,8 @@ fn source_span(span: Span) -> SourceSpan {
 
 fn report<'a>(sources: &Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
     let file = diagnostic.primary.span.file;
-    let primary_message = (!diagnostic.primary.message.is_empty()).then(|| diagnostic.primary.message.clone());
+    let primary_message =
+        (!diagnostic.primary.message.is_empty()).then(|| diagnostic.primary.message.clone());
     let mut labels = vec![LabeledSpan::new_primary_with_span(
         primary_message,
         source_span(diagnostic.primary.span),
@@ -76,7 +82,10 @@ fn report<'a>(sources: &Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
     let mut notes = Vec::new();
     for label in &diagnostic.secondary {
         if label.span.file == file {
-            labels.push(LabeledSpan::new_with_span(Some(label.message.clone()), source_span(label.span)));
+            labels.push(LabeledSpan::new_with_span(
+                Some(label.message.clone()),
+                source_span(label.span),
+            ));
         } else {
             let ((line, column), _) = range(sources, label.span);
             let name = &sources.file(label.span.file).name;

@@ -4,7 +4,7 @@
 
 use serde::Serialize;
 
-use super::{range, Batch};
+use super::{Batch, range};
 use reaper_compiler::source::{Sources, Span};
 
 #[derive(Serialize)]
@@ -51,8 +51,17 @@ pub fn render(batches: &[Batch<'_>]) -> String {
     for batch in batches {
         for d in batch.diagnostics {
             let primary = label(batch.sources, d.primary.span, &d.primary.message, true);
-            let mut labels = vec![label(batch.sources, d.primary.span, &d.primary.message, true)];
-            labels.extend(d.secondary.iter().map(|l| label(batch.sources, l.span, &l.message, false)));
+            let mut labels = vec![label(
+                batch.sources,
+                d.primary.span,
+                &d.primary.message,
+                true,
+            )];
+            labels.extend(
+                d.secondary
+                    .iter()
+                    .map(|l| label(batch.sources, l.span, &l.message, false)),
+            );
             all.push(JsonDiagnostic {
                 file: primary.file,
                 line: primary.line,

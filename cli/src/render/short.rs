@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{range, Batch};
+use super::{Batch, range};
 
 pub fn render(batch: &Batch<'_>) -> String {
     let mut out = String::new();

@@ -4,16 +4,22 @@
 
 use reaper_lang::types::EntityTypeId;
 
-use super::expr::{error, Checked, ExprCx};
-use super::facts::{path, Facts};
-use super::types::unify;
+use super::expr::{Checked, ExprCx, error};
+use super::facts::{Facts, path};
+use super::types::{article, unify};
 use crate::ast::{self, FieldName};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
-use crate::typed::{self, field, Access, RequestField, Ty};
+use crate::typed::{self, Access, RequestField, Ty, field};
 
 impl ExprCx<'_> {
-    pub(super) fn attr(&mut self, base: &ast::Expr, name: &FieldName, span: Span, facts: &Facts) -> typed::Expr {
+    pub(super) fn attr(
+        &mut self,
+        base: &ast::Expr,
+        name: &FieldName,
+        span: Span,
+        facts: &Facts,
+    ) -> typed::Expr {
         let (typed_base, _) = self.check(base, facts);
         let attr = name.name.as_str();
         let resolved: Option<(Access, Ty, bool)> = match &typed_base.ty {
@@ -21,18 +27,30 @@ impl ExprCx<'_> {
             Ty::Entity(types) => self.entity_attr(base, types, name),
             Ty::Record(fields) => match field(fields, attr) {
                 Some((slot, f)) => Some((Access::Record { slot }, f.ty.clone(), f.optional)),
+                None if is_context(base) && self.names.is_dropped(None, attr) => None,
                 None => {
                     let candidates: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                    let what = if is_context(base) { "the context".to_owned() } else { "this record".to_owned() };
+                    let what = if is_context(base) {
+                        "the context".to_owned()
+                    } else {
+                        "this record".to_owned()
+                    };
                     self.unknown_attr(name, &what, &candidates);
                     None
                 }
             },
-            Ty::Descriptor => Some((Access::Descriptor { key: attr.to_owned() }, Ty::String, false)),
+            Ty::Descriptor => Some((
+                Access::Descriptor {
+                    key: attr.to_owned(),
+                },
+                Ty::String,
+                false,
+            )),
             Ty::Request => match RequestField::ALL.iter().find(|(n, _, _)| *n == attr) {
                 Some((_, field, ty)) => Some((Access::Request(*field), ty.clone(), false)),
                 None => {
-                    let candidates: Vec<&str> = RequestField::ALL.iter().map(|(n, _, _)| *n).collect();
+                    let candidates: Vec<&str> =
+                        RequestField::ALL.iter().map(|(n, _, _)| *n).collect();
                     self.unknown_attr(name, "the request", &candidates);
                     None
                 }
@@ -40,9 +58,13 @@ impl ExprCx<'_> {
             other => {
                 let found = self.show(other);
                 self.diags.push(
-                    Diagnostic::new(&Code::TYPE_MISMATCH, name.span, format!("`{found}` has no attributes"))
-                        .label(format!("`.{attr}` on a `{found}`"))
-                        .help("attributes belong to entities, records, the context and descriptors"),
+                    Diagnostic::new(
+                        &Code::TYPE_MISMATCH,
+                        name.span,
+                        format!("`{found}` has no attributes"),
+                    )
+                    .label(format!("`.{attr}` on {}", article(&found)))
+                    .help("attributes belong to entities, records, the context and descriptors"),
                 );
                 None
             }
@@ -79,7 +101,12 @@ impl ExprCx<'_> {
     }
 
     /// An attribute every possible type of the entity declares, with one type.
-    fn entity_attr(&mut self, base: &ast::Expr, types: &[EntityTypeId], name: &FieldName) -> Option<(Access, Ty, bool)> {
+    fn entity_attr(
+        &mut self,
+        base: &ast::Expr,
+        types: &[EntityTypeId],
+        name: &FieldName,
+    ) -> Option<(Access, Ty, bool)> {
         let schema = &self.names.schema;
         let mut slots = Vec::new();
         let mut missing = Vec::new();
@@ -87,7 +114,9 @@ impl ExprCx<'_> {
         let mut optional = false;
         let mut conflict = false;
         for id in types {
-            let Some(def) = schema.entity_type(*id) else { continue };
+            let Some(def) = schema.entity_type(*id) else {
+                continue;
+            };
             match def.attrs.field(&name.name) {
                 Some((slot, f)) => {
                     slots.push((*id, slot));
@@ -108,6 +137,13 @@ impl ExprCx<'_> {
             }
         }
         let base_text = describe(base);
+        // An attribute whose declared type did not resolve was reported there.
+        if types
+            .iter()
+            .any(|id| self.names.is_dropped(Some(*id), &name.name))
+        {
+            return None;
+        }
         if slots.is_empty() {
             let candidates: Vec<String> = types
                 .iter()
@@ -130,7 +166,10 @@ impl ExprCx<'_> {
                     format!("`{lacking}` has no attribute `{}`", name.name),
                 )
                 .label(format!("`{base_text}` may be `{all}`"))
-                .help(format!("narrow it first: `{base_text} is {having} && {base_text}.{} …`", name.name)),
+                .help(format!(
+                    "narrow it first: `{base_text} is {having} && {base_text}.{} …`",
+                    name.name
+                )),
             );
             return None;
         }
@@ -139,7 +178,10 @@ impl ExprCx<'_> {
                 Diagnostic::new(
                     &Code::TYPE_MISMATCH,
                     name.span,
-                    format!("attribute `{}` has different types on the possible types of `{base_text}`", name.name),
+                    format!(
+                        "attribute `{}` has different types on the possible types of `{base_text}`",
+                        name.name
+                    ),
                 )
                 .label("ambiguous type")
                 .help(format!("narrow `{base_text}` with `is` first")),
@@ -149,7 +191,13 @@ impl ExprCx<'_> {
         ty.map(|ty| (Access::Entity { slots }, ty, optional))
     }
 
-    pub(super) fn has(&mut self, base: &ast::Expr, name: &FieldName, span: Span, facts: &Facts) -> Checked {
+    pub(super) fn has(
+        &mut self,
+        base: &ast::Expr,
+        name: &FieldName,
+        span: Span,
+        facts: &Facts,
+    ) -> Checked {
         let (typed_base, _) = self.check(base, facts);
         let attr = name.name.as_str();
         let access = match &typed_base.ty {
@@ -163,7 +211,13 @@ impl ExprCx<'_> {
                         Some((*id, slot))
                     })
                     .collect();
-                if slots.is_empty() {
+                if slots.is_empty()
+                    && types
+                        .iter()
+                        .any(|id| self.names.is_dropped(Some(*id), attr))
+                {
+                    None
+                } else if slots.is_empty() {
                     let candidates: Vec<String> = types
                         .iter()
                         .filter_map(|id| schema.entity_type(*id))
@@ -179,20 +233,33 @@ impl ExprCx<'_> {
             }
             Ty::Record(fields) => match field(fields, attr) {
                 Some((slot, _)) => Some(Access::Record { slot }),
+                None if is_context(base) && self.names.is_dropped(None, attr) => None,
                 None => {
                     let candidates: Vec<&str> = fields.iter().map(|f| f.name.as_str()).collect();
-                    let what = if is_context(base) { "the context" } else { "this record" };
+                    let what = if is_context(base) {
+                        "the context"
+                    } else {
+                        "this record"
+                    };
                     self.unknown_attr(name, what, &candidates);
                     None
                 }
             },
-            Ty::Descriptor => Some(Access::Descriptor { key: attr.to_owned() }),
+            Ty::Descriptor => Some(Access::Descriptor {
+                key: attr.to_owned(),
+            }),
             other => {
                 let found = self.show(other);
                 self.diags.push(
-                    Diagnostic::new(&Code::TYPE_MISMATCH, base.span, format!("`has` cannot test a `{found}`"))
-                        .label(format!("this is `{found}`"))
-                        .help("`has` tests attributes of entities, records, the context and descriptors"),
+                    Diagnostic::new(
+                        &Code::TYPE_MISMATCH,
+                        base.span,
+                        format!("`has` cannot test {}", article(&found)),
+                    )
+                    .label(format!("this is `{found}`"))
+                    .help(
+                        "`has` tests attributes of entities, records, the context and descriptors",
+                    ),
                 );
                 None
             }
@@ -206,7 +273,14 @@ impl ExprCx<'_> {
             name: attr.to_owned(),
             access,
         };
-        (typed::Expr { kind, ty: Ty::Bool, span }, added)
+        (
+            typed::Expr {
+                kind,
+                ty: Ty::Bool,
+                span,
+            },
+            added,
+        )
     }
 
     fn unknown_attr(&mut self, name: &FieldName, owner: &str, candidates: &[&str]) {
@@ -218,7 +292,12 @@ impl ExprCx<'_> {
         .label("unknown attribute")
         .suggest(&name.name, candidates.iter().copied());
         let diagnostic = if diagnostic.help.is_none() && !candidates.is_empty() {
-            diagnostic.help(format!("declared attributes: {}", candidates.join(", ")))
+            let what = if owner == "the request" {
+                "request fields"
+            } else {
+                "declared attributes"
+            };
+            diagnostic.help(format!("{what}: {}", candidates.join(", ")))
         } else {
             diagnostic
         };
@@ -234,7 +313,9 @@ fn is_context(expr: &ast::Expr) -> bool {
 fn describe(expr: &ast::Expr) -> String {
     match &expr.kind {
         ast::ExprKind::Var(var) => var.as_str().to_owned(),
-        ast::ExprKind::Attr { base, name } if !name.quoted => format!("{}.{}", describe(base), name.name),
+        ast::ExprKind::Attr { base, name } if !name.quoted => {
+            format!("{}.{}", describe(base), name.name)
+        }
         ast::ExprKind::Attr { base, name } => format!("{}[{:?}]", describe(base), name.name),
         ast::ExprKind::Paren(inner) => describe(inner),
         ast::ExprKind::Entity(lit) => format!("{}::{:?}", lit.ty.name, lit.id.value),

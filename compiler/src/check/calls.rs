@@ -3,24 +3,40 @@
 
 use reaper_lang::literal;
 
-use super::expr::{error, ExprCx, Scope};
+use super::expr::{ExprCx, Scope, error};
 use super::facts::Facts;
-use super::types::unify;
+use super::types::{article, unify};
 use crate::ast::{self, ExprKind, Literal};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::typed::{self, BinOp, Const, Ty, UnOp};
 
 const FUNCTIONS: [&str; 4] = ["ip", "header", "has_header", "param"];
-const SET_METHODS: [&str; 5] = ["contains", "contains_all", "contains_any", "is_empty", "len"];
+const SET_METHODS: [&str; 5] = [
+    "contains",
+    "contains_all",
+    "contains_any",
+    "is_empty",
+    "len",
+];
 const IP_METHODS: [&str; 4] = ["is_ipv4", "is_ipv6", "is_loopback", "is_multicast"];
 
 impl ExprCx<'_> {
-    pub(super) fn call(&mut self, name: &ast::Ident, args: &[ast::Expr], span: Span, facts: &Facts) -> typed::Expr {
+    pub(super) fn call(
+        &mut self,
+        name: &ast::Ident,
+        args: &[ast::Expr],
+        span: Span,
+        facts: &Facts,
+    ) -> typed::Expr {
         if !FUNCTIONS.contains(&name.name.as_str()) {
-            let diagnostic = Diagnostic::new(&Code::UNKNOWN_FUNCTION, name.span, format!("unknown function `{}`", name.name))
-                .label("no such function")
-                .suggest(&name.name, FUNCTIONS);
+            let diagnostic = Diagnostic::new(
+                &Code::UNKNOWN_FUNCTION,
+                name.span,
+                format!("unknown function `{}`", name.name),
+            )
+            .label("no such function")
+            .suggest(&name.name, FUNCTIONS);
             let diagnostic = if diagnostic.help.is_none() {
                 diagnostic.help(format!("functions are {}", FUNCTIONS.join(", ")))
             } else {
@@ -63,7 +79,9 @@ impl ExprCx<'_> {
                 }
             }
             _ => match &self.scope {
-                Scope::Http { params: Some(params) } => {
+                Scope::Http {
+                    params: Some(params),
+                } => {
                     if !params.contains(&text) {
                         let diagnostic = Diagnostic::new(
                             &Code::INVALID_HTTP_MAPPING,
@@ -73,7 +91,8 @@ impl ExprCx<'_> {
                         .label("not in the route's pattern")
                         .suggest(&text, params.iter().map(String::as_str));
                         let diagnostic = if diagnostic.help.is_none() {
-                            diagnostic.help("parameters are the `{name}` segments of the route's pattern")
+                            diagnostic
+                                .help("parameters are the `{name}` segments of the route's pattern")
                         } else {
                             diagnostic
                         };
@@ -122,9 +141,14 @@ impl ExprCx<'_> {
             Diagnostic::new(
                 &Code::ARITY,
                 span,
-                format!("`{}` takes {want} argument{plural}, not {}", name.name, args.len()),
+                format!(
+                    "`{}` takes {want} argument{plural}, not {}",
+                    name.name,
+                    args.len()
+                ),
             )
-            .label("wrong number of arguments"),
+            .label("wrong number of arguments")
+            .help(format!("write `{}`", usage(&name.name))),
         );
         false
     }
@@ -135,9 +159,13 @@ impl ExprCx<'_> {
         }
         if !matches!(arg.kind, ExprKind::Error) {
             self.diags.push(
-                Diagnostic::new(&Code::TYPE_MISMATCH, arg.span, format!("`{}` takes a string literal", name.name))
-                    .label("not a string literal")
-                    .help(format!("write the text in quotes: `{}(\"…\")`", name.name)),
+                Diagnostic::new(
+                    &Code::TYPE_MISMATCH,
+                    arg.span,
+                    format!("`{}` takes a string literal", name.name),
+                )
+                .label("not a string literal")
+                .help(format!("write the text in quotes: `{}(\"…\")`", name.name)),
             );
         }
         None
@@ -164,18 +192,32 @@ impl ExprCx<'_> {
         };
         if !known {
             let on = self.show(&receiver.ty);
-            let diagnostic = Diagnostic::new(&Code::UNKNOWN_FUNCTION, name.span, format!("`{on}` has no method `{method}`"))
-                .label("unknown method")
-                .suggest(method, candidates.iter().copied());
+            let diagnostic = Diagnostic::new(
+                &Code::UNKNOWN_FUNCTION,
+                name.span,
+                format!("`{on}` has no method `{method}`"),
+            )
+            .label("unknown method")
+            .suggest(method, candidates.iter().copied());
             let diagnostic = match (diagnostic.help.is_none(), candidates.is_empty()) {
-                (true, false) => diagnostic.help(format!("methods of `{on}`: {}", candidates.join(", "))),
-                (true, true) => diagnostic.help("sets and IPs have methods; other values have none"),
+                (true, false) => {
+                    diagnostic.help(format!("methods of `{on}`: {}", candidates.join(", ")))
+                }
+                (true, true) if receiver.ty == Ty::String => diagnostic.help(
+                    "strings have no methods; match them with `like`, as in `s like \"*@example.com\"`",
+                ),
+                (true, true) => {
+                    diagnostic.help("sets and IPs have methods; other values have none")
+                }
                 _ => diagnostic,
             };
             self.diags.push(diagnostic);
             return error(span);
         }
-        let want = usize::from(matches!(method, "contains" | "contains_all" | "contains_any"));
+        let want = usize::from(matches!(
+            method,
+            "contains" | "contains_all" | "contains_any"
+        ));
         if !self.arity(name, args, want, span) {
             return error(span);
         }
@@ -215,19 +257,38 @@ impl ExprCx<'_> {
                     Ty::Set(other) => elem.is_error() || unify(&elem, other).is_some(),
                     _ => false,
                 };
-                let op = if method == "contains_all" { BinOp::ContainsAll } else { BinOp::ContainsAny };
+                let op = if method == "contains_all" {
+                    BinOp::ContainsAll
+                } else {
+                    BinOp::ContainsAny
+                };
                 (op, receiver, arg, fits)
             }
         };
         if !fits {
-            let (set, found) = (self.show(&if op == BinOp::InSet { rhs.ty.clone() } else { lhs.ty.clone() }), {
-                let a = if op == BinOp::InSet { &lhs } else { &rhs };
-                self.show(&a.ty)
-            });
+            let (set, found) = (
+                self.show(&if op == BinOp::InSet {
+                    rhs.ty.clone()
+                } else {
+                    lhs.ty.clone()
+                }),
+                {
+                    let a = if op == BinOp::InSet { &lhs } else { &rhs };
+                    self.show(&a.ty)
+                },
+            );
             self.diags.push(
-                Diagnostic::new(&Code::TYPE_MISMATCH, args[0].span, format!("`{method}` on a `{set}` cannot take a `{found}`"))
-                    .label(format!("this is `{found}`"))
-                    .help("the argument must have the set's element type"),
+                Diagnostic::new(
+                    &Code::TYPE_MISMATCH,
+                    args[0].span,
+                    format!(
+                        "`{method}` on {} cannot take {}",
+                        article(&set),
+                        article(&found)
+                    ),
+                )
+                .label(format!("this is `{found}`"))
+                .help("the argument must have the set's element type"),
             );
             return error(span);
         }
@@ -240,6 +301,19 @@ impl ExprCx<'_> {
             ty: Ty::Bool,
             span,
         }
+    }
+}
+
+/// How a function or method is called, for help texts.
+fn usage(name: &str) -> String {
+    match name {
+        "ip" => "ip(\"10.0.0.0/8\")".into(),
+        "header" | "has_header" => format!("{name}(\"x-user-id\")"),
+        "param" => "param(\"id\")".into(),
+        "contains" => "set.contains(value)".into(),
+        "contains_all" | "contains_any" => format!("set.{name}([value, …])"),
+        "is_empty" | "len" => format!("set.{name}()"),
+        other => format!("address.{other}()"),
     }
 }
 

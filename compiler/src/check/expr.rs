@@ -4,8 +4,8 @@
 
 use reaper_lang::types::EntityTypeId;
 
-use super::facts::{path, Facts};
-use super::types::{display, unify};
+use super::facts::{Facts, path};
+use super::types::{article, display, unify};
 use crate::ast::{self, BinaryOp, ExprKind, Literal, UnaryOp, Var};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::resolve::Names;
@@ -42,9 +42,13 @@ impl ExprCx<'_> {
         if !matches!(typed.ty, Ty::Bool | Ty::Error) {
             let found = self.show(&typed.ty);
             self.diags.push(
-                Diagnostic::new(&Code::CONDITION_NOT_BOOL, expr.span, format!("condition is `{found}`, not `Bool`"))
-                    .label("expected a `Bool`")
-                    .help("compare it to something, as in `x == …`, or test it with `has`"),
+                Diagnostic::new(
+                    &Code::CONDITION_NOT_BOOL,
+                    expr.span,
+                    format!("condition is `{found}`, not `Bool`"),
+                )
+                .label("expected a `Bool`")
+                .help("compare it to something, as in `x == …`, or test it with `has`"),
             );
         }
         (typed, added)
@@ -70,12 +74,17 @@ impl ExprCx<'_> {
             ExprKind::Var(var) => (self.var(*var, span, facts), Facts::default()),
             ExprKind::Entity(lit) => {
                 let kind = match self.names.entity(&lit.ty, self.diags) {
-                    Some(ty) => (typed::ExprKind::Const(Const::Entity(ty, lit.id.value.clone())), Ty::Entity(vec![ty])),
+                    Some(ty) => (
+                        typed::ExprKind::Const(Const::Entity(ty, lit.id.value.clone())),
+                        Ty::Entity(vec![ty]),
+                    ),
                     None => (typed::ExprKind::Error, Ty::Error),
                 };
                 (node(kind.0, kind.1), Facts::default())
             }
-            ExprKind::DynEntity { ty, id } => (self.dyn_entity(ty, id, span, facts), Facts::default()),
+            ExprKind::DynEntity { ty, id } => {
+                (self.dyn_entity(ty, id, span, facts), Facts::default())
+            }
             ExprKind::Set(items) => (self.set(items, span, facts), Facts::default()),
             ExprKind::Record(fields) => (self.record(fields, span, facts), Facts::default()),
             ExprKind::Attr { base, name } => (self.attr(base, name, span, facts), Facts::default()),
@@ -90,10 +99,21 @@ impl ExprCx<'_> {
                 (node(kind, Ty::Bool), Facts::default())
             }
             ExprKind::Call { name, args } => (self.call(name, args, span, facts), Facts::default()),
-            ExprKind::Method { recv, name, args } => (self.method(recv, name, args, span, facts), Facts::default()),
-            ExprKind::Unary { op, operand } => (self.unary(*op, operand, span, facts), Facts::default()),
+            ExprKind::Method { recv, name, args } => {
+                (self.method(recv, name, args, span, facts), Facts::default())
+            }
+            ExprKind::Unary { op, operand } => {
+                (self.unary(*op, operand, span, facts), Facts::default())
+            }
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span, facts),
-            ExprKind::If { cond, then, otherwise } => (self.if_then_else(cond, then, otherwise, span, facts), Facts::default()),
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => (
+                self.if_then_else(cond, then, otherwise, span, facts),
+                Facts::default(),
+            ),
             ExprKind::Paren(inner) => self.check(inner, facts),
             ExprKind::Name(name) => (self.name(name), Facts::default()),
             ExprKind::Error => (node(typed::ExprKind::Error, Ty::Error), Facts::default()),
@@ -112,9 +132,13 @@ impl ExprCx<'_> {
     pub fn mismatch(&mut self, span: Span, want: &Ty, found: &Ty, why: &str) {
         let (want, found) = (self.show(want), self.show(found));
         self.diags.push(
-            Diagnostic::new(&Code::TYPE_MISMATCH, span, format!("expected `{want}`, found `{found}`"))
-                .label(format!("this is `{found}`"))
-                .help(why.to_owned()),
+            Diagnostic::new(
+                &Code::TYPE_MISMATCH,
+                span,
+                format!("expected `{want}`, found `{found}`"),
+            )
+            .label(format!("this is `{found}`"))
+            .help(why.to_owned()),
         );
     }
 
@@ -136,21 +160,35 @@ impl ExprCx<'_> {
             (Scope::Http { .. }, Var::Request) => Ty::Request,
             (scope, var) => {
                 let (place, available) = match scope {
-                    Scope::Rule { .. } => ("in a rule", "`principal`, `action`, `resource` and `context`"),
+                    Scope::Rule { .. } => (
+                        "in a rule",
+                        "`principal`, `action`, `resource` and `context`",
+                    ),
                     Scope::Limit => ("in a rate limit", "`descriptor`"),
-                    Scope::Http { .. } => ("in the http mapping", "`request`, `header(…)`, `has_header(…)` and `param(…)`"),
+                    Scope::Http { .. } => (
+                        "in the http mapping",
+                        "`request`, `header(…)`, `has_header(…)` and `param(…)`",
+                    ),
                     Scope::Data => ("in test data", "no variables: write literal values"),
                 };
                 self.diags.push(
-                    Diagnostic::new(&Code::UNKNOWN_VARIABLE, span, format!("`{}` is not available {place}", var.as_str()))
-                        .label("not available here")
-                        .help(format!("available {place}: {available}")),
+                    Diagnostic::new(
+                        &Code::UNKNOWN_VARIABLE,
+                        span,
+                        format!("`{}` is not available {place}", var.as_str()),
+                    )
+                    .label("not available here")
+                    .help(format!("available {place}: {available}")),
                 );
                 Ty::Error
             }
         };
         typed::Expr {
-            kind: if ty.is_error() { typed::ExprKind::Error } else { typed::ExprKind::Var(var) },
+            kind: if ty.is_error() {
+                typed::ExprKind::Error
+            } else {
+                typed::ExprKind::Var(var)
+            },
             ty,
             span,
         }
@@ -159,20 +197,34 @@ impl ExprCx<'_> {
     /// A bare name: an action (`action == read`), or a mistake.
     fn name(&mut self, name: &ast::Ident) -> typed::Expr {
         let span = name.span;
-        if matches!(self.scope, Scope::Rule { .. }) {
-            if let Some(action) = self.names.action_by_name(&name.name) {
-                return typed::Expr {
-                    kind: typed::ExprKind::Const(Const::Action(action)),
-                    ty: Ty::Action,
-                    span,
-                };
-            }
+        if matches!(self.scope, Scope::Rule { .. })
+            && let Some(action) = self.names.action_by_name(&name.name)
+        {
+            return typed::Expr {
+                kind: typed::ExprKind::Const(Const::Action(action)),
+                ty: Ty::Action,
+                span,
+            };
         }
-        let variables = ["principal", "action", "resource", "context", "descriptor", "request"];
-        let candidates: Vec<&str> = variables.into_iter().chain(self.names.action_names()).collect();
-        let diagnostic = Diagnostic::new(&Code::UNKNOWN_VARIABLE, span, format!("unknown name `{}`", name.name))
-            .label("not a variable or an action")
-            .suggest(&name.name, candidates);
+        let variables = [
+            "principal",
+            "action",
+            "resource",
+            "context",
+            "descriptor",
+            "request",
+        ];
+        let candidates: Vec<&str> = variables
+            .into_iter()
+            .chain(self.names.action_names())
+            .collect();
+        let diagnostic = Diagnostic::new(
+            &Code::UNKNOWN_VARIABLE,
+            span,
+            format!("unknown name `{}`", name.name),
+        )
+        .label("not a variable or an action")
+        .suggest(&name.name, candidates);
         let diagnostic = if diagnostic.help.is_none() {
             diagnostic.help("strings are quoted (\"text\") and entities are written `Type::\"id\"`")
         } else {
@@ -182,13 +234,23 @@ impl ExprCx<'_> {
         error(span)
     }
 
-    fn dyn_entity(&mut self, ty: &ast::Ident, id: &ast::Expr, span: Span, facts: &Facts) -> typed::Expr {
+    fn dyn_entity(
+        &mut self,
+        ty: &ast::Ident,
+        id: &ast::Expr,
+        span: Span,
+        facts: &Facts,
+    ) -> typed::Expr {
         let id = self.expect(id, facts, &Ty::String, "an entity id is a `String`");
         if !matches!(self.scope, Scope::Http { .. }) {
             self.diags.push(
-                Diagnostic::new(&Code::UNKNOWN_FUNCTION, span, "computed entity references are only allowed in the http mapping")
-                    .label("`Type::(…)` outside `http { … }`")
-                    .help(format!("write a literal reference: `{}::\"id\"`", ty.name)),
+                Diagnostic::new(
+                    &Code::UNKNOWN_FUNCTION,
+                    span,
+                    "computed entity references are only allowed in the http mapping",
+                )
+                .label("`Type::(…)` outside `http { … }`")
+                .help(format!("write a literal reference: `{}::\"id\"`", ty.name)),
             );
             return error(span);
         }
@@ -220,10 +282,17 @@ impl ExprCx<'_> {
                             reported = true;
                             let (a, b) = (self.show(&so_far), self.show(&typed.ty));
                             self.diags.push(
-                                Diagnostic::new(&Code::MIXED_SET, item.span, format!("a set of `{a}` cannot hold a `{b}`"))
-                                    .label(format!("this is `{b}`"))
-                                    .with_secondary(items[0].span, format!("the set holds `{a}` from here"))
-                                    .help("all elements of a set have one type"),
+                                Diagnostic::new(
+                                    &Code::MIXED_SET,
+                                    item.span,
+                                    format!("a set of `{a}` cannot hold {}", article(&b)),
+                                )
+                                .label(format!("this is `{b}`"))
+                                .with_secondary(
+                                    items[0].span,
+                                    format!("the set holds `{a}` from here"),
+                                )
+                                .help("all elements of a set have one type"),
                             );
                         }
                         Some(so_far)
@@ -248,19 +317,19 @@ impl ExprCx<'_> {
     fn record(&mut self, fields: &[ast::RecordField], span: Span, facts: &Facts) -> typed::Expr {
         let mut typed_fields: Vec<(String, typed::Expr)> = Vec::with_capacity(fields.len());
         for field in fields {
-            if let Some(first) = fields.iter().find(|f| f.name.name == field.name.name) {
-                if !std::ptr::eq(first, field) {
-                    self.diags.push(
-                        Diagnostic::new(
-                            &Code::DUPLICATE_DECLARATION,
-                            field.name.span,
-                            format!("field `{}` is given twice", field.name.name),
-                        )
-                        .label("given again here")
-                        .with_secondary(first.name.span, "first given here"),
-                    );
-                    continue;
-                }
+            if let Some(first) = fields.iter().find(|f| f.name.name == field.name.name)
+                && !std::ptr::eq(first, field)
+            {
+                self.diags.push(
+                    Diagnostic::new(
+                        &Code::DUPLICATE_DECLARATION,
+                        field.name.span,
+                        format!("field `{}` is given twice", field.name.name),
+                    )
+                    .label("given again here")
+                    .with_secondary(first.name.span, "first given here"),
+                );
+                continue;
             }
             let (typed, _) = self.check(&field.value, facts);
             typed_fields.push((field.name.name.clone(), typed));
@@ -297,9 +366,13 @@ impl ExprCx<'_> {
                         Diagnostic::new(
                             &Code::CONSTANT_CONDITION,
                             span,
-                            format!("this is always false: the value is `{possible}`, never `{}`", ty.name),
+                            format!(
+                                "this is always false: the value is `{possible}`, never `{}`",
+                                ty.name
+                            ),
                         )
-                        .label("always false"),
+                        .label("always false")
+                        .help("the schema fixes which types are possible here (the actions' `by` and `on` lists, the attribute's type)"),
                     );
                 }
                 if let Some(p) = path(base) {
@@ -309,17 +382,35 @@ impl ExprCx<'_> {
             Ty::Error => {}
             other => {
                 let found = other.clone();
-                self.mismatch(base.span, &Ty::Entity(vec![target]), &found, "`is` tests an entity's type");
+                self.mismatch(
+                    base.span,
+                    &Ty::Entity(vec![target]),
+                    &found,
+                    "`is` tests an entity's type",
+                );
             }
         }
         let kind = typed::ExprKind::Is {
             base: Box::new(typed_base),
             ty: target,
         };
-        (typed::Expr { kind, ty: Ty::Bool, span }, added)
+        (
+            typed::Expr {
+                kind,
+                ty: Ty::Bool,
+                span,
+            },
+            added,
+        )
     }
 
-    fn unary(&mut self, op: UnaryOp, operand: &ast::Expr, span: Span, facts: &Facts) -> typed::Expr {
+    fn unary(
+        &mut self,
+        op: UnaryOp,
+        operand: &ast::Expr,
+        span: Span,
+        facts: &Facts,
+    ) -> typed::Expr {
         let (typed, _) = self.check(operand, facts);
         let (op, ty) = match op {
             UnaryOp::Not => {
@@ -332,7 +423,12 @@ impl ExprCx<'_> {
             UnaryOp::Neg => {
                 if !matches!(typed.ty, Ty::Int | Ty::Duration | Ty::Error) {
                     let found = typed.ty.clone();
-                    self.mismatch(operand.span, &Ty::Int, &found, "`-` negates an `Int` or a `Duration`");
+                    self.mismatch(
+                        operand.span,
+                        &Ty::Int,
+                        &found,
+                        "`-` negates an `Int` or a `Duration`",
+                    );
                 }
                 let ty = typed.ty.clone();
                 (UnOp::Neg, ty)
@@ -348,7 +444,14 @@ impl ExprCx<'_> {
         }
     }
 
-    fn binary(&mut self, op: BinaryOp, lhs: &ast::Expr, rhs: &ast::Expr, span: Span, facts: &Facts) -> Checked {
+    fn binary(
+        &mut self,
+        op: BinaryOp,
+        lhs: &ast::Expr,
+        rhs: &ast::Expr,
+        span: Span,
+        facts: &Facts,
+    ) -> Checked {
         match op {
             BinaryOp::And => {
                 let (l, fl) = self.condition_operand(lhs, facts, "&&");
@@ -373,13 +476,24 @@ impl ExprCx<'_> {
         let (typed, added) = self.check(expr, facts);
         if !matches!(typed.ty, Ty::Bool | Ty::Error) {
             let found = typed.ty.clone();
-            self.mismatch(expr.span, &Ty::Bool, &found, &format!("`{op}` combines `Bool` conditions"));
+            self.mismatch(
+                expr.span,
+                &Ty::Bool,
+                &found,
+                &format!("`{op}` combines `Bool` conditions"),
+            );
         }
         (typed, added)
     }
 
     /// Resolves an overloaded operator from its operand types.
-    fn operator(&mut self, op: BinaryOp, l: typed::Expr, r: typed::Expr, span: Span) -> typed::Expr {
+    fn operator(
+        &mut self,
+        op: BinaryOp,
+        l: typed::Expr,
+        r: typed::Expr,
+        span: Span,
+    ) -> typed::Expr {
         if l.ty.is_error() || r.ty.is_error() {
             let ty = match op {
                 BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul => Ty::Error,
@@ -389,11 +503,16 @@ impl ExprCx<'_> {
         }
         let typed_op: Option<(BinOp, Ty)> = match op {
             BinaryOp::Eq | BinaryOp::Ne => unify(&l.ty, &r.ty).map(|_| {
-                let op = if op == BinaryOp::Eq { BinOp::Eq } else { BinOp::Ne };
+                let op = if op == BinaryOp::Eq {
+                    BinOp::Eq
+                } else {
+                    BinOp::Ne
+                };
                 (op, Ty::Bool)
             }),
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                let ordered = matches!(l.ty, Ty::Int | Ty::Duration | Ty::Timestamp) && l.ty == r.ty;
+                let ordered =
+                    matches!(l.ty, Ty::Int | Ty::Duration | Ty::Timestamp) && l.ty == r.ty;
                 ordered.then(|| {
                     let op = match op {
                         BinaryOp::Lt => BinOp::Lt,
@@ -412,7 +531,9 @@ impl ExprCx<'_> {
             },
             BinaryOp::Sub => match (&l.ty, &r.ty) {
                 (Ty::Int, Ty::Int) => Some((BinOp::Sub, Ty::Int)),
-                (Ty::Duration, Ty::Duration) | (Ty::Timestamp, Ty::Timestamp) => Some((BinOp::Sub, Ty::Duration)),
+                (Ty::Duration, Ty::Duration) | (Ty::Timestamp, Ty::Timestamp) => {
+                    Some((BinOp::Sub, Ty::Duration))
+                }
                 (Ty::Timestamp, Ty::Duration) => Some((BinOp::Sub, Ty::Timestamp)),
                 _ => None,
             },
@@ -433,12 +554,18 @@ impl ExprCx<'_> {
                 BinaryOp::In => {
                     "`in` tests an entity against an entity or a set of entities, a value against a set, or an `Ip` against a range"
                 }
-                _ => "arithmetic works on `Int`s, on `Duration`s, and on a `Timestamp` with a `Duration`",
+                _ => {
+                    "arithmetic works on `Int`s, on `Duration`s, and on a `Timestamp` with a `Duration`"
+                }
             };
             self.diags.push(
-                Diagnostic::new(&Code::TYPE_MISMATCH, span, format!("`{}` cannot be applied to `{a}` and `{b}`", op.as_str()))
-                    .label(format!("`{a}` {} `{b}`", op.as_str()))
-                    .help(help),
+                Diagnostic::new(
+                    &Code::TYPE_MISMATCH,
+                    span,
+                    format!("`{}` cannot be applied to `{a}` and `{b}`", op.as_str()),
+                )
+                .label(format!("`{a}` {} `{b}`", op.as_str()))
+                .help(help),
             );
             return typed::Expr {
                 kind: typed::ExprKind::Error,
@@ -470,7 +597,9 @@ impl ExprCx<'_> {
     fn in_operator(&self, l: &typed::Expr, r: &typed::Expr) -> Option<(BinOp, Ty)> {
         match (&l.ty, &r.ty) {
             (Ty::Entity(_), Ty::Entity(_)) => Some((BinOp::InEntity, Ty::Bool)),
-            (Ty::Entity(_), Ty::Set(elem)) if matches!(**elem, Ty::Entity(_)) => Some((BinOp::InEntitySet, Ty::Bool)),
+            (Ty::Entity(_), Ty::Set(elem)) if matches!(**elem, Ty::Entity(_)) => {
+                Some((BinOp::InEntitySet, Ty::Bool))
+            }
             (Ty::Ip, Ty::Ip) => Some((BinOp::InRange, Ty::Bool)),
             (_, Ty::EmptySet) => Some((BinOp::InSet, Ty::Bool)),
             (value, Ty::Set(elem)) => unify(value, elem).map(|_| (BinOp::InSet, Ty::Bool)),
@@ -535,10 +664,14 @@ impl ExprCx<'_> {
             None => {
                 let (a, b) = (self.show(&t.ty), self.show(&e.ty));
                 self.diags.push(
-                    Diagnostic::new(&Code::TYPE_MISMATCH, otherwise.span, format!("`if` branches differ: `{a}` and `{b}`"))
-                        .label(format!("this is `{b}`"))
-                        .with_secondary(then.span, format!("this is `{a}`"))
-                        .help("both branches of an `if` have the same type"),
+                    Diagnostic::new(
+                        &Code::TYPE_MISMATCH,
+                        otherwise.span,
+                        format!("`if` branches differ: `{a}` and `{b}`"),
+                    )
+                    .label(format!("this is `{b}`"))
+                    .with_secondary(then.span, format!("this is `{a}`"))
+                    .help("both branches of an `if` have the same type"),
                 );
                 Ty::Error
             }

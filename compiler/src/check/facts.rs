@@ -57,7 +57,11 @@ impl Facts {
         }
         for (path, types) in &other.narrowed {
             let joined = match out.narrowed(path) {
-                Some(existing) => existing.iter().copied().filter(|t| types.contains(t)).collect(),
+                Some(existing) => existing
+                    .iter()
+                    .copied()
+                    .filter(|t| types.contains(t))
+                    .collect(),
                 None => types.clone(),
             };
             out.narrowed.push((path.clone(), joined));

@@ -2,57 +2,83 @@
 //! ext_authz sends it) to a principal, an action, a resource and a context:
 //! every piece must produce a well-typed authorization request.
 
+use super::Checker;
 use super::expr::Scope;
 use super::facts::Facts;
 use super::types::record_conforms;
-use super::Checker;
 use crate::ast::{self, HttpItem, Item};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::typed::{self, RouteSegment, Ty};
 
-const METHODS: [&str; 8] = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*"];
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*",
+];
 
 impl Checker<'_> {
     pub(super) fn check_http(&mut self, trees: &[&ast::File]) {
-        let mut blocks = trees.iter().flat_map(|t| t.items.iter()).filter_map(|item| match item {
-            Item::Http(decl) => Some(decl),
-            _ => None,
-        });
+        let mut blocks = trees
+            .iter()
+            .flat_map(|t| t.items.iter())
+            .filter_map(|item| match item {
+                Item::Http(decl) => Some(decl),
+                _ => None,
+            });
         let Some(decl) = blocks.next() else { return };
         for extra in blocks {
             self.diags.push(
-                Diagnostic::new(&Code::DUPLICATE_DECLARATION, extra.span, "a package has one `http` block")
-                    .label("second http mapping")
-                    .with_secondary(decl.span, "first declared here")
-                    .help("merge the routes into one `http { … }`"),
+                Diagnostic::new(
+                    &Code::DUPLICATE_DECLARATION,
+                    extra.span,
+                    "a package has one `http` block",
+                )
+                .label("second http mapping")
+                .with_secondary(decl.span, "first declared here")
+                .help("merge the routes into one `http { … }`"),
             );
         }
 
         let mut principal: Option<typed::Expr> = None;
+        // A principal mapped with an error (reported) is not a missing one.
+        let mut principal_mapped = false;
         let mut context: Option<(typed::Expr, Span)> = None;
         let mut routes = Vec::new();
         for item in &decl.items {
             match item {
                 HttpItem::Principal { value, span } => {
-                    let checked = self.entity_of_one_type(value, Scope::Http { params: None }, "the principal");
-                    if principal.is_some() {
+                    let checked = self.entity_of_one_type(
+                        value,
+                        Scope::Http { params: None },
+                        "the principal",
+                    );
+                    if principal_mapped {
                         self.diags.push(
-                            Diagnostic::new(&Code::INVALID_HTTP_MAPPING, *span, "the principal is mapped twice")
-                                .label("second `principal = …`"),
+                            Diagnostic::new(
+                                &Code::INVALID_HTTP_MAPPING,
+                                *span,
+                                "the principal is mapped twice",
+                            )
+                            .label("second `principal = …`"),
                         );
                     } else {
+                        principal_mapped = true;
                         principal = checked;
                     }
                 }
                 HttpItem::Context { value, span } => {
-                    let (checked, _) = self.expr_cx(Scope::Http { params: None }).check(value, &Facts::default());
+                    let (checked, _) = self
+                        .expr_cx(Scope::Http { params: None })
+                        .check(value, &Facts::default());
                     let fits = match &checked.ty {
-                        Ty::Record(fields) => {
-                            record_conforms(&self.names.schema, fields, &Ty::record(&self.names.schema.context))
-                        }
+                        Ty::Record(fields) => record_conforms(
+                            &self.names.schema,
+                            fields,
+                            &Ty::record(&self.names.schema.context),
+                        ),
                         Ty::Error => Ok(()),
-                        _ => Err("expected a record such as `{ source_ip: request.source_ip }`".into()),
+                        _ => Err(
+                            "expected a record such as `{ source_ip: request.source_ip }`".into(),
+                        ),
                     };
                     if let Err(why) = fits {
                         self.diags.push(
@@ -63,8 +89,12 @@ impl Checker<'_> {
                     }
                     if context.is_some() {
                         self.diags.push(
-                            Diagnostic::new(&Code::INVALID_HTTP_MAPPING, *span, "the context is mapped twice")
-                                .label("second `context = …`"),
+                            Diagnostic::new(
+                                &Code::INVALID_HTTP_MAPPING,
+                                *span,
+                                "the context is mapped twice",
+                            )
+                            .label("second `context = …`"),
                         );
                     } else {
                         context = Some((checked, *span));
@@ -80,16 +110,27 @@ impl Checker<'_> {
         let required_context = self.names.schema.context.fields.iter().any(|f| !f.optional);
         if context.is_none() && required_context {
             self.diags.push(
-                Diagnostic::new(&Code::INVALID_HTTP_MAPPING, decl.span, "the http mapping does not say how to build the context")
-                    .label("no `context = …;`")
-                    .help("add `context = { … };` giving every required context field"),
+                Diagnostic::new(
+                    &Code::INVALID_HTTP_MAPPING,
+                    decl.span,
+                    "the http mapping does not say how to build the context",
+                )
+                .label("no `context = …;`")
+                .help("add `context = { … };` giving every required context field"),
             );
         }
         let Some(principal) = principal else {
+            if principal_mapped {
+                return;
+            }
             self.diags.push(
-                Diagnostic::new(&Code::INVALID_HTTP_MAPPING, decl.span, "the http mapping does not say who the principal is")
-                    .label("no `principal = …;`")
-                    .help("add, for example, `principal = User::(header(\"x-user-id\"));`"),
+                Diagnostic::new(
+                    &Code::INVALID_HTTP_MAPPING,
+                    decl.span,
+                    "the http mapping does not say who the principal is",
+                )
+                .label("no `principal = …;`")
+                .help("add, for example, `principal = User::(header(\"x-user-id\"));`"),
             );
             return;
         };
@@ -106,9 +147,13 @@ impl Checker<'_> {
         let method = route.method.name.as_str();
         let mut ok = true;
         if !METHODS.contains(&method) {
-            let diagnostic = Diagnostic::new(&Code::INVALID_HTTP_MAPPING, route.method.span, format!("unknown HTTP method `{method}`"))
-                .label("not a method")
-                .suggest(method, METHODS);
+            let diagnostic = Diagnostic::new(
+                &Code::INVALID_HTTP_MAPPING,
+                route.method.span,
+                format!("unknown HTTP method `{method}`"),
+            )
+            .label("not a method")
+            .suggest(method, METHODS);
             let diagnostic = if diagnostic.help.is_none() {
                 diagnostic.help(format!("methods are {}", METHODS.join(", ")))
             } else {
@@ -136,20 +181,34 @@ impl Checker<'_> {
             })
             .collect();
         let action = self.names.action(&route.action, &mut self.diags);
-        let resource = self.entity_of_one_type(&route.resource, Scope::Http { params: Some(params) }, "the resource");
+        let resource = self.entity_of_one_type(
+            &route.resource,
+            Scope::Http {
+                params: Some(params),
+            },
+            "the resource",
+        );
         let (action, resource) = (action?, resource?);
-        let Ty::Entity(types) = &resource.ty else { return None };
-        let applies = self
-            .names
-            .schema
-            .action(action)
-            .is_some_and(|a| a.resource_types.is_empty() || a.resource_types.contains(&types[0]));
+        let Ty::Entity(types) = &resource.ty else {
+            return None;
+        };
+        let applies =
+            self.names.schema.action(action).is_some_and(|a| {
+                a.resource_types.is_empty() || a.resource_types.contains(&types[0])
+            });
         if !applies {
-            let (name, ty) = (self.names.action_name(action).to_owned(), self.names.entity_name(types[0]).to_owned());
+            let (name, ty) = (
+                self.names.action_name(action).to_owned(),
+                self.names.entity_name(types[0]).to_owned(),
+            );
             self.diags.push(
-                Diagnostic::new(&Code::INVALID_HTTP_MAPPING, route.span, format!("action `{name}` does not apply to `{ty}`"))
-                    .label("this route's request would be rejected")
-                    .help(format!("map the route to an action declared `on {ty}`")),
+                Diagnostic::new(
+                    &Code::INVALID_HTTP_MAPPING,
+                    route.span,
+                    format!("action `{name}` does not apply to `{ty}`"),
+                )
+                .label("this route's request would be rejected")
+                .help(format!("map the route to an action declared `on {ty}`")),
             );
             ok = false;
         }
@@ -164,7 +223,12 @@ impl Checker<'_> {
     }
 
     /// Checks an expression that must denote an entity of exactly one type.
-    fn entity_of_one_type(&mut self, expr: &ast::Expr, scope: Scope, what: &str) -> Option<typed::Expr> {
+    fn entity_of_one_type(
+        &mut self,
+        expr: &ast::Expr,
+        scope: Scope,
+        what: &str,
+    ) -> Option<typed::Expr> {
         let (checked, _) = self.expr_cx(scope).check(expr, &Facts::default());
         match &checked.ty {
             Ty::Entity(types) if types.len() == 1 => Some(checked),
@@ -172,9 +236,13 @@ impl Checker<'_> {
             other => {
                 let found = super::types::display(&self.names.schema, other);
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_HTTP_MAPPING, expr.span, format!("{what} must be an entity of one type, not `{found}`"))
-                        .label(format!("this is `{found}`"))
-                        .help("build it with `Type::(…)`, for example `User::(header(\"x-user-id\"))`"),
+                    Diagnostic::new(
+                        &Code::INVALID_HTTP_MAPPING,
+                        expr.span,
+                        format!("{what} must be an entity of one type, not `{found}`"),
+                    )
+                    .label(format!("this is `{found}`"))
+                    .help("build it with `Type::(…)`, for example `User::(header(\"x-user-id\"))`"),
                 );
                 None
             }
@@ -193,7 +261,10 @@ fn parse_pattern(pattern: &str) -> Result<Vec<RouteSegment>, String> {
     }
     for segment in rest.split('/') {
         if let Some(name) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            let valid = name.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            let valid = name
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
                 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(format!("`{{{name}}}` is not a parameter name"));

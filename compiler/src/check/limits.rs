@@ -6,9 +6,9 @@ use std::collections::HashMap;
 
 use reaper_lang::limits::{Algorithm, LimitSpec};
 
+use super::Checker;
 use super::expr::Scope;
 use super::facts::Facts;
-use super::Checker;
 use crate::ast::{self, ConditionKind, ExprKind, Item, Literal, Per};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
@@ -20,20 +20,31 @@ const UNITS: [(&str, u64); 4] = [
     ("hour", 3_600_000),
     ("day", 86_400_000),
 ];
-const OPTIONS: [&str; 5] = ["burst", "shadow", "fixed_window", "sliding_window", "token_bucket"];
+const OPTIONS: [&str; 5] = [
+    "burst",
+    "shadow",
+    "fixed_window",
+    "sliding_window",
+    "token_bucket",
+];
 
 impl Checker<'_> {
     pub(super) fn check_ratelimits(&mut self, trees: &[&ast::File]) {
         let mut seen: HashMap<String, Span> = HashMap::new();
         for tree in trees {
             for item in &tree.items {
-                let Item::RateLimit(decl) = item else { continue };
+                let Item::RateLimit(decl) = item else {
+                    continue;
+                };
                 if let Some(previous) = seen.get(&decl.domain.value) {
                     self.diags.push(
                         Diagnostic::new(
                             &Code::DUPLICATE_DECLARATION,
                             decl.domain.span,
-                            format!("rate-limit domain {:?} is declared twice", decl.domain.value),
+                            format!(
+                                "rate-limit domain {:?} is declared twice",
+                                decl.domain.value
+                            ),
                         )
                         .label("declared again here")
                         .with_secondary(*previous, "first declared here")
@@ -50,7 +61,10 @@ impl Checker<'_> {
                             Diagnostic::new(
                                 &Code::DUPLICATE_DECLARATION,
                                 limit.name.span,
-                                format!("limit `{}` is declared twice in this domain", limit.name.name),
+                                format!(
+                                    "limit `{}` is declared twice in this domain",
+                                    limit.name.name
+                                ),
                             )
                             .label("declared again here")
                             .with_secondary(*previous, "first declared here"),
@@ -104,7 +118,12 @@ impl Checker<'_> {
         }
         let mut by = Vec::new();
         for key in &limit.by {
-            by.push(cx.expect(key, &facts, &Ty::String, "a `by` key is a `String`, such as `descriptor.user_id`"));
+            by.push(cx.expect(
+                key,
+                &facts,
+                &Ty::String,
+                "a `by` key is a `String`, such as `descriptor.user_id`",
+            ));
         }
         let origin = self.origin(limit.span);
         valid.then(|| typed::Limit {
@@ -128,9 +147,13 @@ impl Checker<'_> {
                     return Some(*ms);
                 }
                 let names = UNITS.map(|(n, _)| n);
-                let diagnostic = Diagnostic::new(&Code::UNKNOWN_SETTING, unit.span, format!("unknown unit `{}`", unit.name))
-                    .label("not a unit")
-                    .suggest(&unit.name, names);
+                let diagnostic = Diagnostic::new(
+                    &Code::UNKNOWN_SETTING,
+                    unit.span,
+                    format!("unknown unit `{}`", unit.name),
+                )
+                .label("not a unit")
+                .suggest(&unit.name, names);
                 let diagnostic = if diagnostic.help.is_none() {
                     diagnostic.help("write `per second`, `per minute`, `per hour`, `per day`, or a duration such as `per 10s`")
                 } else {
@@ -143,17 +166,26 @@ impl Checker<'_> {
                 ExprKind::Literal(Literal::Duration(ms)) if ms > 0 => Some(ms.unsigned_abs()),
                 ExprKind::Literal(Literal::Duration(_)) => {
                     self.diags.push(
-                        Diagnostic::new(&Code::IMPOSSIBLE_LIMIT, expr.span, "a limit's period must be longer than zero")
-                            .label("empty period"),
+                        Diagnostic::new(
+                            &Code::IMPOSSIBLE_LIMIT,
+                            expr.span,
+                            "a limit's period must be longer than zero",
+                        )
+                        .label("empty period")
+                        .help("write a period such as `per 10s` or `per minute`"),
                     );
                     None
                 }
                 ExprKind::Error => None,
                 _ => {
                     self.diags.push(
-                        Diagnostic::new(&Code::INVALID_SETTING, expr.span, "`per` takes a unit or a duration")
-                            .label("not a duration")
-                            .help("write `per minute` or `per 10s`"),
+                        Diagnostic::new(
+                            &Code::INVALID_SETTING,
+                            expr.span,
+                            "`per` takes a unit or a duration",
+                        )
+                        .label("not a duration")
+                        .help("write `per minute` or `per 10s`"),
                     );
                     None
                 }
@@ -171,9 +203,13 @@ impl Checker<'_> {
         for option in &limit.options {
             let key = option.key.name.as_str();
             if !OPTIONS.contains(&key) {
-                let diagnostic = Diagnostic::new(&Code::UNKNOWN_SETTING, option.key.span, format!("unknown limit option `{key}`"))
-                    .label("not a limit option")
-                    .suggest(key, OPTIONS);
+                let diagnostic = Diagnostic::new(
+                    &Code::UNKNOWN_SETTING,
+                    option.key.span,
+                    format!("unknown limit option `{key}`"),
+                )
+                .label("not a limit option")
+                .suggest(key, OPTIONS);
                 let diagnostic = if diagnostic.help.is_none() {
                     diagnostic.help(format!("limit options are {}", OPTIONS.join(", ")))
                 } else {
@@ -185,9 +221,13 @@ impl Checker<'_> {
             }
             if let Some(previous) = seen.insert(key, option.span) {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_SETTING, option.span, format!("`{key}` is given twice"))
-                        .label("given again here")
-                        .with_secondary(previous, "first given here"),
+                    Diagnostic::new(
+                        &Code::INVALID_SETTING,
+                        option.span,
+                        format!("`{key}` is given twice"),
+                    )
+                    .label("given again here")
+                    .with_secondary(previous, "first given here"),
                 );
                 ok = false;
                 continue;
@@ -198,24 +238,36 @@ impl Checker<'_> {
                 }
                 ("burst", Some(ExprKind::Literal(Literal::Int(n)))) => {
                     self.diags.push(
-                        Diagnostic::new(&Code::IMPOSSIBLE_LIMIT, option.span, format!("a burst of {n} lets no request through"))
-                            .label("must be at least 1"),
+                        Diagnostic::new(
+                            &Code::IMPOSSIBLE_LIMIT,
+                            option.span,
+                            format!("a burst of {n} lets no request through"),
+                        )
+                        .label("must be at least 1"),
                     );
                     ok = false;
                 }
                 ("burst", Some(ExprKind::Error)) => ok = false,
                 ("burst", _) => {
                     self.diags.push(
-                        Diagnostic::new(&Code::INVALID_SETTING, option.span, "`burst` takes a number of requests")
-                            .label("expected an integer")
-                            .help("write `burst 20`"),
+                        Diagnostic::new(
+                            &Code::INVALID_SETTING,
+                            option.span,
+                            "`burst` takes a number of requests",
+                        )
+                        .label("expected an integer")
+                        .help("write `burst 20`"),
                     );
                     ok = false;
                 }
                 (_, Some(_)) => {
                     self.diags.push(
-                        Diagnostic::new(&Code::INVALID_SETTING, option.span, format!("`{key}` takes no value"))
-                            .label("unexpected value"),
+                        Diagnostic::new(
+                            &Code::INVALID_SETTING,
+                            option.span,
+                            format!("`{key}` takes no value"),
+                        )
+                        .label("unexpected value"),
                     );
                     ok = false;
                 }
@@ -226,7 +278,9 @@ impl Checker<'_> {
                             Diagnostic::new(
                                 &Code::INVALID_SETTING,
                                 option.span,
-                                format!("a limit has one algorithm: `{previous}` and `{algo}` conflict"),
+                                format!(
+                                    "a limit has one algorithm: `{previous}` and `{algo}` conflict"
+                                ),
                             )
                             .label("second algorithm")
                             .with_secondary(span, "first algorithm"),
@@ -246,9 +300,13 @@ impl Checker<'_> {
             (None | Some(_), None) => Algorithm::FixedWindow,
             (Some(algo), Some((_, span))) => {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_SETTING, span, format!("`burst` does not apply to `{algo}`"))
-                        .label("only token buckets have a burst")
-                        .help("drop the algorithm (a burst implies a token bucket) or drop `burst`"),
+                    Diagnostic::new(
+                        &Code::INVALID_SETTING,
+                        span,
+                        format!("`burst` does not apply to `{algo}`"),
+                    )
+                    .label("only token buckets have a burst")
+                    .help("drop the algorithm (a burst implies a token bucket) or drop `burst`"),
                 );
                 return None;
             }

@@ -55,7 +55,12 @@ pub fn check_files(sources: &Sources, ids: &[FileId]) -> Checked {
         diags.extend(parsed.diagnostics);
         files.push((*id, parsed.file));
     }
-    let mut checked = check_parsed(sources, &files);
+    let parse_errors: Vec<Span> = diags
+        .iter()
+        .filter(|d| d.is_error())
+        .map(|d| d.primary.span)
+        .collect();
+    let mut checked = check_package(sources, &files, parse_errors);
     diags.append(&mut checked.diagnostics);
     diagnostics::sort(&mut diags);
     checked.diagnostics = diags;
@@ -64,8 +69,26 @@ pub fn check_files(sources: &Sources, ids: &[FileId]) -> Checked {
 
 /// Checks already parsed files as one package.
 pub fn check_parsed(sources: &Sources, files: &[(FileId, ast::File)]) -> Checked {
+    check_package(sources, files, Vec::new())
+}
+
+/// Checks parsed files; `parse_errors` are where parsing reported errors
+/// (what did not parse may hold a declaration or use the checker misses).
+fn check_package(
+    sources: &Sources,
+    files: &[(FileId, ast::File)],
+    parse_errors: Vec<Span>,
+) -> Checked {
     let mut diags = Vec::new();
     let trees: Vec<&ast::File> = files.iter().map(|(_, f)| f).collect();
+    let broken_items: Vec<Span> = trees
+        .iter()
+        .flat_map(|t| t.items.iter())
+        .filter_map(|i| match i {
+            Item::Error(broken) => Some(broken.span),
+            _ => None,
+        })
+        .collect();
     let names = resolve::resolve(&trees, &mut diags);
     let mut checker = Checker {
         sources,
@@ -74,6 +97,8 @@ pub fn check_parsed(sources: &Sources, files: &[(FileId, ast::File)]) -> Checked
         package: typed::Package::default(),
         rule_ids: HashMap::new(),
         store_spans: HashMap::new(),
+        parse_errors,
+        broken_items,
     };
     checker.package.name = checker.package_name(&trees);
     checker.check_stores(&trees);
@@ -106,6 +131,10 @@ pub(crate) struct Checker<'a> {
     rule_ids: HashMap<String, Span>,
     /// Where each store was declared.
     store_spans: HashMap<String, Span>,
+    /// Where parsing reported errors.
+    parse_errors: Vec<Span>,
+    /// Items that did not parse.
+    broken_items: Vec<Span>,
 }
 
 impl Checker<'_> {
@@ -116,6 +145,44 @@ impl Checker<'_> {
             line: file.line_col(span.start).line,
             span,
         }
+    }
+
+    /// Whether parsing reported errors (or left items out).
+    fn has_parse_errors(&self) -> bool {
+        !self.parse_errors.is_empty() || !self.broken_items.is_empty()
+    }
+
+    /// Whether `name` (an identifier, or a quoted string with its quotes)
+    /// appears in an item that did not parse, which may declare it: then a
+    /// use of the name is not reported as unknown.
+    fn in_broken_item(&self, name: &str) -> bool {
+        self.broken_items.iter().any(|span| {
+            let text = self.sources.text(*span);
+            text.match_indices(name).any(|(at, _)| {
+                let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+                let before = text[..at].chars().next_back().is_none_or(|c| !word(c));
+                let after = text[at + name.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !word(c));
+                before && after
+            })
+        })
+    }
+
+    /// Whether an error was reported inside `span`: a block that lost a
+    /// statement to a syntax error, or a declaration left out as invalid.
+    fn error_within(&self, span: Span) -> bool {
+        let checked = self
+            .diags
+            .iter()
+            .filter(|d| d.is_error())
+            .map(|d| d.primary.span);
+        self.parse_errors
+            .iter()
+            .copied()
+            .chain(checked)
+            .any(|e| e.file == span.file && e.start >= span.start && e.end <= span.end)
     }
 
     fn store_span(&self, name: &str) -> Span {
@@ -141,7 +208,10 @@ impl Checker<'_> {
                     Diagnostic::new(
                         &Code::PACKAGE_MISMATCH,
                         name.span,
-                        format!("this file is in package `{}`, but another is in `{}`", name.name, first.name),
+                        format!(
+                            "this file is in package `{}`, but another is in `{}`",
+                            name.name, first.name
+                        ),
                     )
                     .label("different package")
                     .with_secondary(first.span, "first package declared here")

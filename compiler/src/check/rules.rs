@@ -4,9 +4,9 @@
 
 use reaper_lang::types::{ActionId, EntityTypeId};
 
+use super::Checker;
 use super::expr::Scope;
 use super::facts::Facts;
-use super::Checker;
 use crate::ast::{self, ActionScope, ConditionKind, ResourceScope};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
@@ -19,7 +19,11 @@ impl Checker<'_> {
         // A package is one directory, so a file's name is unique within it
         // and ids stay the same wherever the policy is checked from.
         let id = id.unwrap_or_else(|| {
-            let file = origin.file.rsplit(['/', '\\']).next().unwrap_or(&origin.file);
+            let file = origin
+                .file
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or(&origin.file);
             format!("{file}:{}", origin.line)
         });
 
@@ -85,26 +89,41 @@ impl Checker<'_> {
             }
             let Some(value) = value else {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_SETTING, annotation.span, "`@id` needs a name")
-                        .label("no value")
-                        .help("write `@id(\"rule-name\")`"),
+                    Diagnostic::new(
+                        &Code::INVALID_SETTING,
+                        annotation.span,
+                        "`@id` needs a name",
+                    )
+                    .label("no value")
+                    .help("write `@id(\"rule-name\")`"),
                 );
                 continue;
             };
             if id.is_some() {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_SETTING, annotation.span, "a rule has one `@id`")
-                        .label("second `@id`"),
+                    Diagnostic::new(
+                        &Code::INVALID_SETTING,
+                        annotation.span,
+                        "a rule has one `@id`",
+                    )
+                    .label("second `@id`"),
                 );
                 continue;
             }
-            let span = annotation.value.as_ref().map_or(annotation.span, |v| v.span);
+            let span = annotation
+                .value
+                .as_ref()
+                .map_or(annotation.span, |v| v.span);
             if let Some(previous) = self.rule_ids.get(&value) {
                 self.diags.push(
-                    Diagnostic::new(&Code::DUPLICATE_RULE_ID, span, format!("rule id `{value}` is used twice"))
-                        .label("used again here")
-                        .with_secondary(*previous, "first used here")
-                        .help("rule ids name rules in decisions; each must be unique"),
+                    Diagnostic::new(
+                        &Code::DUPLICATE_RULE_ID,
+                        span,
+                        format!("rule id `{value}` is used twice"),
+                    )
+                    .label("used again here")
+                    .with_secondary(*previous, "first used here")
+                    .help("rule ids name rules in decisions; each must be unique"),
                 );
             } else {
                 self.rule_ids.insert(value.clone(), span);
@@ -117,7 +136,11 @@ impl Checker<'_> {
     fn rule_actions(&mut self, scope: &ActionScope) -> Vec<ActionId> {
         let mut actions: Vec<ActionId> = match scope {
             ActionScope::Any | ActionScope::All(_) => self.names.all_actions(),
-            ActionScope::One(action) => self.names.action(action, &mut self.diags).into_iter().collect(),
+            ActionScope::One(action) => self
+                .names
+                .action(action, &mut self.diags)
+                .into_iter()
+                .collect(),
             ActionScope::List(list, _) => list
                 .iter()
                 .filter_map(|a| self.names.action(a, &mut self.diags))
@@ -136,12 +159,21 @@ impl Checker<'_> {
     }
 
     /// The resource types the rule ranges over, and its store if it names one.
-    fn resource_scope(&mut self, rule: &ast::Rule, actions: &[ActionId]) -> (Vec<EntityTypeId>, Option<String>) {
+    fn resource_scope(
+        &mut self,
+        rule: &ast::Rule,
+        actions: &[ActionId],
+    ) -> (Vec<EntityTypeId>, Option<String>) {
         match &rule.resource {
             None => {
                 let mut types = Vec::new();
                 for action in actions {
                     let of = self.resource_types_of(*action);
+                    if of.is_empty() && self.names.partial_resources.contains(action) {
+                        // Its `on` list did not resolve (reported): its
+                        // resources are unknown, which reads as an error type.
+                        continue;
+                    }
                     if of.is_empty() {
                         return (self.names.all_entity_types(), None);
                     }
@@ -161,10 +193,15 @@ impl Checker<'_> {
                 (ids, None)
             }
             Some(ResourceScope::Store(name, _)) => {
-                if !self.package.stores.iter().any(|s| s.name == name.name) {
-                    let diagnostic = Diagnostic::new(&Code::UNKNOWN_STORE, name.span, format!("unknown store `{}`", name.name))
-                        .label("no such store")
-                        .suggest(&name.name, self.package.stores.iter().map(|s| s.name.as_str()));
+                // A store declared with errors (reported) still exists.
+                if !self.store_spans.contains_key(&name.name) && !self.in_broken_item(&name.name) {
+                    let diagnostic = Diagnostic::new(
+                        &Code::UNKNOWN_STORE,
+                        name.span,
+                        format!("unknown store `{}`", name.name),
+                    )
+                    .label("no such store")
+                    .suggest(&name.name, self.store_spans.keys().map(String::as_str));
                     let diagnostic = if diagnostic.help.is_none() {
                         diagnostic.help(format!("declare it: `store {} {{ ttl 1h }}`", name.name))
                     } else {
@@ -178,7 +215,13 @@ impl Checker<'_> {
     }
 
     /// Warns about listed actions that can never apply to the rule's resources.
-    fn warn_inapplicable(&mut self, rule: &ast::Rule, listed: &[ActionId], kept: &[ActionId], resources: &[EntityTypeId]) {
+    fn warn_inapplicable(
+        &mut self,
+        rule: &ast::Rule,
+        listed: &[ActionId],
+        kept: &[ActionId],
+        resources: &[EntityTypeId],
+    ) {
         let explicit = matches!(rule.actions, ActionScope::One(_) | ActionScope::List(..));
         let scope_span = match &rule.resource {
             Some(ResourceScope::Types { span, .. } | ResourceScope::Store(_, span)) => *span,
@@ -187,10 +230,14 @@ impl Checker<'_> {
         if kept.is_empty() && !listed.is_empty() {
             let on = self.describe_types(resources);
             self.diags.push(
-                Diagnostic::new(&Code::RULE_NEVER_APPLIES, scope_span, format!("this rule never applies: none of its actions apply to {on}"))
-                    .label("no action applies here")
-                    .with_secondary(rule.effect_span, "this rule")
-                    .help("check the `on` types of the actions' declarations"),
+                Diagnostic::new(
+                    &Code::RULE_NEVER_APPLIES,
+                    scope_span,
+                    format!("this rule never applies: none of its actions apply to {on}"),
+                )
+                .label("no action applies here")
+                .with_secondary(rule.effect_span, "this rule")
+                .help("check the `on` types of the actions' declarations"),
             );
             return;
         }
@@ -198,19 +245,29 @@ impl Checker<'_> {
             return;
         }
         for action in listed.iter().filter(|a| !kept.contains(a)) {
-            let span = action_span(&rule.actions, self.names.action_name(*action)).unwrap_or(scope_span);
+            let span =
+                action_span(&rule.actions, self.names.action_name(*action)).unwrap_or(scope_span);
             let on = self.describe_types(resources);
             let name = self.names.action_name(*action).to_owned();
             self.diags.push(
-                Diagnostic::new(&Code::RULE_NEVER_APPLIES, span, format!("action `{name}` does not apply to {on}"))
-                    .label("never applies here")
-                    .help(format!("remove `{name}` from this rule, or add the type to `action {name} on …`")),
+                Diagnostic::new(
+                    &Code::RULE_NEVER_APPLIES,
+                    span,
+                    format!("action `{name}` does not apply to {on}"),
+                )
+                .label("never applies here")
+                .help(format!(
+                    "remove `{name}` from this rule, or add the type to `action {name} on …`"
+                )),
             );
         }
     }
 
     fn describe_types(&self, types: &[EntityTypeId]) -> String {
-        let names: Vec<String> = types.iter().map(|t| format!("`{}`", self.names.entity_name(*t))).collect();
+        let names: Vec<String> = types
+            .iter()
+            .map(|t| format!("`{}`", self.names.entity_name(*t)))
+            .collect();
         if names.is_empty() {
             "these resources".into()
         } else {
@@ -222,7 +279,13 @@ impl Checker<'_> {
     fn principal_types(&self, actions: &[ActionId]) -> Vec<EntityTypeId> {
         let mut types = Vec::new();
         for action in actions {
-            let Some(def) = self.names.schema.action(*action) else { continue };
+            let Some(def) = self.names.schema.action(*action) else {
+                continue;
+            };
+            if def.principal_types.is_empty() && self.names.partial_principals.contains(action) {
+                // Its `by` list did not resolve (reported): unknown, not any.
+                continue;
+            }
             if def.principal_types.is_empty() {
                 return self.names.all_entity_types();
             }
@@ -246,5 +309,7 @@ fn action_span(scope: &ActionScope, name: &str) -> Option<Span> {
         ActionScope::List(list, _) => list.iter().collect(),
         _ => Vec::new(),
     };
-    refs.into_iter().find(|a| a.full_name() == name).map(|a| a.span)
+    refs.into_iter()
+        .find(|a| a.full_name() == name)
+        .map(|a| a.span)
 }

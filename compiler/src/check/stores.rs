@@ -44,9 +44,13 @@ impl Checker<'_> {
         for setting in &decl.settings {
             let key = setting.key.name.as_str();
             if !STORE_SETTINGS.contains(&key) {
-                let diagnostic = Diagnostic::new(&Code::UNKNOWN_SETTING, setting.key.span, format!("unknown store setting `{key}`"))
-                    .label("not a store setting")
-                    .suggest(key, STORE_SETTINGS);
+                let diagnostic = Diagnostic::new(
+                    &Code::UNKNOWN_SETTING,
+                    setting.key.span,
+                    format!("unknown store setting `{key}`"),
+                )
+                .label("not a store setting")
+                .suggest(key, STORE_SETTINGS);
                 let diagnostic = if diagnostic.help.is_none() {
                     diagnostic.help(format!("store settings are {}", STORE_SETTINGS.join(", ")))
                 } else {
@@ -57,9 +61,13 @@ impl Checker<'_> {
             }
             if let Some((_, previous)) = values.get(key) {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_SETTING, setting.span, format!("`{key}` is set twice"))
-                        .label("set again here")
-                        .with_secondary(*previous, "first set here"),
+                    Diagnostic::new(
+                        &Code::INVALID_SETTING,
+                        setting.span,
+                        format!("`{key}` is set twice"),
+                    )
+                    .label("set again here")
+                    .with_secondary(*previous, "first set here"),
                 );
                 continue;
             }
@@ -78,39 +86,59 @@ impl Checker<'_> {
             let accepts = kind == wanted.0 || (key == "max_value" && kind == "integer");
             if !accepts {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_SETTING, setting.span, format!("`{key}` takes {}", wanted.1))
-                        .label("wrong kind of value"),
+                    Diagnostic::new(
+                        &Code::INVALID_SETTING,
+                        setting.span,
+                        format!("`{key}` takes {}", wanted.1),
+                    )
+                    .label("wrong kind of value"),
                 );
                 continue;
             }
             if value <= 0 {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_STORE, setting.span, format!("`{key}` must be greater than zero"))
-                        .label("zero or less")
-                        .help(match key {
-                            "ttl" | "max_ttl" => "a zero TTL would expire every value as it is written",
-                            _ => "a zero limit would refuse every write",
-                        }),
+                    Diagnostic::new(
+                        &Code::INVALID_STORE,
+                        setting.span,
+                        format!("`{key}` must be greater than zero"),
+                    )
+                    .label("zero or less")
+                    .help(match key {
+                        "ttl" | "max_ttl" => "a zero TTL would expire every value as it is written",
+                        _ => "a zero limit would refuse every write",
+                    }),
                 );
                 continue;
             }
             values.insert(key, (value, setting.span));
         }
         let Some((ttl, ttl_span)) = values.get("ttl").copied() else {
+            // A `ttl` with a bad value was reported where it is written.
+            if decl.settings.iter().any(|s| s.key.name == "ttl") {
+                return None;
+            }
             self.diags.push(
-                Diagnostic::new(&Code::INVALID_SETTING, decl.name.span, format!("store `{}` has no `ttl`", decl.name.name))
-                    .label("missing `ttl`")
-                    .help("every store needs a default TTL: `ttl 30m`"),
+                Diagnostic::new(
+                    &Code::INVALID_SETTING,
+                    decl.name.span,
+                    format!("store `{}` has no `ttl`", decl.name.name),
+                )
+                .label("missing `ttl`")
+                .help("every store needs a default TTL: `ttl 30m`"),
             );
             return None;
         };
         let max_ttl = match values.get("max_ttl").copied() {
             Some((max, span)) if max < ttl => {
                 self.diags.push(
-                    Diagnostic::new(&Code::INVALID_STORE, span, "`max_ttl` is shorter than `ttl`")
-                        .label("the largest TTL a write may ask for")
-                        .with_secondary(ttl_span, "the default TTL is longer")
-                        .help("`max_ttl` must be at least `ttl`"),
+                    Diagnostic::new(
+                        &Code::INVALID_STORE,
+                        span,
+                        "`max_ttl` is shorter than `ttl`",
+                    )
+                    .label("the largest TTL a write may ask for")
+                    .with_secondary(ttl_span, "the default TTL is longer")
+                    .help("`max_ttl` must be at least `ttl`"),
                 );
                 ttl
             }

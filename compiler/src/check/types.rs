@@ -5,7 +5,7 @@
 use reaper_lang::schema::Schema;
 use reaper_lang::types::Type;
 
-use crate::typed::{field, FieldTy, Ty};
+use crate::typed::{FieldTy, Ty, field};
 
 /// The one type both `a` and `b` can be seen as, if any. Entity types join
 /// into a union; `[]` takes the other side's set type; errors absorb.
@@ -84,7 +84,8 @@ pub fn record_conforms(schema: &Schema, fields: &[FieldTy], want: &Ty) -> Result
         };
         let declared_type = declared(&declared_field.ty);
         if let Some(declared_type) = declared_type {
-            conforms(schema, &f.ty, &declared_type).map_err(|why| format!("field `{}`: {why}", f.name))?;
+            conforms(schema, &f.ty, &declared_type)
+                .map_err(|why| format!("field `{}`: {why}", f.name))?;
         }
     }
     for w in want {
@@ -122,6 +123,13 @@ pub fn declared(ty: &Ty) -> Option<Type> {
     })
 }
 
+/// A type name in backticks after its indefinite article: "an `Int`",
+/// "a `User`" (an initial `U` is usually read "you").
+pub fn article(name: &str) -> String {
+    let an = name.starts_with(['A', 'E', 'I', 'O', 'a', 'e', 'i', 'o']);
+    format!("{} `{name}`", if an { "an" } else { "a" })
+}
+
 /// Names a type for a message (`Set<String>`, `User or Team`).
 pub fn display(schema: &Schema, ty: &Ty) -> String {
     match ty {
@@ -135,7 +143,14 @@ pub fn display(schema: &Schema, ty: &Ty) -> String {
         Ty::Record(fields) => {
             let inner: Vec<String> = fields
                 .iter()
-                .map(|f| format!("{}{}: {}", f.name, if f.optional { "?" } else { "" }, display(schema, &f.ty)))
+                .map(|f| {
+                    format!(
+                        "{}{}: {}",
+                        f.name,
+                        if f.optional { "?" } else { "" },
+                        display(schema, &f.ty)
+                    )
+                })
                 .collect();
             format!("{{ {} }}", inner.join(", "))
         }

@@ -4,7 +4,7 @@
 mod codes;
 mod suggest;
 
-pub use codes::{Code, ALL_CODES};
+pub use codes::{ALL_CODES, Code};
 pub use suggest::did_you_mean;
 
 use crate::source::Span;
@@ -95,11 +95,17 @@ impl Diagnostic {
 /// Sorts diagnostics by place, then code, so every output is in a stable order.
 pub fn sort(diagnostics: &mut [Diagnostic]) {
     diagnostics.sort_by(|a, b| {
-        (a.primary.span.file, a.primary.span.start, a.code.id, &a.message).cmp(&(
-            b.primary.span.file,
-            b.primary.span.start,
-            b.code.id,
-            &b.message,
-        ))
+        (
+            a.primary.span.file,
+            a.primary.span.start,
+            a.code.id,
+            &a.message,
+        )
+            .cmp(&(
+                b.primary.span.file,
+                b.primary.span.start,
+                b.code.id,
+                &b.message,
+            ))
     });
 }

@@ -7,7 +7,7 @@ use reaper_lang::literal::{self, LiteralError, UnitLiteral};
 
 use crate::ast::*;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::lex::{unescape, Tok};
+use crate::lex::{Tok, unescape};
 use crate::source::{FileId, Span};
 
 /// What one top-level chunk of tokens parses to.
@@ -63,7 +63,7 @@ impl<'s> ParseCtx<'s> {
                 self.diagnostics.push(
                     Diagnostic::new(&Code::INVALID_ESCAPE, span, e.message)
                         .label("invalid escape")
-                        .help(r#"escapes are \", \\, \n, \r, \t, \0, \* and \u{…}"#),
+                        .help(r#"a backslash is written \\; the escapes are \", \\, \n, \r, \t, \0, \* and \u{…}"#),
                 );
                 String::new()
             }
@@ -94,9 +94,30 @@ impl<'s> ParseCtx<'s> {
 
     pub fn unit_number(&mut self, raw: &str, l: usize, r: usize) -> Expr {
         match literal::parse_unit_literal(raw) {
-            Ok(UnitLiteral::Duration(ms)) => self.expr(ExprKind::Literal(Literal::Duration(ms)), l, r),
-            Ok(UnitLiteral::Size(bytes)) => self.expr(ExprKind::Literal(Literal::Size(bytes)), l, r),
-            Err(e @ LiteralError::Size(..)) => self.literal_error_expr(&Code::MALFORMED_SIZE, &e, l, r),
+            Ok(UnitLiteral::Duration(ms)) => {
+                self.expr(ExprKind::Literal(Literal::Duration(ms)), l, r)
+            }
+            Ok(UnitLiteral::Size(bytes)) => {
+                self.expr(ExprKind::Literal(Literal::Size(bytes)), l, r)
+            }
+            Err(e @ LiteralError::Size(..)) => {
+                self.literal_error_expr(&Code::MALFORMED_SIZE, &e, l, r)
+            }
+            Err(e @ LiteralError::UnknownUnit(_)) => match miscased_unit(raw) {
+                Some((code, what, fixed)) => {
+                    self.diagnostics.push(
+                        Diagnostic::new(
+                            code,
+                            self.span(l, r),
+                            format!("`{raw}` is not a {what}: units are case-sensitive"),
+                        )
+                        .label("malformed literal")
+                        .help(format!("write `{fixed}`")),
+                    );
+                    Expr::new(ExprKind::Error, self.span(l, r))
+                }
+                None => self.literal_error_expr(&Code::MALFORMED_DURATION, &e, l, r),
+            },
             Err(e) => self.literal_error_expr(&Code::MALFORMED_DURATION, &e, l, r),
         }
     }
@@ -118,10 +139,19 @@ impl<'s> ParseCtx<'s> {
     fn literal_error(&mut self, code: &'static Code, e: &LiteralError, l: usize, r: usize) {
         let help = match code.id {
             "E0020" => "integers are 64-bit: -9223372036854775807 to 9223372036854775807",
-            "E0021" => "write an address as `10.1.2.3` and a range as `10.0.0.0/8`; IPv6 goes in `ip(\"2001:db8::/32\")`",
-            "E0022" => "durations combine ms, s, m, h and d, largest first: `500ms`, `30m`, `1h30m`",
+            "E0021" => {
+                "write an address as `10.1.2.3` and a range as `10.0.0.0/8`; IPv6 goes in `ip(\"2001:db8::/32\")`"
+            }
+            "E0022" if matches!(e, LiteralError::UnknownUnit(_)) => {
+                "a number with a unit is a duration (`500ms`, `30m`, `1h30m`, `7d`) or a size (`512B`, `16KiB`)"
+            }
+            "E0022" => {
+                "durations combine ms, s, m, h and d, largest first: `500ms`, `30m`, `1h30m`"
+            }
             "E0023" => "timestamps are RFC 3339 with an offset: `2026-01-01T00:00:00Z`",
-            _ => "sizes use B, KB, KiB, MB, MiB, GB or GiB: `16KiB`",
+            _ => {
+                "a size is a number and one unit, B, KB, KiB, MB, MiB, GB or GiB (as in `16KiB`), and is less than 8 EiB"
+            }
         };
         self.diagnostics.push(
             Diagnostic::new(code, self.span(l, r), e.to_string())
@@ -130,7 +160,13 @@ impl<'s> ParseCtx<'s> {
         );
     }
 
-    fn literal_error_expr(&mut self, code: &'static Code, e: &LiteralError, l: usize, r: usize) -> Expr {
+    fn literal_error_expr(
+        &mut self,
+        code: &'static Code,
+        e: &LiteralError,
+        l: usize,
+        r: usize,
+    ) -> Expr {
         self.literal_error(code, e, l, r);
         Expr::new(ExprKind::Error, self.span(l, r))
     }
@@ -144,13 +180,17 @@ impl<'s> ParseCtx<'s> {
         }
         if !self.depth_reported {
             self.depth_reported = true;
+            // The expression may fill a whole generated line: point at the
+            // token where the nesting passes the limit (every token starts
+            // with an ASCII character).
+            let at = self.span(l, (l + 1).min(r));
             self.diagnostics.push(
                 Diagnostic::new(
                     &Code::NESTING_TOO_DEEP,
-                    expr.span,
+                    at,
                     format!("expression is nested more than {MAX_EXPR_DEPTH} levels deep"),
                 )
-                .label("this expression")
+                .label(format!("level {} starts here", MAX_EXPR_DEPTH + 1))
                 .help("split the condition into several `when` clauses or rules"),
             );
         }
@@ -187,18 +227,33 @@ impl<'s> ParseCtx<'s> {
     }
 
     /// `base like "pat*"`: `*` is a wildcard, `\*` a literal star.
-    pub fn like(&mut self, base: Expr, raw: &str, pl: usize, pr: usize, l: usize, r: usize) -> Expr {
+    pub fn like(
+        &mut self,
+        base: Expr,
+        raw: &str,
+        pl: usize,
+        pr: usize,
+        l: usize,
+        r: usize,
+    ) -> Expr {
         let pattern_span = self.span(pl, pr);
         let mut pattern = Vec::new();
         let mut literal = String::new();
         let mut ok = true;
-        let inner = raw.strip_prefix('"').and_then(|s| s.strip_suffix('"')).unwrap_or(raw);
+        let inner = raw
+            .strip_prefix('"')
+            .and_then(|s| s.strip_suffix('"'))
+            .unwrap_or(raw);
         let mut pieces = inner.split('*').peekable();
         // Split on unescaped stars: a piece ending in an odd run of `\` had its star escaped.
         while let Some(piece) = pieces.next() {
             let trailing_backslashes = piece.chars().rev().take_while(|c| *c == '\\').count();
             let escaped_star = trailing_backslashes % 2 == 1 && pieces.peek().is_some();
-            let text = if escaped_star { &piece[..piece.len() - 1] } else { piece };
+            let text = if escaped_star {
+                &piece[..piece.len() - 1]
+            } else {
+                piece
+            };
             match unescape(&format!("\"{text}\"")) {
                 Ok(decoded) => literal.push_str(&decoded),
                 Err(_) => ok = false,
@@ -284,12 +339,8 @@ impl<'s> ParseCtx<'s> {
     /// Describes a syntax error for a user.
     pub fn syntax_error(&self, error: &SyntaxError<'s>) -> Diagnostic {
         match error {
-            ParseError::UnrecognizedToken { token, expected } => {
-                self.unexpected(token, expected)
-            }
-            ParseError::ExtraToken { token } => {
-                self.unexpected(token, &[])
-            }
+            ParseError::UnrecognizedToken { token, expected } => self.unexpected(token, expected),
+            ParseError::ExtraToken { token } => self.unexpected(token, &[]),
             ParseError::UnrecognizedEof { location, expected } => match self.next_token {
                 Some((l, tok, r)) if expected.iter().any(|e| e == "\";\"") => Diagnostic::new(
                     &Code::SYNTAX_ERROR,
@@ -299,13 +350,29 @@ impl<'s> ParseCtx<'s> {
                 .label("expected `;` here")
                 .with_secondary(self.span(l, r), "the next declaration starts here")
                 .help("rules, limits and statements in tests and `http` blocks end with `;`"),
+                Some((l, tok, r)) if open_bracket(expected).is_some() => {
+                    let (open, close) = open_bracket(expected).unwrap_or(("{", "}"));
+                    Diagnostic::new(
+                        &Code::SYNTAX_ERROR,
+                        self.span(*location, *location),
+                        format!("missing `{close}` before {}", tok.describe()),
+                    )
+                    .label(format!("expected `{close}` here"))
+                    .with_secondary(self.span(l, r), "the next declaration starts here")
+                    .help(format!(
+                        "a `{open}` is still open: close it before the next declaration"
+                    ))
+                }
                 Some(next) => self.unexpected(&next, expected),
                 None => {
                     let span = self.span(*location, *location);
                     Diagnostic::new(
                         &Code::UNEXPECTED_EOF,
                         span,
-                        format!("unexpected end of file; expected {}", describe_expected(expected)),
+                        format!(
+                            "unexpected end of file; expected {}",
+                            describe_expected(expected)
+                        ),
                     )
                     .label("the file ends here")
                     .help("finish the declaration, or remove it")
@@ -316,11 +383,9 @@ impl<'s> ParseCtx<'s> {
                 self.span(*location, *location),
                 "invalid token",
             ),
-            ParseError::User { .. } => Diagnostic::new(
-                &Code::SYNTAX_ERROR,
-                self.span(0, 0),
-                "syntax error",
-            ),
+            ParseError::User { .. } => {
+                Diagnostic::new(&Code::SYNTAX_ERROR, self.span(0, 0), "syntax error")
+            }
         }
     }
 
@@ -328,17 +393,51 @@ impl<'s> ParseCtx<'s> {
         let (l, tok, r) = token;
         let span = self.span(*l, *r);
         let found = tok.describe();
+        let expects = |t: &str| expected.iter().any(|e| e == &format!("\"{t}\""));
+        // A keyword that only starts a statement, where `;` could end the
+        // one before: the `;` is what is missing.
+        let starts_statement = matches!(
+            tok,
+            Tok::Limit
+                | Tok::Expect
+                | Tok::Entity
+                | Tok::Permit
+                | Tok::Forbid
+                | Tok::At
+                | Tok::Test
+                | Tok::Ratelimit
+                | Tok::Http
+                | Tok::Package
+        );
+        if starts_statement && expects(";") {
+            return Diagnostic::new(
+                &Code::SYNTAX_ERROR,
+                span,
+                format!("missing `;` before {found}"),
+            )
+            .label("expected `;` before this")
+            .help("rules, limits and statements in tests and `http` blocks end with `;`");
+        }
         let message = if expected.is_empty() {
             format!("unexpected {found}")
         } else {
-            format!("unexpected {found}; expected {}", describe_expected(expected))
+            format!(
+                "unexpected {found}; expected {}",
+                describe_expected(expected)
+            )
         };
-        let mut diagnostic = Diagnostic::new(&Code::SYNTAX_ERROR, span, message).label("unexpected here");
-        let expects = |t: &str| expected.iter().any(|e| e == &format!("\"{t}\""));
+        let mut diagnostic =
+            Diagnostic::new(&Code::SYNTAX_ERROR, span, message).label("unexpected here");
         if *tok == Tok::Assign && expects("==") {
             diagnostic = diagnostic.help("equality is written `==`");
-        } else if *tok == Tok::Semi && !expects(";") && !expects("(") {
-            diagnostic = diagnostic.help("only rules, limits and statements in tests and `http` blocks end with `;`");
+        } else if let (Tok::Semi, Some((open, close))) = (tok, open_bracket(expected)) {
+            diagnostic = diagnostic.help(format!(
+                "a `{open}` is still open: add `{close}` before the `;`"
+            ));
+        } else if *tok == Tok::Semi && !expects(";") && !expects("(") && !expects_operand(expected)
+        {
+            diagnostic = diagnostic
+                .help("only rules, limits and statements in tests and `http` blocks end with `;`");
         } else if expects(";") && expected.len() <= 4 {
             diagnostic = diagnostic.help("add a `;` to end the previous rule or statement");
         }
@@ -346,16 +445,63 @@ impl<'s> ParseCtx<'s> {
     }
 }
 
+/// Whether the parser wanted a name or a value: a `;` found there ends a
+/// statement too early rather than ending something that takes no `;`.
+fn expects_operand(expected: &[String]) -> bool {
+    expected
+        .iter()
+        .any(|e| matches!(e.as_str(), "IDENT" | "STR" | "INT"))
+}
+
+/// The bracket a syntax error shows to be still open: the parser would
+/// accept its closing bracket here.
+fn open_bracket(expected: &[String]) -> Option<(&'static str, &'static str)> {
+    [("(", ")"), ("[", "]"), ("{", "}")]
+        .into_iter()
+        .find(|(_, close)| expected.iter().any(|e| e.trim_matches('"') == *close))
+}
+
+/// A unit literal whose unit is right but for its case (`16kib`, `30M`):
+/// the code, what the literal is, and the literal as it should be written.
+fn miscased_unit(raw: &str) -> Option<(&'static Code, &'static str, String)> {
+    const SIZE_UNITS: [&str; 7] = ["B", "KB", "KiB", "MB", "MiB", "GB", "GiB"];
+    const DURATION_UNITS: [&str; 5] = ["ms", "s", "m", "h", "d"];
+    let split = raw.find(|c: char| c.is_ascii_alphabetic())?;
+    let (number, unit) = raw.split_at(split);
+    if !unit.chars().all(|c| c.is_ascii_alphabetic()) {
+        return None;
+    }
+    let find =
+        |units: &[&'static str]| units.iter().find(|u| u.eq_ignore_ascii_case(unit)).copied();
+    if let Some(size) = find(&SIZE_UNITS) {
+        return Some((&Code::MALFORMED_SIZE, "size", format!("{number}{size}")));
+    }
+    // `5M` may mean minutes or megabytes: no guess.
+    let duration = find(&DURATION_UNITS).filter(|_| unit != "M");
+    duration.map(|d| {
+        (
+            &Code::MALFORMED_DURATION,
+            "duration",
+            format!("{number}{d}"),
+        )
+    })
+}
+
 /// Renders lalrpop's expected-terminal list in words.
 fn describe_expected(expected: &[String]) -> String {
-    const EXPRESSION_STARTS: [&str; 6] = ["INT", "STR", "\"(\"", "\"[\"", "\"true\"", "\"principal\""];
-    let is_expression = EXPRESSION_STARTS.iter().all(|t| expected.iter().any(|e| e == t));
+    const EXPRESSION_STARTS: [&str; 6] =
+        ["INT", "STR", "\"(\"", "\"[\"", "\"true\"", "\"principal\""];
+    let is_expression = EXPRESSION_STARTS
+        .iter()
+        .all(|t| expected.iter().any(|e| e == t));
     let mut words: Vec<String> = Vec::new();
     if is_expression {
         words.push("an expression".into());
     }
     for e in expected {
         let word = match e.as_str() {
+            // Names start expressions too (`read`, `User::"x"`, `ip(…)`).
+            "IDENT" if is_expression => continue,
             "IDENT" => "a name".to_owned(),
             "INT" | "UNIT_NUMBER" | "IP" | "TIMESTAMP" | "STR" if is_expression => continue,
             "INT" => "an integer".to_owned(),
@@ -389,7 +535,18 @@ fn describe_expected(expected: &[String]) -> String {
 fn is_expression_start(token: &str) -> bool {
     matches!(
         token,
-        "(" | "[" | "{" | "!" | "-" | "if" | "true" | "false" | "principal" | "action" | "resource"
-            | "context" | "descriptor" | "request"
+        "(" | "["
+            | "{"
+            | "!"
+            | "-"
+            | "if"
+            | "true"
+            | "false"
+            | "principal"
+            | "action"
+            | "resource"
+            | "context"
+            | "descriptor"
+            | "request"
     )
 }

@@ -1,0 +1,252 @@
+//! End-to-end tests of the `reaper` command line: exit codes, output
+//! formats, directory arguments and hostile inputs, run on the real binary.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail by panicking"
+)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{code, run, scratch, stderr, stdout};
+
+const CLEAN: &str = r#"entity User { department: String, email?: String }
+entity Document { owner: User }
+action read on Document by User
+
+@id("owner-reads")
+permit read on Document when principal == resource.owner;
+@id("corp-email")
+permit read on Document when principal has email && principal.email like "*@corp.example";
+"#;
+
+/// Three independent mistakes in three places.
+const THREE_MISTAKES: &str = r#"entity User { department: String }
+entity Document { owner: Usr }
+action read on Document by User
+
+permit read on Document when principal.departmnt == "eng";
+permit raed on Document;
+"#;
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
+}
+
+#[test]
+fn clean_policy_exits_zero() {
+    let dir = scratch("clean");
+    write(&dir, "policy.reaper", CLEAN);
+    let out = run(&dir, &["check", "policy.reaper"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert_eq!(stdout(&out), "ok: checked 1 package (1 file)\n");
+}
+
+#[test]
+fn three_mistakes_give_three_diagnostics_in_one_run() {
+    let dir = scratch("three");
+    write(&dir, "policy.reaper", THREE_MISTAKES);
+    let out = run(&dir, &["check", "--format", "json", "policy.reaper"]);
+    assert_eq!(code(&out), 1);
+    let json: serde_json::Value = serde_json::from_str(&stdout(&out)).expect("valid JSON");
+    let diagnostics = json.as_array().expect("an array");
+    let found: Vec<(String, u64, u64)> = diagnostics
+        .iter()
+        .map(|d| {
+            (
+                d["code"].as_str().unwrap_or_default().to_owned(),
+                d["line"].as_u64().unwrap_or_default(),
+                d["column"].as_u64().unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        found,
+        vec![
+            ("E0109".to_owned(), 2, 26),
+            ("E0101".to_owned(), 5, 40),
+            ("E0102".to_owned(), 6, 8),
+        ]
+    );
+    for d in diagnostics {
+        for key in [
+            "file",
+            "end_line",
+            "end_column",
+            "severity",
+            "message",
+            "help",
+            "labels",
+        ] {
+            assert!(d.get(key).is_some(), "missing `{key}` in {d}");
+        }
+        assert_eq!(d["file"], "policy.reaper");
+        assert!(d["end_column"].as_u64() > d["column"].as_u64());
+        assert!(
+            d["help"]
+                .as_str()
+                .is_some_and(|h| h.contains("did you mean")),
+            "{d}"
+        );
+    }
+}
+
+#[test]
+fn short_format_is_one_line_per_diagnostic() {
+    let dir = scratch("short");
+    write(&dir, "policy.reaper", THREE_MISTAKES);
+    let out = run(&dir, &["check", "--format", "short", "policy.reaper"]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stdout(&out),
+        "policy.reaper:2:26: error[E0109]: unknown type `Usr`\n\
+         policy.reaper:5:40: error[E0101]: `User` has no attribute `departmnt`\n\
+         policy.reaper:6:8: error[E0102]: unknown action `raed`\n"
+    );
+}
+
+#[test]
+fn human_format_shows_source_and_help() {
+    let dir = scratch("human");
+    write(&dir, "policy.reaper", THREE_MISTAKES);
+    let out = run(&dir, &["check", "policy.reaper"]);
+    assert_eq!(code(&out), 1);
+    let text = stdout(&out);
+    assert!(text.contains("E0101(unknown-attribute)"), "{text}");
+    assert!(
+        text.contains("permit read on Document when principal.departmnt"),
+        "{text}"
+    );
+    assert!(text.contains("help: did you mean `department`?"), "{text}");
+    assert!(
+        text.ends_with("failed: 3 errors in 1 package (1 file)\n"),
+        "{text}"
+    );
+    assert!(!text.contains('\u{1b}'), "no colors when NO_COLOR is set");
+}
+
+#[test]
+fn warnings_fail_only_with_deny_warnings() {
+    let dir = scratch("warnings");
+    write(&dir, "policy.reaper", &format!("{CLEAN}entity Unused\n"));
+    let out = run(&dir, &["check", "policy.reaper"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+    assert!(stdout(&out).contains("W0101"));
+    let out = run(&dir, &["check", "--deny-warnings", "policy.reaper"]);
+    assert_eq!(code(&out), 1);
+}
+
+#[test]
+fn a_directory_is_checked_package_by_package() {
+    let dir = scratch("packages");
+    std::fs::create_dir_all(dir.join("a/nested")).ok();
+    std::fs::create_dir_all(dir.join("b")).ok();
+    write(
+        &dir.join("a"),
+        "schema.reaper",
+        "entity User\nentity Document\naction read on Document by User\n",
+    );
+    write(
+        &dir.join("a"),
+        "rules.reaper",
+        "permit read on Document when principal == User::\"x\";\n",
+    );
+    // The same names in another directory are another package: no conflict.
+    write(
+        &dir.join("a/nested"),
+        "p.reaper",
+        "entity User\naction read on User\npermit read;\n",
+    );
+    write(&dir.join("b"), "p.reaper", "permit read;\n");
+    write(&dir, "notes.txt", "not a policy");
+    let out = run(&dir, &["check", "--format", "short", "."]);
+    assert_eq!(code(&out), 1);
+    assert_eq!(
+        stdout(&out),
+        "./b/p.reaper:1:8: error[E0102]: unknown action `read`\n"
+    );
+}
+
+#[test]
+fn usage_and_io_problems_exit_two() {
+    let dir = scratch("io");
+    let out = run(&dir, &["check", "missing.reaper"]);
+    assert_eq!(code(&out), 2);
+    assert_eq!(
+        stderr(&out),
+        "error: missing.reaper: no such file or directory\n"
+    );
+
+    let out = run(&dir, &["check", "."]);
+    assert_eq!(code(&out), 2, "an empty directory has nothing to check");
+    assert!(stderr(&out).contains("no `*.reaper` files found"));
+
+    let out = run(&dir, &["check", "--format", "xml", "."]);
+    assert_eq!(code(&out), 2, "clap reports usage errors with 2");
+}
+
+#[test]
+fn hostile_inputs_get_diagnostics_not_crashes() {
+    let dir = scratch("hostile");
+    std::fs::write(
+        dir.join("binary.reaper"),
+        b"entity User\n\xff\xfe\x00garbage",
+    )
+    .ok();
+    let out = run(&dir, &["check", "--format", "short", "binary.reaper"]);
+    assert_eq!(code(&out), 1);
+    assert!(
+        stdout(&out).starts_with("binary.reaper:2:1: error[E0001]"),
+        "{}",
+        stdout(&out)
+    );
+
+    write(&dir, "empty.reaper", "");
+    let out = run(&dir, &["check", "--format", "short", "empty.reaper"]);
+    assert_eq!(code(&out), 0);
+    assert!(stdout(&out).contains("warning[W0001]"));
+
+    let deep = format!(
+        "entity User\naction a on User\npermit a when {}true{};\n",
+        "(".repeat(50_000),
+        ")".repeat(50_000)
+    );
+    write(&dir, "deep.reaper", &deep);
+    let out = run(&dir, &["check", "--format", "short", "deep.reaper"]);
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("error[E0012]"), "{}", stdout(&out));
+
+    let not = format!(
+        "entity User\naction a on User\npermit a when {}true;\n",
+        "!".repeat(100_000)
+    );
+    write(&dir, "not.reaper", &not);
+    let out = run(&dir, &["check", "--format", "short", "not.reaper"]);
+    assert!(stdout(&out).contains("error[E0012]"), "{}", stdout(&out));
+
+    let chain = format!(
+        "entity User\naction a on User\npermit a when 1{} == 2;\n",
+        " + 1".repeat(100_000)
+    );
+    write(&dir, "chain.reaper", &chain);
+    let out = run(&dir, &["check", "--format", "short", "chain.reaper"]);
+    assert!(stdout(&out).contains("error[E0012]"), "{}", stdout(&out));
+
+    // Over the size limit: refused with a diagnostic, never read as policy.
+    let big = vec![b' '; (64 << 20) + 1];
+    std::fs::write(dir.join("big.reaper"), big).ok();
+    let out = run(&dir, &["check", "--format", "short", "big.reaper"]);
+    assert_eq!(code(&out), 1);
+    assert!(stdout(&out).contains("error[E0002]"), "{}", stdout(&out));
+}
+
+#[test]
+fn examples_check_clean() {
+    let root = common::workspace();
+    let out = run(&root, &["check", "--deny-warnings", "examples"]);
+    assert_eq!(code(&out), 0, "{}", stdout(&out));
+}
