@@ -8,13 +8,96 @@ use reaper_compiler::source::{FileId, Sources};
 /// Every token text the lexer knows, plus literals of each kind and a few
 /// slips, so generated sequences exercise every grammar path.
 const TOKENS: &[&str] = &[
-    "package", "entity", "action", "context", "permit", "forbid", "deny", "when", "unless", "on", "by", "if",
-    "then", "else", "true", "false", "has", "like", "is", "in", "principal", "resource", "descriptor",
-    "request", "ratelimit", "limit", "per", "store", "http", "test", "expect", "because", "matches", "allows",
-    "User", "Document", "read", "x", "Set", "Int", "String", "0", "42", "1_000", "99999999999999999999", "30m",
-    "1h30m", "16KiB", "3parsecs", "10.0.0.0/8", "300.1.1.1", "2026-01-01T00:00:00Z", "2026-13-01", "\"s\"",
-    "\"\\q\"", "\"open", "'single'", "@", "::", ":", ";", ",", ".", "(", ")", "[", "]", "{", "}", "?", "=>",
-    "=", "==", "!=", "<", "<=", ">", ">=", "&&", "||", "!", "+", "-", "*", "&", "|", "#", "$", "// c\n", "\n",
+    "package",
+    "entity",
+    "action",
+    "context",
+    "permit",
+    "forbid",
+    "deny",
+    "when",
+    "unless",
+    "on",
+    "by",
+    "if",
+    "then",
+    "else",
+    "true",
+    "false",
+    "has",
+    "like",
+    "is",
+    "in",
+    "principal",
+    "resource",
+    "descriptor",
+    "request",
+    "ratelimit",
+    "limit",
+    "per",
+    "store",
+    "http",
+    "test",
+    "expect",
+    "because",
+    "matches",
+    "allows",
+    "User",
+    "Document",
+    "read",
+    "x",
+    "Set",
+    "Int",
+    "String",
+    "0",
+    "42",
+    "1_000",
+    "99999999999999999999",
+    "30m",
+    "1h30m",
+    "16KiB",
+    "3parsecs",
+    "10.0.0.0/8",
+    "300.1.1.1",
+    "2026-01-01T00:00:00Z",
+    "2026-13-01",
+    "\"s\"",
+    "\"\\q\"",
+    "\"open",
+    "'single'",
+    "@",
+    "::",
+    ":",
+    ";",
+    ",",
+    ".",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    "?",
+    "=>",
+    "=",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "&&",
+    "||",
+    "!",
+    "+",
+    "-",
+    "*",
+    "&",
+    "|",
+    "#",
+    "$",
+    "// c\n",
+    "\n",
 ];
 
 fn check_text(text: &str) {
@@ -23,14 +106,30 @@ fn check_text(text: &str) {
     let checked = reaper_compiler::check(&sources);
     for d in &checked.diagnostics {
         let span = d.primary.span;
-        assert!(span.start <= span.end && span.end as usize <= text.len(), "span {span:?} outside {} bytes", text.len());
-        assert!(text.is_char_boundary(span.start as usize) && text.is_char_boundary(span.end as usize));
+        assert!(
+            span.start <= span.end && span.end as usize <= text.len(),
+            "span {span:?} outside {} bytes",
+            text.len()
+        );
+        assert!(
+            text.is_char_boundary(span.start as usize) && text.is_char_boundary(span.end as usize)
+        );
     }
     // Formatting never panics either, and never formats a broken file.
     if let Ok(formatted) = reaper_compiler::fmt::format_source(FileId(0), text) {
-        assert!(!checked.diagnostics.iter().any(|d| d.code.id.starts_with("E00")), "formatted a file with syntax errors");
+        assert!(
+            !checked
+                .diagnostics
+                .iter()
+                .any(|d| d.code.id.starts_with("E00")),
+            "formatted a file with syntax errors"
+        );
         let again = reaper_compiler::fmt::format_source(FileId(0), &formatted);
-        assert_eq!(again.as_deref(), Ok(formatted.as_str()), "formatting is not idempotent");
+        assert_eq!(
+            again.as_deref(),
+            Ok(formatted.as_str()),
+            "formatting is not idempotent"
+        );
     }
 }
 
