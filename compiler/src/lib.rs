@@ -2,16 +2,42 @@
 //! out. No IO happens here; the CLI reads files and renders diagnostics.
 //!
 //! Stages, in data-flow order: [`lex`] → [`parse`] → [`resolve`] →
-//! [`check`] (producing the [`typed`] tree).
+//! [`check`] (producing the [`typed`] tree) → [`lower`] (producing a bundle).
 
 pub mod ast;
 pub mod check;
 pub mod diagnostics;
 pub mod fmt;
 pub mod lex;
+pub mod lower;
 pub mod parse;
 pub mod resolve;
 pub mod source;
 pub mod typed;
 
 pub use check::{Checked, check, check_files};
+
+use diagnostics::Diagnostic;
+use source::Sources;
+
+/// Checks and compiles a package to bundle bytes, or returns its
+/// diagnostics if it has errors. Warnings do not stop compilation.
+pub fn compile(sources: &Sources) -> Result<Vec<u8>, Vec<Diagnostic>> {
+    compile_checked(&check(sources)).map(|bundle| reaper_lang::bundle::encode(&bundle))
+}
+
+/// Lowers an already checked package, if it has no errors.
+pub fn compile_checked(checked: &Checked) -> Result<reaper_lang::bundle::Bundle, Vec<Diagnostic>> {
+    if checked.has_errors() {
+        return Err(checked.diagnostics.clone());
+    }
+    // A checked package without errors always lowers; anything else is a
+    // compiler bug, reported rather than hidden.
+    lower::lower(&checked.package).map_err(|unsupported| {
+        vec![Diagnostic::new(
+            &diagnostics::Code::INTERNAL_ERROR,
+            source::Span::default(),
+            format!("internal compiler error: cannot lower {}", unsupported.0),
+        )]
+    })
+}

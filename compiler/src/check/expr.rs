@@ -502,6 +502,9 @@ impl ExprCx<'_> {
             return bin(BinOp::Eq, l, r, ty, span);
         }
         let typed_op: Option<(BinOp, Ty)> = match op {
+            // Descriptors and the HTTP request are read through their fields,
+            // never compared whole.
+            BinaryOp::Eq | BinaryOp::Ne if matches!(l.ty, Ty::Descriptor | Ty::Request) => None,
             BinaryOp::Eq | BinaryOp::Ne => unify(&l.ty, &r.ty).map(|_| {
                 let op = if op == BinaryOp::Eq {
                     BinOp::Eq

@@ -120,6 +120,10 @@ codes! {
     /// Two tests with the same name.
     DUPLICATE_TEST = "E0402", "duplicate-test", Error;
 
+    /// A bug in the compiler: a checked package it could not lower. Please
+    /// report it with the policy that caused it.
+    INTERNAL_ERROR = "E0900", "internal-error", Error;
+
     // Warnings.
     /// An empty policy file.
     EMPTY_FILE = "W0001", "empty-file", Warning;

@@ -1,0 +1,138 @@
+//! Constant folding: the value of an expression that depends on nothing in
+//! the request and cannot fail. Anything that could fail at run time
+//! (overflow) or that depends on request data (entity hierarchies,
+//! attributes) is left for the VM, so folding never changes a decision or
+//! hides an error.
+
+use reaper_lang::pattern;
+use reaper_lang::value::{ip, Uid, Value};
+
+use crate::typed::{BinOp, Const, Expr, ExprKind, UnOp};
+
+/// The value of `expr` if it is a constant.
+pub fn constant(expr: &Expr) -> Option<Value> {
+    match &expr.kind {
+        ExprKind::Const(c) => Some(value_of(c)),
+        ExprKind::Set(items) => items.iter().map(constant).collect::<Option<Vec<_>>>().map(Value::set),
+        ExprKind::Record(fields) => fields
+            .iter()
+            .map(|(_, e)| constant(e).map(Some))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::Record),
+        ExprKind::Unary { op, operand } => unary(*op, constant(operand)?),
+        ExprKind::Binary { op, lhs, rhs } => binary(*op, lhs, rhs),
+        ExprKind::If { cond, then, otherwise } => match constant(cond)? {
+            Value::Bool(true) => constant(then),
+            Value::Bool(false) => constant(otherwise),
+            _ => None,
+        },
+        ExprKind::Like { base, pattern } => match constant(base)? {
+            Value::String(text) => Some(Value::Bool(pattern::matches(&lower_pattern(pattern), &text))),
+            _ => None,
+        },
+        ExprKind::Is { base, ty } => match constant(base)? {
+            Value::Entity(uid) => Some(Value::Bool(uid.ty == *ty)),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+pub fn value_of(c: &Const) -> Value {
+    match c {
+        Const::Bool(b) => Value::Bool(*b),
+        Const::Int(n) => Value::Int(*n),
+        Const::String(s) => Value::String(s.clone()),
+        Const::Ip(net) => Value::Ip(*net),
+        Const::Duration(ms) => Value::Duration(*ms),
+        Const::Timestamp(ms) => Value::Timestamp(*ms),
+        Const::Entity(ty, id) => Value::Entity(Uid { ty: *ty, id: id.clone() }),
+        Const::Action(id) => Value::Action(*id),
+    }
+}
+
+pub fn lower_pattern(parts: &[crate::ast::PatternPart]) -> pattern::Pattern {
+    parts
+        .iter()
+        .map(|p| match p {
+            crate::ast::PatternPart::Wildcard => pattern::PatternPart::Wildcard,
+            crate::ast::PatternPart::Literal(s) => pattern::PatternPart::Literal(s.clone()),
+        })
+        .collect()
+}
+
+fn unary(op: UnOp, value: Value) -> Option<Value> {
+    Some(match (op, value) {
+        (UnOp::Not, Value::Bool(b)) => Value::Bool(!b),
+        (UnOp::Neg, Value::Int(n)) => Value::Int(n.checked_neg()?),
+        (UnOp::Neg, Value::Duration(n)) => Value::Duration(n.checked_neg()?),
+        (UnOp::IsEmpty, Value::Set(items)) => Value::Bool(items.is_empty()),
+        (UnOp::Len, Value::Set(items)) => Value::Int(i64::try_from(items.len()).ok()?),
+        (UnOp::IsIpv4, Value::Ip(net)) => Value::Bool(ip::is_ipv4(&net)),
+        (UnOp::IsIpv6, Value::Ip(net)) => Value::Bool(!ip::is_ipv4(&net)),
+        (UnOp::IsLoopback, Value::Ip(net)) => Value::Bool(ip::is_loopback(&net)),
+        (UnOp::IsMulticast, Value::Ip(net)) => Value::Bool(ip::is_multicast(&net)),
+        _ => return None,
+    })
+}
+
+fn binary(op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Value> {
+    // Short-circuit operators fold on their left side alone when it decides.
+    match op {
+        BinOp::And => {
+            return match constant(lhs)? {
+                Value::Bool(false) => Some(Value::Bool(false)),
+                Value::Bool(true) => constant(rhs),
+                _ => None,
+            };
+        }
+        BinOp::Or => {
+            return match constant(lhs)? {
+                Value::Bool(true) => Some(Value::Bool(true)),
+                Value::Bool(false) => constant(rhs),
+                _ => None,
+            };
+        }
+        _ => {}
+    }
+    let (a, b) = (constant(lhs)?, constant(rhs)?);
+    let int = |v: &Value| match v {
+        Value::Int(n) | Value::Duration(n) | Value::Timestamp(n) => Some(*n),
+        _ => None,
+    };
+    let rewrap = |result: i64| match (&a, &b, op) {
+        (Value::Timestamp(_), Value::Timestamp(_), BinOp::Sub) => Value::Duration(result),
+        (Value::Timestamp(_), _, _) => Value::Timestamp(result),
+        (Value::Duration(_), _, _) => Value::Duration(result),
+        _ => Value::Int(result),
+    };
+    Some(match op {
+        BinOp::Eq => Value::Bool(a == b),
+        BinOp::Ne => Value::Bool(a != b),
+        BinOp::Lt => Value::Bool(int(&a)? < int(&b)?),
+        BinOp::Le => Value::Bool(int(&a)? <= int(&b)?),
+        BinOp::Gt => Value::Bool(int(&a)? > int(&b)?),
+        BinOp::Ge => Value::Bool(int(&a)? >= int(&b)?),
+        BinOp::Add => rewrap(int(&a)?.checked_add(int(&b)?)?),
+        BinOp::Sub => rewrap(int(&a)?.checked_sub(int(&b)?)?),
+        BinOp::Mul => rewrap(int(&a)?.checked_mul(int(&b)?)?),
+        BinOp::InSet => match &b {
+            Value::Set(items) => Value::Bool(items.contains(&a)),
+            _ => return None,
+        },
+        BinOp::InRange => match (&a, &b) {
+            (Value::Ip(inner), Value::Ip(outer)) => Value::Bool(ip::within(inner, outer)),
+            _ => return None,
+        },
+        BinOp::ContainsAll => match (&a, &b) {
+            (Value::Set(all), Value::Set(some)) => Value::Bool(some.iter().all(|v| all.contains(v))),
+            _ => return None,
+        },
+        BinOp::ContainsAny => match (&a, &b) {
+            (Value::Set(all), Value::Set(some)) => Value::Bool(some.iter().any(|v| all.contains(v))),
+            _ => return None,
+        },
+        // Hierarchies live in the request's entity data.
+        BinOp::InEntity | BinOp::InEntitySet | BinOp::And | BinOp::Or => return None,
+    })
+}

@@ -1,0 +1,364 @@
+//! A stable, readable listing of a bundle (`reaper compile --emit asm`):
+//! schema, constants, the rule index, each rule's code, rate limits and
+//! stores. It changes only when the compiled policy changes, so users can
+//! commit it and review its diffs.
+
+use std::fmt::Write;
+
+use super::{Bundle, Constant, Effect, PatternPart, Scope};
+use crate::bytecode::{Function, Op};
+use crate::literal;
+use crate::schema::Schema;
+use crate::types::{ActionId, EntityTypeId, RecordType};
+
+pub fn disassemble(bundle: &Bundle) -> String {
+    let mut out = String::new();
+    let d = Disasm { bundle };
+    d.header(&mut out);
+    d.schema(&mut out);
+    d.constants(&mut out);
+    d.index(&mut out);
+    d.rules(&mut out);
+    d.domains(&mut out);
+    d.stores(&mut out);
+    d.http(&mut out);
+    out
+}
+
+struct Disasm<'a> {
+    bundle: &'a Bundle,
+}
+
+impl Disasm<'_> {
+    fn schema_ref(&self) -> &Schema {
+        &self.bundle.schema
+    }
+
+    fn entity(&self, id: EntityTypeId) -> &str {
+        self.schema_ref().entity_type(id).map_or("?", |t| t.name.as_str())
+    }
+
+    fn action(&self, id: ActionId) -> &str {
+        self.schema_ref().action(id).map_or("?", |a| a.name.as_str())
+    }
+
+    fn string(&self, index: u32) -> String {
+        self.bundle
+            .strings
+            .get(index as usize)
+            .map_or_else(|| "?".to_owned(), |s| format!("{s:?}"))
+    }
+
+    fn types(&self, ids: &[EntityTypeId]) -> String {
+        let names: Vec<&str> = ids.iter().map(|id| self.entity(*id)).collect();
+        format!("[{}]", names.join(", "))
+    }
+
+    fn header(&self, out: &mut String) {
+        let b = self.bundle;
+        let _ = writeln!(out, "; reaper bundle, format {}", super::FORMAT_VERSION);
+        if let Some(package) = &b.package {
+            let _ = writeln!(out, "; package {package}");
+        }
+        let _ = writeln!(
+            out,
+            "; {} rules, {} domains, {} stores, {} functions, {} constants, {} strings",
+            b.rules.len(),
+            b.domains.len(),
+            b.stores.len(),
+            b.functions.len(),
+            b.constants.len(),
+            b.strings.len()
+        );
+    }
+
+    fn record(&self, record: &RecordType) -> String {
+        let fields: Vec<String> = record
+            .fields
+            .iter()
+            .enumerate()
+            .map(|(slot, f)| {
+                let opt = if f.optional { "?" } else { "" };
+                format!("{}{opt}: {} @{slot}", f.name, self.schema_ref().display_type(&f.ty))
+            })
+            .collect();
+        if fields.is_empty() {
+            "{}".to_owned()
+        } else {
+            format!("{{ {} }}", fields.join(", "))
+        }
+    }
+
+    fn schema(&self, out: &mut String) {
+        let _ = writeln!(out, "\nschema");
+        for (id, t) in self.schema_ref().entity_types.iter().enumerate() {
+            let parents = if t.parents.is_empty() { String::new() } else { format!(" in {}", self.types(&t.parents)) };
+            let _ = writeln!(out, "  entity {} #{id}{parents} {}", t.name, self.record(&t.attrs));
+        }
+        for (id, a) in self.schema_ref().actions.iter().enumerate() {
+            let on = if a.resource_types.is_empty() { " on *".to_owned() } else { format!(" on {}", self.types(&a.resource_types)) };
+            let by = if a.principal_types.is_empty() { " by *".to_owned() } else { format!(" by {}", self.types(&a.principal_types)) };
+            let _ = writeln!(out, "  action {} #{id}{on}{by}", a.name);
+        }
+        let _ = writeln!(out, "  context {}", self.record(&self.schema_ref().context));
+    }
+
+    fn constant(&self, index: u32) -> String {
+        let Some(constant) = self.bundle.constants.get(index as usize) else {
+            return "?".to_owned();
+        };
+        match constant {
+            Constant::Bool(b) => b.to_string(),
+            Constant::Int(n) => n.to_string(),
+            Constant::String(s) => self.string(*s),
+            Constant::Ip(ip) => ip.to_string(),
+            Constant::Duration(ms) => literal::format_duration(*ms),
+            Constant::Timestamp(ms) => literal::format_timestamp(*ms),
+            Constant::Entity(ty, id) => format!("{}::{}", self.entity(*ty), self.string(*id)),
+            Constant::Action(a) => format!("action {}", self.action(*a)),
+            Constant::Set(items) => {
+                let items: Vec<String> = items.iter().map(|i| self.constant(*i)).collect();
+                format!("[{}]", items.join(", "))
+            }
+            Constant::Record(slots) => {
+                let slots: Vec<String> = slots
+                    .iter()
+                    .enumerate()
+                    .map(|(slot, c)| match c {
+                        Some(c) => format!("@{slot}: {}", self.constant(*c)),
+                        None => format!("@{slot}: -"),
+                    })
+                    .collect();
+                format!("{{{}}}", slots.join(", "))
+            }
+        }
+    }
+
+    fn constants(&self, out: &mut String) {
+        if self.bundle.constants.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nconstants");
+        for index in 0..self.bundle.constants.len() {
+            let index = crate::schema::index_u32(index);
+            let _ = writeln!(out, "  c{index:<4} {}", self.constant(index));
+        }
+    }
+
+    fn scope(&self, scope: Scope) -> String {
+        match scope {
+            Scope::Any => "any".to_owned(),
+            Scope::PrincipalIs(ty, id) => format!("principal == {}::{}", self.entity(ty), self.string(id)),
+            Scope::PrincipalIn(ty, id) => format!("principal in {}::{}", self.entity(ty), self.string(id)),
+            Scope::ResourceIs(ty, id) => format!("resource == {}::{}", self.entity(ty), self.string(id)),
+            Scope::ResourceIn(ty, id) => format!("resource in {}::{}", self.entity(ty), self.string(id)),
+        }
+    }
+
+    fn index(&self, out: &mut String) {
+        let _ = writeln!(out, "\nindex");
+        for entry in &self.bundle.index {
+            let rules: Vec<&str> = entry
+                .rules
+                .iter()
+                .filter_map(|r| self.bundle.rules.get(*r as usize))
+                .map(|r| r.id.as_str())
+                .collect();
+            let _ = writeln!(
+                out,
+                "  {} on {}: {}",
+                self.action(entry.action),
+                self.entity(entry.resource_type),
+                rules.join(", ")
+            );
+        }
+    }
+
+    fn rules(&self, out: &mut String) {
+        for rule in &self.bundle.rules {
+            let effect = match rule.effect {
+                Effect::Permit => "permit",
+                Effect::Forbid => "forbid",
+            };
+            let _ = writeln!(out, "\nrule {:?} {effect} ({}:{})", rule.id, rule.file, rule.line);
+            for (key, value) in &rule.annotations {
+                let _ = writeln!(out, "  @{key}({value:?})");
+            }
+            let _ = writeln!(out, "  scope {}", self.scope(rule.scope));
+            self.function(out, rule.function, "  ");
+        }
+    }
+
+    fn function(&self, out: &mut String, index: u32, indent: &str) {
+        let Some(function) = self.bundle.functions.get(index as usize) else {
+            let _ = writeln!(out, "{indent}f{index} (missing)");
+            return;
+        };
+        let _ = writeln!(out, "{indent}f{index}, {} registers", function.registers);
+        self.code(out, function, indent);
+    }
+
+    fn code(&self, out: &mut String, function: &Function, indent: &str) {
+        for (pc, op) in function.code.iter().enumerate() {
+            let (text, note) = self.op(op);
+            let line = format!("{indent}  {pc:>4}  {text}");
+            let _ = match note {
+                Some(note) => writeln!(out, "{line:<52} ; {note}"),
+                None => writeln!(out, "{line}"),
+            };
+        }
+    }
+
+    fn attr_table(&self, table: u32) -> String {
+        let Some(entries) = self.bundle.attr_tables.get(table as usize) else {
+            return "?".to_owned();
+        };
+        let names: Vec<String> = entries
+            .iter()
+            .map(|(ty, slot)| {
+                let attr = self
+                    .schema_ref()
+                    .entity_type(*ty)
+                    .and_then(|t| t.attrs.fields.get(*slot as usize))
+                    .map_or("?", |f| f.name.as_str());
+                format!("{}.{attr}", self.entity(*ty))
+            })
+            .collect();
+        names.join(" | ")
+    }
+
+    fn op(&self, op: &Op) -> (String, Option<String>) {
+        let m = |name: &str, args: String| format!("{name:<12} {args}");
+        match *op {
+            Op::Const { dst, index } => (m("const", format!("r{dst}, c{index}")), Some(self.constant(index))),
+            Op::Var { dst, var } => (m("var", format!("r{dst}, {}", var.name())), None),
+            Op::Field { dst, src, slot } => (m("field", format!("r{dst}, r{src}, @{slot}")), None),
+            Op::HasField { dst, src, slot } => (m("has.field", format!("r{dst}, r{src}, @{slot}")), None),
+            Op::Attr { dst, src, table } => (m("attr", format!("r{dst}, r{src}, t{table}")), Some(self.attr_table(table))),
+            Op::HasAttr { dst, src, table } => {
+                (m("has.attr", format!("r{dst}, r{src}, t{table}")), Some(self.attr_table(table)))
+            }
+            Op::Entry { dst, key } => (m("entry", format!("r{dst}, {}", self.string(key))), None),
+            Op::HasEntry { dst, key } => (m("has.entry", format!("r{dst}, {}", self.string(key))), None),
+            Op::Is { dst, src, ty } => (m("is", format!("r{dst}, r{src}, {}", self.entity(ty))), None),
+            Op::MakeEntity { dst, src, ty } => (m("entity", format!("r{dst}, {}::(r{src})", self.entity(ty))), None),
+            Op::HttpField { dst, field } => (m("http", format!("r{dst}, request.{}", field.name())), None),
+            Op::Header { dst, name } => (m("header", format!("r{dst}, {}", self.string(name))), None),
+            Op::HasHeader { dst, name } => (m("has.header", format!("r{dst}, {}", self.string(name))), None),
+            Op::Param { dst, name } => (m("param", format!("r{dst}, {}", self.string(name))), None),
+            Op::Like { dst, src, pattern } => {
+                let text = self.bundle.patterns.get(pattern as usize).map(|p| pattern_text(p));
+                (m("like", format!("r{dst}, r{src}, p{pattern}")), text)
+            }
+            Op::Unary { op, dst, src } => (m(op.mnemonic(), format!("r{dst}, r{src}")), None),
+            Op::Binary { op, dst, a, b } => (m(op.mnemonic(), format!("r{dst}, r{a}, r{b}")), None),
+            Op::Set { dst, start, count } => (m("set", format!("r{dst}, {}", reg_range(start, count))), None),
+            Op::Record { dst, start, count } => (m("record", format!("r{dst}, {}", reg_range(start, count))), None),
+            Op::Jump { target } => (m("jmp", format!("{target}")), None),
+            Op::JumpIfFalse { cond, target } => (m("jmp.false", format!("r{cond}, {target}")), None),
+            Op::JumpIfTrue { cond, target } => (m("jmp.true", format!("r{cond}, {target}")), None),
+            Op::Return { src } => (m("ret", format!("r{src}")), None),
+        }
+    }
+
+    fn domains(&self, out: &mut String) {
+        for domain in &self.bundle.domains {
+            let _ = writeln!(out, "\nratelimit {:?}", domain.name);
+            for limit in &domain.limits {
+                let spec = &limit.spec;
+                let algorithm = match spec.algorithm {
+                    crate::limits::Algorithm::TokenBucket { burst } => format!("token_bucket burst {burst}"),
+                    other => other.name().to_owned(),
+                };
+                let shadow = if spec.shadow { ", shadow" } else { "" };
+                let _ = writeln!(
+                    out,
+                    "  limit {}: {} per {}, {algorithm}{shadow} ({}:{})",
+                    spec.name,
+                    spec.count,
+                    literal::format_duration(i64::try_from(spec.period_ms).unwrap_or(i64::MAX)),
+                    limit.file,
+                    limit.line
+                );
+                match limit.condition {
+                    Some(f) => {
+                        let _ = writeln!(out, "    condition");
+                        self.function(out, f, "    ");
+                    }
+                    None => {
+                        let _ = writeln!(out, "    condition none");
+                    }
+                }
+                for (i, key) in limit.keys.iter().enumerate() {
+                    let _ = writeln!(out, "    key {i}");
+                    self.function(out, *key, "    ");
+                }
+            }
+        }
+    }
+
+    fn http(&self, out: &mut String) {
+        let Some(http) = &self.bundle.http else { return };
+        let _ = writeln!(out, "\nhttp");
+        let _ = writeln!(out, "  principal");
+        self.function(out, http.principal, "  ");
+        if let Some(context) = http.context {
+            let _ = writeln!(out, "  context");
+            self.function(out, context, "  ");
+        }
+        for route in &http.routes {
+            let path: String = route
+                .segments
+                .iter()
+                .map(|s| match s {
+                    super::Segment::Literal(text) => format!("/{text}"),
+                    super::Segment::Param(name) => format!("/{{{name}}}"),
+                })
+                .collect();
+            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let method = route.method.as_deref().unwrap_or("*");
+            let _ = writeln!(out, "  route {method} {path:?} => {}", self.action(route.action));
+            self.function(out, route.resource, "  ");
+        }
+    }
+
+    fn stores(&self, out: &mut String) {
+        if self.bundle.stores.is_empty() {
+            return;
+        }
+        let _ = writeln!(out, "\nstores");
+        for store in &self.bundle.stores {
+            let ms = |v: u64| literal::format_duration(i64::try_from(v).unwrap_or(i64::MAX));
+            let opt = |v: Option<u64>, unit: &str| v.map_or_else(|| "unbounded".to_owned(), |v| format!("{v}{unit}"));
+            let _ = writeln!(
+                out,
+                "  {}: ttl {}, max_ttl {}, max_value {}, max_keys {}",
+                store.name,
+                ms(store.ttl_ms),
+                ms(store.max_ttl_ms),
+                opt(store.max_value_bytes, " bytes"),
+                opt(store.max_keys, "")
+            );
+        }
+    }
+}
+
+fn reg_range(start: u16, count: u16) -> String {
+    match count {
+        0 => "()".to_owned(),
+        1 => format!("(r{start})"),
+        _ => format!("(r{start}..r{})", start.saturating_add(count - 1)),
+    }
+}
+
+fn pattern_text(pattern: &[PatternPart]) -> String {
+    let mut text = String::from("\"");
+    for part in pattern {
+        match part {
+            PatternPart::Wildcard => text.push('*'),
+            PatternPart::Literal(s) => text.push_str(&s.replace('\\', "\\\\").replace('*', "\\*").replace('"', "\\\"")),
+        }
+    }
+    text.push('"');
+    text
+}

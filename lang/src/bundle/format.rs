@@ -1,0 +1,404 @@
+//! The binary layout of a bundle:
+//!
+//! ```text
+//! magic "RPRB" | version u16 | reserved u16 | sha256 [32] | count u32 |
+//! count × (section id u32, offset u32, length u32) | section bytes…
+//! ```
+//!
+//! Integers are little-endian; each section is a postcard-encoded value.
+//! The hash covers every byte after itself. Sections appear in id order,
+//! each exactly once, back to back. Recursive values (types, constants) are
+//! stored as flat tables whose entries refer to earlier entries, so decoding
+//! never recurses on attacker-controlled depth.
+
+use std::collections::HashMap;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::{verify, Bundle, Constant, Domain, HttpMapping, IndexEntry, Pattern, Rule, MAX_NESTING};
+use crate::bytecode::Function;
+use crate::limits::StoreSpec;
+use crate::schema::{ActionDef, EntityTypeDef, Schema};
+use crate::types::{EntityTypeId, Field, RecordType, Type};
+
+pub const MAGIC: [u8; 4] = *b"RPRB";
+pub const FORMAT_VERSION: u16 = 1;
+const HEADER_LEN: usize = 4 + 2 + 2 + 32 + 4;
+const ENTRY_LEN: usize = 12;
+
+/// Why bytes are not a usable bundle.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum BundleError {
+    #[error("not a Reaper bundle (bad magic bytes)")]
+    BadMagic,
+    #[error("bundle format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion { found: u16 },
+    #[error("bundle is truncated: {0}")]
+    Truncated(&'static str),
+    #[error("bundle content hash does not match: the bundle is corrupted")]
+    HashMismatch,
+    #[error("bundle section table is malformed: {0}")]
+    BadSectionTable(String),
+    #[error("bundle section `{section}` does not decode: {reason}")]
+    BadSection { section: &'static str, reason: String },
+    #[error("bundle is inconsistent: {0}")]
+    Invalid(String),
+}
+
+const SECTIONS: [&str; 12] = [
+    "meta",
+    "strings",
+    "schema",
+    "constants",
+    "patterns",
+    "attr_tables",
+    "functions",
+    "rules",
+    "index",
+    "domains",
+    "stores",
+    "http",
+];
+
+#[derive(Serialize, Deserialize)]
+struct Meta {
+    package: Option<String>,
+}
+
+/// The schema as flat tables (see the module docs).
+#[derive(Serialize, Deserialize)]
+struct SchemaSection {
+    types: Vec<TypeNode>,
+    entity_types: Vec<EntityTypeNode>,
+    actions: Vec<ActionDef>,
+    context: Vec<FieldNode>,
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Hash)]
+enum TypeNode {
+    Bool,
+    Int,
+    String,
+    Ip,
+    Duration,
+    Timestamp,
+    Entity(EntityTypeId),
+    Set(u32),
+    Record(Vec<FieldNode>),
+}
+
+#[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Hash)]
+struct FieldNode {
+    name: String,
+    ty: u32,
+    optional: bool,
+}
+
+#[derive(Serialize, Deserialize)]
+struct EntityTypeNode {
+    name: String,
+    parents: Vec<EntityTypeId>,
+    attrs: Vec<FieldNode>,
+}
+
+/// Encodes a bundle. The same bundle always gives the same bytes.
+pub fn encode(bundle: &Bundle) -> Vec<u8> {
+    let sections: [Vec<u8>; 12] = [
+        to_bytes(&Meta {
+            package: bundle.package.clone(),
+        }),
+        to_bytes(&bundle.strings),
+        to_bytes(&flatten_schema(&bundle.schema)),
+        to_bytes(&bundle.constants),
+        to_bytes(&bundle.patterns),
+        to_bytes(&bundle.attr_tables),
+        to_bytes(&bundle.functions),
+        to_bytes(&bundle.rules),
+        to_bytes(&bundle.index),
+        to_bytes(&bundle.domains),
+        to_bytes(&bundle.stores),
+        to_bytes(&bundle.http),
+    ];
+    let table_len = sections.len() * ENTRY_LEN;
+    let mut body = Vec::new();
+    body.extend_from_slice(&u32_of(sections.len()).to_le_bytes());
+    let mut offset = HEADER_LEN + table_len;
+    for (id, section) in sections.iter().enumerate() {
+        body.extend_from_slice(&u32_of(id + 1).to_le_bytes());
+        body.extend_from_slice(&u32_of(offset).to_le_bytes());
+        body.extend_from_slice(&u32_of(section.len()).to_le_bytes());
+        offset += section.len();
+    }
+    for section in &sections {
+        body.extend_from_slice(section);
+    }
+    let mut out = Vec::with_capacity(8 + 32 + body.len());
+    out.extend_from_slice(&MAGIC);
+    out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    out.extend_from_slice(&Sha256::digest(&body));
+    out.extend_from_slice(&body);
+    out
+}
+
+/// The sha256 content hash recorded in a bundle's header, in hex.
+pub fn content_hash(bytes: &[u8]) -> Option<String> {
+    let hash = bytes.get(8..40)?;
+    Some(hash.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Decodes and verifies a bundle. Every failure is a typed error; no input
+/// makes this panic.
+pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
+    if bytes.len() < 4 {
+        return Err(BundleError::Truncated("shorter than the magic bytes"));
+    }
+    if bytes[..4] != MAGIC {
+        return Err(BundleError::BadMagic);
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(BundleError::Truncated("shorter than the header"));
+    }
+    let version = u16::from_le_bytes([bytes[4], bytes[5]]);
+    if version != FORMAT_VERSION {
+        return Err(BundleError::UnsupportedVersion { found: version });
+    }
+    if Sha256::digest(&bytes[40..]).as_slice() != &bytes[8..40] {
+        return Err(BundleError::HashMismatch);
+    }
+    let count = read_u32(bytes, 40) as usize;
+    if count != SECTIONS.len() {
+        return Err(BundleError::BadSectionTable(format!(
+            "{count} sections, expected {}",
+            SECTIONS.len()
+        )));
+    }
+    let data_start = HEADER_LEN + count * ENTRY_LEN;
+    if bytes.len() < data_start {
+        return Err(BundleError::Truncated("the section table is cut off"));
+    }
+    let mut sections: Vec<&[u8]> = Vec::with_capacity(count);
+    let mut expected_offset = data_start;
+    for (index, name) in SECTIONS.iter().enumerate() {
+        let entry = HEADER_LEN + index * ENTRY_LEN;
+        let id = read_u32(bytes, entry) as usize;
+        let offset = read_u32(bytes, entry + 4) as usize;
+        let len = read_u32(bytes, entry + 8) as usize;
+        if id != index + 1 {
+            return Err(BundleError::BadSectionTable(format!("section {} has id {id}", index + 1)));
+        }
+        if offset != expected_offset {
+            return Err(BundleError::BadSectionTable(format!("section `{name}` does not follow the previous one")));
+        }
+        let end = offset
+            .checked_add(len)
+            .filter(|end| *end <= bytes.len())
+            .ok_or(BundleError::Truncated("a section runs past the end"))?;
+        sections.push(&bytes[offset..end]);
+        expected_offset = end;
+    }
+    if expected_offset != bytes.len() {
+        return Err(BundleError::BadSectionTable("bytes after the last section".into()));
+    }
+
+    let meta: Meta = section(&sections, 0)?;
+    let schema_section: SchemaSection = section(&sections, 2)?;
+    let bundle = Bundle {
+        package: meta.package,
+        strings: section(&sections, 1)?,
+        schema: rebuild_schema(schema_section)?,
+        constants: section::<Vec<Constant>>(&sections, 3)?,
+        patterns: section::<Vec<Pattern>>(&sections, 4)?,
+        attr_tables: section(&sections, 5)?,
+        functions: section::<Vec<Function>>(&sections, 6)?,
+        rules: section::<Vec<Rule>>(&sections, 7)?,
+        index: section::<Vec<IndexEntry>>(&sections, 8)?,
+        domains: section::<Vec<Domain>>(&sections, 9)?,
+        stores: section::<Vec<StoreSpec>>(&sections, 10)?,
+        http: section::<Option<HttpMapping>>(&sections, 11)?,
+    };
+    verify::verify(&bundle)?;
+    Ok(bundle)
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    let mut word = [0u8; 4];
+    word.copy_from_slice(&bytes[at..at + 4]);
+    u32::from_le_bytes(word)
+}
+
+fn u32_of(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
+    // Serializing plain data into a Vec cannot fail.
+    postcard::to_allocvec(value).unwrap_or_default()
+}
+
+fn section<T: DeserializeOwned>(sections: &[&[u8]], index: usize) -> Result<T, BundleError> {
+    let name = SECTIONS[index];
+    let bytes = sections[index];
+    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| BundleError::BadSection {
+        section: name,
+        reason: e.to_string(),
+    })?;
+    if !rest.is_empty() {
+        return Err(BundleError::BadSection {
+            section: name,
+            reason: format!("{} unread bytes at the end", rest.len()),
+        });
+    }
+    Ok(value)
+}
+
+/// Interns every type of the schema into a table, children first.
+fn flatten_schema(schema: &Schema) -> SchemaSection {
+    struct Interner {
+        types: Vec<TypeNode>,
+        ids: HashMap<TypeNode, u32>,
+    }
+    impl Interner {
+        fn ty(&mut self, ty: &Type) -> u32 {
+            let node = match ty {
+                Type::Bool => TypeNode::Bool,
+                Type::Int => TypeNode::Int,
+                Type::String => TypeNode::String,
+                Type::Ip => TypeNode::Ip,
+                Type::Duration => TypeNode::Duration,
+                Type::Timestamp => TypeNode::Timestamp,
+                Type::Entity(id) => TypeNode::Entity(*id),
+                Type::Set(elem) => TypeNode::Set(self.ty(elem)),
+                Type::Record(record) => TypeNode::Record(self.fields(record)),
+            };
+            if let Some(id) = self.ids.get(&node) {
+                return *id;
+            }
+            let id = u32_of(self.types.len());
+            self.types.push(node.clone());
+            self.ids.insert(node, id);
+            id
+        }
+
+        fn fields(&mut self, record: &RecordType) -> Vec<FieldNode> {
+            record
+                .fields
+                .iter()
+                .map(|f| FieldNode {
+                    name: f.name.clone(),
+                    ty: self.ty(&f.ty),
+                    optional: f.optional,
+                })
+                .collect()
+        }
+    }
+    let mut interner = Interner {
+        types: Vec::new(),
+        ids: HashMap::new(),
+    };
+    let entity_types = schema
+        .entity_types
+        .iter()
+        .map(|t| EntityTypeNode {
+            name: t.name.clone(),
+            parents: t.parents.clone(),
+            attrs: interner.fields(&t.attrs),
+        })
+        .collect();
+    let context = interner.fields(&schema.context);
+    SchemaSection {
+        types: interner.types,
+        entity_types,
+        actions: schema.actions.clone(),
+        context,
+    }
+}
+
+/// Rebuilds the nested schema from its flat tables, after checking that
+/// every reference points backwards and nesting stays within bounds.
+fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
+    let invalid = |why: String| Err(BundleError::Invalid(why));
+    let entity_count = section.entity_types.len();
+    let mut types: Vec<Type> = Vec::with_capacity(section.types.len());
+    let mut depths: Vec<usize> = Vec::with_capacity(section.types.len());
+    for (index, node) in section.types.iter().enumerate() {
+        let earlier = |id: u32, what: &str| -> Result<usize, BundleError> {
+            let id = id as usize;
+            if id < index {
+                Ok(id)
+            } else {
+                Err(BundleError::Invalid(format!("type {index} refers to {what} {id}, not an earlier type")))
+            }
+        };
+        let (ty, depth) = match node {
+            TypeNode::Bool => (Type::Bool, 1),
+            TypeNode::Int => (Type::Int, 1),
+            TypeNode::String => (Type::String, 1),
+            TypeNode::Ip => (Type::Ip, 1),
+            TypeNode::Duration => (Type::Duration, 1),
+            TypeNode::Timestamp => (Type::Timestamp, 1),
+            TypeNode::Entity(id) => {
+                if id.0 as usize >= entity_count {
+                    return invalid(format!("type {index} names entity type {} of {entity_count}", id.0));
+                }
+                (Type::Entity(*id), 1)
+            }
+            TypeNode::Set(elem) => {
+                let elem = earlier(*elem, "element type")?;
+                (Type::Set(Box::new(types[elem].clone())), depths[elem] + 1)
+            }
+            TypeNode::Record(fields) => {
+                let mut depth = 1;
+                for field in fields {
+                    depth = depth.max(depths[earlier(field.ty, "field type")?] + 1);
+                }
+                (Type::Record(record(fields, &types)?), depth)
+            }
+        };
+        if depth > MAX_NESTING {
+            return invalid(format!("type {index} is nested {depth} levels deep (limit {MAX_NESTING})"));
+        }
+        types.push(ty);
+        depths.push(depth);
+    }
+    let field_types = |fields: &[FieldNode]| -> Result<RecordType, BundleError> {
+        if let Some(bad) = fields.iter().find(|f| f.ty as usize >= types.len()) {
+            return Err(BundleError::Invalid(format!("field `{}` refers to type {} of {}", bad.name, bad.ty, types.len())));
+        }
+        record(fields, &types)
+    };
+    let mut entity_types = Vec::with_capacity(entity_count);
+    for node in &section.entity_types {
+        entity_types.push(EntityTypeDef {
+            name: node.name.clone(),
+            parents: node.parents.clone(),
+            attrs: field_types(&node.attrs)?,
+        });
+    }
+    Ok(Schema {
+        entity_types,
+        actions: section.actions,
+        context: field_types(&section.context)?,
+    })
+}
+
+/// A record type from field nodes whose types are all in `types`; field
+/// names must be sorted and distinct, as slots depend on it.
+fn record(fields: &[FieldNode], types: &[Type]) -> Result<RecordType, BundleError> {
+    if fields.windows(2).any(|w| w[0].name >= w[1].name) {
+        return Err(BundleError::Invalid("record fields are not sorted and distinct".into()));
+    }
+    Ok(RecordType {
+        fields: fields
+            .iter()
+            .map(|f| Field {
+                name: f.name.clone(),
+                ty: types[f.ty as usize].clone(),
+                optional: f.optional,
+            })
+            .collect(),
+    })
+}

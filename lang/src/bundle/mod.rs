@@ -1,0 +1,146 @@
+//! The compiled policy: everything the runtime needs, in one value that
+//! encodes to a versioned, content-hashed binary ([`encode`], [`decode`]).
+//! Identical contents give identical bytes. [`decode`] verifies a bundle
+//! completely before returning it, so the runtime can trust every index.
+
+mod disasm;
+mod format;
+mod verify;
+
+pub use disasm::disassemble;
+pub use format::{content_hash, decode, encode, BundleError, FORMAT_VERSION, MAGIC};
+
+use serde::{Deserialize, Serialize};
+
+use crate::bytecode::Function;
+use crate::limits::{LimitSpec, StoreSpec};
+use crate::schema::Schema;
+use crate::types::{ActionId, EntityTypeId};
+
+/// Deepest nesting of types and constants a bundle may hold; the parser
+/// bounds source nesting lower than this.
+pub const MAX_NESTING: usize = 300;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bundle {
+    pub package: Option<String>,
+    /// Interned strings; instructions and constants refer to them by index.
+    pub strings: Vec<String>,
+    pub schema: Schema,
+    pub constants: Vec<Constant>,
+    /// `like` patterns.
+    pub patterns: Vec<Pattern>,
+    /// For each entity attribute read, the slot per entity type.
+    pub attr_tables: Vec<Vec<(EntityTypeId, u32)>>,
+    pub functions: Vec<Function>,
+    pub rules: Vec<Rule>,
+    pub index: Vec<IndexEntry>,
+    pub domains: Vec<Domain>,
+    pub stores: Vec<StoreSpec>,
+    /// How an HTTP request becomes an authorization request (ext_authz).
+    pub http: Option<HttpMapping>,
+}
+
+/// A constant. Sets and records refer to earlier constants by index, so the
+/// table is flat and acyclic. Sets list their elements sorted and distinct.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Constant {
+    Bool(bool),
+    Int(i64),
+    String(u32),
+    Ip(ipnet::IpNet),
+    Duration(i64),
+    Timestamp(i64),
+    Entity(EntityTypeId, u32),
+    Action(ActionId),
+    Set(Vec<u32>),
+    Record(Vec<Option<u32>>),
+}
+
+pub use crate::pattern::{Pattern, PatternPart};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Effect {
+    Permit,
+    Forbid,
+}
+
+/// A literal scope a rule's conditions require, which the index uses to
+/// skip the rule for requests that cannot match.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Scope {
+    /// No literal scope: a candidate for every request of its actions.
+    Any,
+    /// `principal == T::"id"` (type, string index).
+    PrincipalIs(EntityTypeId, u32),
+    /// `principal in T::"id"`
+    PrincipalIn(EntityTypeId, u32),
+    /// `resource == T::"id"`
+    ResourceIs(EntityTypeId, u32),
+    /// `resource in T::"id"`
+    ResourceIn(EntityTypeId, u32),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Rule {
+    pub id: String,
+    pub effect: Effect,
+    pub annotations: Vec<(String, String)>,
+    pub file: String,
+    pub line: u32,
+    /// The condition: a function returning a Bool.
+    pub function: u32,
+    pub scope: Scope,
+}
+
+/// The rules that may apply to requests with this action and resource type,
+/// in rule order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntry {
+    pub action: ActionId,
+    pub resource_type: EntityTypeId,
+    pub rules: Vec<u32>,
+}
+
+/// The compiled `http` block: functions building the principal (an
+/// entity), the context (a record) and, per route, the resource.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HttpMapping {
+    pub principal: u32,
+    pub context: Option<u32>,
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Route {
+    /// `None` matches any method.
+    pub method: Option<String>,
+    pub segments: Vec<Segment>,
+    pub action: ActionId,
+    pub resource: u32,
+}
+
+/// One `/`-separated piece of a route pattern.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Segment {
+    Literal(String),
+    /// `{name}`: any one non-empty segment, read with `param("name")`.
+    Param(String),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Domain {
+    pub name: String,
+    pub limits: Vec<Limit>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limit {
+    pub spec: LimitSpec,
+    /// A function returning a Bool; `None` when the limit has no condition.
+    pub condition: Option<u32>,
+    /// Functions returning the Strings that key the counter.
+    pub keys: Vec<u32>,
+    pub file: String,
+    pub line: u32,
+}
