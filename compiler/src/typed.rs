@@ -256,6 +256,10 @@ pub struct Origin {
 pub struct Condition {
     pub kind: ConditionKind,
     pub expr: Expr,
+    /// The clause as written (`when resource.public`), whitespace collapsed,
+    /// for explanations.
+    pub text: String,
+    pub line: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

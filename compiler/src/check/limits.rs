@@ -103,20 +103,17 @@ impl Checker<'_> {
         valid &= options.is_some();
         let (algorithm, shadow) = options.unwrap_or((Algorithm::FixedWindow, false));
 
-        let mut cx = self.expr_cx(Scope::Limit);
         let mut facts = Facts::default();
         let mut conditions = Vec::new();
         for condition in &limit.conditions {
-            let (expr, added) = cx.condition(&condition.expr, &facts);
+            let (expr, added) = self.expr_cx(Scope::Limit).condition(&condition.expr, &facts);
             if condition.kind == ConditionKind::When {
                 facts = facts.and(&added);
             }
-            conditions.push(typed::Condition {
-                kind: condition.kind,
-                expr,
-            });
+            conditions.push(self.condition(condition, expr));
         }
         let mut by = Vec::new();
+        let mut cx = self.expr_cx(Scope::Limit);
         for key in &limit.by {
             by.push(cx.expect(
                 key,

@@ -185,6 +185,17 @@ impl Checker<'_> {
             .any(|e| e.file == span.file && e.start >= span.start && e.end <= span.end)
     }
 
+    /// A checked condition with its text and line, for explanations.
+    fn condition(&self, condition: &ast::Condition, expr: typed::Expr) -> typed::Condition {
+        let text = self.sources.text(condition.span).split_whitespace().collect::<Vec<_>>().join(" ");
+        typed::Condition {
+            kind: condition.kind,
+            expr,
+            text,
+            line: self.origin(condition.span).line,
+        }
+    }
+
     fn store_span(&self, name: &str) -> Span {
         self.store_spans.get(name).copied().unwrap_or_default()
     }

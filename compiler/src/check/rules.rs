@@ -49,20 +49,16 @@ impl Checker<'_> {
             principal: entity_ty(&principal_types),
             resource: entity_ty(&resource_types),
         };
-        let mut cx = self.expr_cx(scope);
         let mut facts = Facts::default();
         let mut conditions = Vec::with_capacity(rule.conditions.len());
         for condition in &rule.conditions {
-            let (expr, added) = cx.condition(&condition.expr, &facts);
+            let (expr, added) = self.expr_cx(scope.clone()).condition(&condition.expr, &facts);
             // Clauses are evaluated in order and all must hold, so what a
             // `when` establishes is known in the clauses after it.
             if condition.kind == ConditionKind::When {
                 facts = facts.and(&added);
             }
-            conditions.push(typed::Condition {
-                kind: condition.kind,
-                expr,
-            });
+            conditions.push(self.condition(condition, expr));
         }
         self.package.rules.push(typed::Rule {
             id,

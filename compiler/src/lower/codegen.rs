@@ -65,16 +65,19 @@ impl<'p> FnBuilder<'p> {
     }
 
     /// A function returning whether all `when` conditions hold and no
-    /// `unless` condition does, evaluated in order with short-circuit.
-    pub fn conditions(mut self, conditions: &[Condition]) -> Result<Function, Unsupported> {
+    /// `unless` condition does, evaluated in order with short-circuit; also
+    /// the first instruction of each condition's code.
+    pub fn conditions(mut self, conditions: &[Condition]) -> Result<(Function, Vec<u32>), Unsupported> {
         let result = self.alloc();
         if conditions.is_empty() {
             let index = self.pool.constant(&Value::Bool(true));
             self.emit(Op::Const { dst: result, index });
-            return Ok(self.finish(result));
+            return Ok((self.finish(result), Vec::new()));
         }
         let mut exits = Vec::new();
+        let mut starts = Vec::with_capacity(conditions.len());
         for (i, condition) in conditions.iter().enumerate() {
+            starts.push(reaper_lang::schema::index_u32(self.code.len()));
             self.expr(&condition.expr, result)?;
             if condition.kind == ConditionKind::Unless {
                 self.emit(Op::Unary {
@@ -90,7 +93,7 @@ impl<'p> FnBuilder<'p> {
         for exit in exits {
             self.patch(exit);
         }
-        Ok(self.finish(result))
+        Ok((self.finish(result), starts))
     }
 
     /// A function returning the value of one expression.

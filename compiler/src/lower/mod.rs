@@ -28,8 +28,19 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
 
     let mut rules = Vec::with_capacity(package.rules.len());
     for rule in &package.rules {
-        let code = FnBuilder::new(&mut pool).conditions(&rule.conditions)?;
+        let (code, starts) = FnBuilder::new(&mut pool).conditions(&rule.conditions)?;
         let index = function(&mut pool, code);
+        let conditions = rule
+            .conditions
+            .iter()
+            .zip(starts)
+            .map(|(c, start)| bundle::ConditionInfo {
+                unless: c.kind == typed::ConditionKind::Unless,
+                text: c.text.clone(),
+                line: c.line,
+                start,
+            })
+            .collect();
         let scope = match index::scope(rule, schema) {
             RuleScope::Any => Scope::Any,
             RuleScope::PrincipalIs(uid) => Scope::PrincipalIs(uid.ty, pool.string(&uid.id)),
@@ -48,6 +59,7 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
             line: rule.origin.line,
             function: index,
             scope,
+            conditions,
         });
     }
     let index_entries = index::build(&package.rules, schema)
@@ -66,7 +78,7 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
             let condition = if limit.conditions.is_empty() {
                 None
             } else {
-                let code = FnBuilder::new(&mut pool).conditions(&limit.conditions)?;
+                let (code, _) = FnBuilder::new(&mut pool).conditions(&limit.conditions)?;
                 Some(function(&mut pool, code))
             };
             let mut keys = Vec::with_capacity(limit.by.len());

@@ -185,6 +185,9 @@ impl Disasm<'_> {
                 let _ = writeln!(out, "  @{key}({value:?})");
             }
             let _ = writeln!(out, "  scope {}", self.scope(rule.scope));
+            for clause in &rule.conditions {
+                let _ = writeln!(out, "  clause @{}: {} (line {})", clause.start, clause.text, clause.line);
+            }
             self.function(out, rule.function, "  ");
         }
     }

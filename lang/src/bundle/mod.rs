@@ -91,6 +91,19 @@ pub struct Rule {
     /// The condition: a function returning a Bool.
     pub function: u32,
     pub scope: Scope,
+    /// The `when`/`unless` clauses, in the order the function evaluates them.
+    pub conditions: Vec<ConditionInfo>,
+}
+
+/// Where one clause's code starts in its rule's function, and what it says,
+/// so an explanation can name the clause that decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConditionInfo {
+    pub unless: bool,
+    pub text: String,
+    pub line: u32,
+    /// The first instruction of the clause's code.
+    pub start: u32,
 }
 
 /// The rules that may apply to requests with this action and resource type,

@@ -88,8 +88,12 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
 
     let functions = bundle.functions.len();
     for (index, rule) in bundle.rules.iter().enumerate() {
-        if rule.function as usize >= functions {
+        let Some(function) = bundle.functions.get(rule.function as usize) else {
             return invalid(format!("rule {index} refers to function {} of {functions}", rule.function));
+        };
+        let starts_in_order = rule.conditions.windows(2).all(|w| w[0].start < w[1].start);
+        if !starts_in_order || rule.conditions.iter().any(|c| c.start as usize >= function.code.len()) {
+            return invalid(format!("rule {index} has clause offsets out of order or beyond its code"));
         }
         match rule.scope {
             Scope::Any => {}

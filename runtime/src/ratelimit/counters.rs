@@ -1,0 +1,1 @@
+//! Counter stores and the three algorithms (being written).
