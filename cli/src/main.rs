@@ -4,6 +4,7 @@
 
 mod commands;
 mod load;
+mod pipeline;
 mod render;
 
 use std::io::IsTerminal;
@@ -28,6 +29,12 @@ enum Command {
     Check(commands::check::Args),
     /// Format policies canonically, keeping comments.
     Fmt(commands::fmt::Args),
+    /// Compile a policy to a bundle, or print its disassembly.
+    Compile(commands::compile::Args),
+    /// Evaluate authorization requests against a policy or bundle.
+    Eval(commands::eval::Args),
+    /// Run the policy's `test` blocks.
+    Test(commands::test::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -62,6 +69,9 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Check(args) => commands::check::run(&args, colors),
         Command::Fmt(args) => commands::fmt::run(&args, colors),
+        Command::Compile(args) => commands::compile::run(&args, colors),
+        Command::Eval(args) => commands::eval::run(&args, colors),
+        Command::Test(args) => commands::test::run(&args, colors),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

@@ -11,8 +11,10 @@ pub mod fmt;
 pub mod lex;
 pub mod lower;
 pub mod parse;
+pub mod reference;
 pub mod resolve;
 pub mod source;
+pub mod test_cases;
 pub mod typed;
 
 pub use check::{Checked, check, check_files};

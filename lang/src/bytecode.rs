@@ -137,54 +137,133 @@ impl UnaryOp {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Op {
     /// `dst = constants[index]`
-    Const { dst: Reg, index: u32 },
+    Const {
+        dst: Reg,
+        index: u32,
+    },
     /// `dst = var`
-    Var { dst: Reg, var: Var },
+    Var {
+        dst: Reg,
+        var: Var,
+    },
     /// `dst = src.field` for a record in `src`. Reading an absent field is
     /// an error.
-    Field { dst: Reg, src: Reg, slot: u32 },
+    Field {
+        dst: Reg,
+        src: Reg,
+        slot: u32,
+    },
     /// `dst = src has field` for a record in `src`.
-    HasField { dst: Reg, src: Reg, slot: u32 },
+    HasField {
+        dst: Reg,
+        src: Reg,
+        slot: u32,
+    },
     /// `dst = src.attr` for an entity in `src`: `table` gives the slot for
     /// each entity type. A missing entity, an entity of a type not in the
     /// table, or an absent attribute is an error.
-    Attr { dst: Reg, src: Reg, table: u32 },
+    Attr {
+        dst: Reg,
+        src: Reg,
+        table: u32,
+    },
     /// `dst = src has attr` for an entity in `src`: false for a missing
     /// entity or a type not in the table.
-    HasAttr { dst: Reg, src: Reg, table: u32 },
+    HasAttr {
+        dst: Reg,
+        src: Reg,
+        table: u32,
+    },
     /// `dst = descriptor[key]`; an absent key makes the whole limit not
     /// apply (it is not an error).
-    Entry { dst: Reg, key: u32 },
+    Entry {
+        dst: Reg,
+        key: u32,
+    },
     /// `dst = descriptor has key`
-    HasEntry { dst: Reg, key: u32 },
+    HasEntry {
+        dst: Reg,
+        key: u32,
+    },
     /// `dst = src is ty`
-    Is { dst: Reg, src: Reg, ty: EntityTypeId },
+    Is {
+        dst: Reg,
+        src: Reg,
+        ty: EntityTypeId,
+    },
     /// `dst = ty::(src)`: an entity reference from a computed id (http only).
-    MakeEntity { dst: Reg, src: Reg, ty: EntityTypeId },
+    MakeEntity {
+        dst: Reg,
+        src: Reg,
+        ty: EntityTypeId,
+    },
     /// `dst = request.field` of the HTTP request (http only).
-    HttpField { dst: Reg, field: HttpField },
+    HttpField {
+        dst: Reg,
+        field: HttpField,
+    },
     /// `dst = header(name)`; an absent header is an error (http only).
-    Header { dst: Reg, name: u32 },
+    Header {
+        dst: Reg,
+        name: u32,
+    },
     /// `dst = has_header(name)` (http only).
-    HasHeader { dst: Reg, name: u32 },
+    HasHeader {
+        dst: Reg,
+        name: u32,
+    },
     /// `dst = param(name)`: a path parameter of the matched route.
-    Param { dst: Reg, name: u32 },
+    Param {
+        dst: Reg,
+        name: u32,
+    },
     /// `dst = src like patterns[pattern]`
-    Like { dst: Reg, src: Reg, pattern: u32 },
-    Unary { op: UnaryOp, dst: Reg, src: Reg },
-    Binary { op: BinaryOp, dst: Reg, a: Reg, b: Reg },
+    Like {
+        dst: Reg,
+        src: Reg,
+        pattern: u32,
+    },
+    Unary {
+        op: UnaryOp,
+        dst: Reg,
+        src: Reg,
+    },
+    Binary {
+        op: BinaryOp,
+        dst: Reg,
+        a: Reg,
+        b: Reg,
+    },
     /// `dst = [start, start+1, …, start+count-1]`: a set of register values.
-    Set { dst: Reg, start: Reg, count: u16 },
+    Set {
+        dst: Reg,
+        start: Reg,
+        count: u16,
+    },
     /// `dst = {…}`: a record whose slots are `count` registers from `start`.
-    Record { dst: Reg, start: Reg, count: u16 },
+    Record {
+        dst: Reg,
+        start: Reg,
+        count: u16,
+    },
     /// Continue at `target`, which is after this instruction.
-    Jump { target: u32 },
+    Jump {
+        target: u32,
+    },
     /// Continue at `target` (forward) if `cond` is false.
-    JumpIfFalse { cond: Reg, target: u32 },
+    JumpIfFalse {
+        cond: Reg,
+        target: u32,
+    },
     /// Continue at `target` (forward) if `cond` is true.
-    JumpIfTrue { cond: Reg, target: u32 },
+    JumpIfTrue {
+        cond: Reg,
+        target: u32,
+    },
     /// End the function with `src` as its result.
-    Return { src: Reg },
+    Return {
+        src: Reg,
+    },
 }
 
 impl Op {
@@ -208,9 +287,10 @@ impl Op {
             | Op::Like { dst, src, .. }
             | Op::Unary { dst, src, .. } => (vec![src], Some(dst)),
             Op::Binary { dst, a, b, .. } => (vec![a, b], Some(dst)),
-            Op::Set { dst, start, count } | Op::Record { dst, start, count } => {
-                ((0..count).map(|i| start.saturating_add(i)).collect(), Some(dst))
-            }
+            Op::Set { dst, start, count } | Op::Record { dst, start, count } => (
+                (0..count).map(|i| start.saturating_add(i)).collect(),
+                Some(dst),
+            ),
             Op::Jump { .. } => (Vec::new(), None),
             Op::JumpIfFalse { cond, .. } | Op::JumpIfTrue { cond, .. } => (vec![cond], None),
             Op::Return { src } => (vec![src], None),
@@ -220,7 +300,9 @@ impl Op {
     /// The jump target, for instructions that jump.
     pub fn target(&self) -> Option<u32> {
         match *self {
-            Op::Jump { target } | Op::JumpIfFalse { target, .. } | Op::JumpIfTrue { target, .. } => Some(target),
+            Op::Jump { target }
+            | Op::JumpIfFalse { target, .. }
+            | Op::JumpIfTrue { target, .. } => Some(target),
             _ => None,
         }
     }

@@ -87,14 +87,28 @@ pub fn decode(schema: &Schema, text: &str, limits: &Limits) -> Result<Request, R
 pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Request, RequestError> {
     let decoder = Decoder { schema, limits };
     let object = decoder.object(json, "")?;
-    decoder.only_keys(object, "", &["principal", "action", "resource", "context", "entities"])?;
+    decoder.only_keys(
+        object,
+        "",
+        &["principal", "action", "resource", "context", "entities"],
+    )?;
 
     let mut entities: Vec<Entity> = Vec::new();
-    let principal = decoder.entity_arg(required(object, "", "principal")?, "principal", &mut entities)?;
-    let resource = decoder.entity_arg(required(object, "", "resource")?, "resource", &mut entities)?;
+    let principal = decoder.entity_arg(
+        required(object, "", "principal")?,
+        "principal",
+        &mut entities,
+    )?;
+    let resource =
+        decoder.entity_arg(required(object, "", "resource")?, "resource", &mut entities)?;
     let action_name = match required(object, "", "action")? {
         Json::String(name) => name,
-        other => return err("action", format!("expected an action name, found {}", kind(other))),
+        other => {
+            return err(
+                "action",
+                format!("expected an action name, found {}", kind(other)),
+            );
+        }
     };
     let Some(action) = schema.action_id(action_name) else {
         return err("action", format!("unknown action `{action_name}`"));
@@ -107,7 +121,10 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
             if !types.is_empty() && !types.contains(&uid.ty) {
                 return err(
                     &format!("{what}.type"),
-                    format!("action `{action_name}` does not apply to a {what} of type `{}`", type_name(schema, uid.ty)),
+                    format!(
+                        "action `{action_name}` does not apply to a {what} of type `{}`",
+                        type_name(schema, uid.ty)
+                    ),
                 );
             }
         }
@@ -118,14 +135,25 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
     };
     if let Some(list) = object.get("entities") {
         let Json::Array(items) = list else {
-            return err("entities", format!("expected an array of entities, found {}", kind(list)));
+            return err(
+                "entities",
+                format!("expected an array of entities, found {}", kind(list)),
+            );
         };
         for (i, item) in items.iter().enumerate() {
             let path = format!("entities[{i}]");
             let (uid, data) = decoder.entity_object(item, &path)?;
             match data {
                 Some(entity) => push_entity(&mut entities, entity, &path, limits)?,
-                None => return err(&path, format!("entity `{}` has neither `attrs` nor `parents`", show_uid(schema, &uid))),
+                None => {
+                    return err(
+                        &path,
+                        format!(
+                            "entity `{}` has neither `attrs` nor `parents`",
+                            show_uid(schema, &uid)
+                        ),
+                    );
+                }
             }
         }
     }
@@ -138,9 +166,17 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
     })
 }
 
-fn push_entity(entities: &mut Vec<Entity>, entity: Entity, path: &str, limits: &Limits) -> Result<(), RequestError> {
+fn push_entity(
+    entities: &mut Vec<Entity>,
+    entity: Entity,
+    path: &str,
+    limits: &Limits,
+) -> Result<(), RequestError> {
     if entities.len() >= limits.max_entities {
-        return err(path, format!("a request carries at most {} entities", limits.max_entities));
+        return err(
+            path,
+            format!("a request carries at most {} entities", limits.max_entities),
+        );
     }
     if entities.iter().any(|e| e.uid == entity.uid) {
         return err(path, "this entity's data is given twice");
@@ -149,7 +185,11 @@ fn push_entity(entities: &mut Vec<Entity>, entity: Entity, path: &str, limits: &
     Ok(())
 }
 
-fn required<'a>(object: &'a Map<String, Json>, path: &str, key: &str) -> Result<&'a Json, RequestError> {
+fn required<'a>(
+    object: &'a Map<String, Json>,
+    path: &str,
+    key: &str,
+) -> Result<&'a Json, RequestError> {
     object
         .get(key)
         .map_or_else(|| err(&join(path, key), "missing"), Ok)
@@ -188,16 +228,28 @@ struct Decoder<'a> {
 }
 
 impl Decoder<'_> {
-    fn object<'j>(&self, json: &'j Json, path: &str) -> Result<&'j Map<String, Json>, RequestError> {
+    fn object<'j>(
+        &self,
+        json: &'j Json,
+        path: &str,
+    ) -> Result<&'j Map<String, Json>, RequestError> {
         match json {
             Json::Object(map) => Ok(map),
             other => err(path, format!("expected an object, found {}", kind(other))),
         }
     }
 
-    fn only_keys(&self, object: &Map<String, Json>, path: &str, allowed: &[&str]) -> Result<(), RequestError> {
+    fn only_keys(
+        &self,
+        object: &Map<String, Json>,
+        path: &str,
+        allowed: &[&str],
+    ) -> Result<(), RequestError> {
         match object.keys().find(|k| !allowed.contains(&k.as_str())) {
-            Some(key) => err(&join(path, key), format!("unknown field; expected one of {}", allowed.join(", "))),
+            Some(key) => err(
+                &join(path, key),
+                format!("unknown field; expected one of {}", allowed.join(", ")),
+            ),
             None => Ok(()),
         }
     }
@@ -206,7 +258,11 @@ impl Decoder<'_> {
         match json {
             Json::String(s) if s.len() > self.limits.max_string_bytes => err(
                 path,
-                format!("string of {} bytes exceeds the limit of {} bytes", s.len(), self.limits.max_string_bytes),
+                format!(
+                    "string of {} bytes exceeds the limit of {} bytes",
+                    s.len(),
+                    self.limits.max_string_bytes
+                ),
             ),
             Json::String(s) => Ok(s),
             other => err(path, format!("expected a string, found {}", kind(other))),
@@ -226,11 +282,19 @@ impl Decoder<'_> {
             return err(&type_path, format!("unknown entity type `{ty}`"));
         };
         let id = self.string(required(object, path, "id")?, &join(path, "id"))?;
-        Ok(Uid { ty, id: id.to_owned() })
+        Ok(Uid {
+            ty,
+            id: id.to_owned(),
+        })
     }
 
     /// The principal or resource: a reference, with data if it has any.
-    fn entity_arg(&self, json: &Json, path: &str, entities: &mut Vec<Entity>) -> Result<Uid, RequestError> {
+    fn entity_arg(
+        &self,
+        json: &Json,
+        path: &str,
+        entities: &mut Vec<Entity>,
+    ) -> Result<Uid, RequestError> {
         let (uid, data) = self.entity_object(json, path)?;
         if let Some(entity) = data {
             push_entity(entities, entity, path, self.limits)?;
@@ -239,7 +303,11 @@ impl Decoder<'_> {
     }
 
     /// `{type, id}` is a reference; with `attrs` or `parents` it is data.
-    fn entity_object(&self, json: &Json, path: &str) -> Result<(Uid, Option<Entity>), RequestError> {
+    fn entity_object(
+        &self,
+        json: &Json,
+        path: &str,
+    ) -> Result<(Uid, Option<Entity>), RequestError> {
         let object = self.object(json, path)?;
         self.only_keys(object, path, &["type", "id", "attrs", "parents"])?;
         let uid = self.uid_fields(object, path)?;
@@ -252,12 +320,22 @@ impl Decoder<'_> {
             .map_or_else(|| err(path, "unknown entity type"), Ok)?;
         let attrs_path = join(path, "attrs");
         let empty = Json::Object(Map::new());
-        let attrs = self.record(object.get("attrs").unwrap_or(&empty), &attrs_path, &def.attrs)?;
+        let attrs = self.record(
+            object.get("attrs").unwrap_or(&empty),
+            &attrs_path,
+            &def.attrs,
+        )?;
         let mut parents = Vec::new();
         if let Some(list) = object.get("parents") {
             let parents_path = join(path, "parents");
             let Json::Array(items) = list else {
-                return err(&parents_path, format!("expected an array of entity references, found {}", kind(list)));
+                return err(
+                    &parents_path,
+                    format!(
+                        "expected an array of entity references, found {}",
+                        kind(list)
+                    ),
+                );
             };
             for (i, item) in items.iter().enumerate() {
                 let item_path = format!("{parents_path}[{i}]");
@@ -277,17 +355,33 @@ impl Decoder<'_> {
                 }
             }
         }
-        Ok((uid.clone(), Some(Entity { uid, attrs, parents })))
+        Ok((
+            uid.clone(),
+            Some(Entity {
+                uid,
+                attrs,
+                parents,
+            }),
+        ))
     }
 
-    fn record(&self, json: &Json, path: &str, ty: &RecordType) -> Result<Vec<Option<Value>>, RequestError> {
+    fn record(
+        &self,
+        json: &Json,
+        path: &str,
+        ty: &RecordType,
+    ) -> Result<Vec<Option<Value>>, RequestError> {
         let object = self.object(json, path)?;
         let mut slots: Vec<Option<Value>> = vec![None; ty.fields.len()];
         for (key, value) in object {
             let field_path = join(path, key);
             let Some((slot, field)) = ty.field(key) else {
                 let known: Vec<&str> = ty.fields.iter().map(|f| f.name.as_str()).collect();
-                let hint = if known.is_empty() { "no fields are declared".to_owned() } else { format!("declared: {}", known.join(", ")) };
+                let hint = if known.is_empty() {
+                    "no fields are declared".to_owned()
+                } else {
+                    format!("declared: {}", known.join(", "))
+                };
                 return err(&field_path, format!("unknown field ({hint})"));
             };
             if let Some(place) = slots.get_mut(slot as usize) {
@@ -296,14 +390,27 @@ impl Decoder<'_> {
         }
         for (field, slot) in ty.fields.iter().zip(&slots) {
             if !field.optional && slot.is_none() {
-                return err(&join(path, &field.name), format!("missing required field of type `{}`", self.schema.display_type(&field.ty)));
+                return err(
+                    &join(path, &field.name),
+                    format!(
+                        "missing required field of type `{}`",
+                        self.schema.display_type(&field.ty)
+                    ),
+                );
             }
         }
         Ok(slots)
     }
 
     fn mismatch<T>(&self, json: &Json, path: &str, ty: &Type) -> Result<T, RequestError> {
-        err(path, format!("expected {}, found {}", self.schema.display_type(ty), kind(json)))
+        err(
+            path,
+            format!(
+                "expected {}, found {}",
+                self.schema.display_type(ty),
+                kind(json)
+            ),
+        )
     }
 
     /// The text of a value sent as a string (IPs, durations, timestamps).
@@ -331,30 +438,45 @@ impl Decoder<'_> {
             Type::String => Ok(Value::String(self.string(json, path)?.to_owned())),
             Type::Ip => {
                 let text = self.text(json, path, ty)?;
-                literal::parse_ip(text).map(Value::Ip).or_else(|e| err(path, e.to_string()))
+                literal::parse_ip(text)
+                    .map(Value::Ip)
+                    .or_else(|e| err(path, e.to_string()))
             }
             Type::Duration => {
                 let text = self.text(json, path, ty)?;
-                literal::parse_duration(text).map(Value::Duration).or_else(|e| err(path, e.to_string()))
+                literal::parse_duration(text)
+                    .map(Value::Duration)
+                    .or_else(|e| err(path, e.to_string()))
             }
             Type::Timestamp => {
                 let text = self.text(json, path, ty)?;
-                literal::parse_timestamp(text).map(Value::Timestamp).or_else(|e| err(path, e.to_string()))
+                literal::parse_timestamp(text)
+                    .map(Value::Timestamp)
+                    .or_else(|e| err(path, e.to_string()))
             }
             Type::Entity(want) => {
                 let uid = self.uid(json, path)?;
                 if uid.ty != *want {
                     return err(
                         path,
-                        format!("expected a `{}` reference, found a `{}`", type_name(self.schema, *want), type_name(self.schema, uid.ty)),
+                        format!(
+                            "expected a `{}` reference, found a `{}`",
+                            type_name(self.schema, *want),
+                            type_name(self.schema, uid.ty)
+                        ),
                     );
                 }
                 Ok(Value::Entity(uid))
             }
             Type::Set(elem) => {
-                let Json::Array(items) = json else { return mismatch(json) };
+                let Json::Array(items) = json else {
+                    return mismatch(json);
+                };
                 if items.len() > self.limits.max_set_len {
-                    return err(path, format!("a set holds at most {} elements", self.limits.max_set_len));
+                    return err(
+                        path,
+                        format!("a set holds at most {} elements", self.limits.max_set_len),
+                    );
                 }
                 let mut values = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {

@@ -1,4 +1,24 @@
-//! Reaper runtime: loads verified bundles and evaluates requests.
-//! It depends on `reaper-lang` only, never on the compiler.
+//! Reaper runtime: loads verified bundles and evaluates requests —
+//! authorization decisions, rate-limit decisions with in-memory counters,
+//! and retention limits. It depends on `reaper-lang` only, never on the
+//! compiler.
+//!
+//! ```text
+//! bytes ──Engine::load──▶ Engine ──prepare/decode_request──▶ Request ──authorize──▶ Decision
+//!                            └──rate_limit(RateLimitRequest, now)──▶ RateLimitResponse
+//! ```
 
+mod authorize;
+mod engine;
 pub mod ratelimit;
+mod request;
+mod strings;
+mod value;
+mod vm;
+
+pub use authorize::{Decision, Explanation, RuleOutcome};
+pub use engine::Engine;
+pub use reaper_lang::bundle::BundleError;
+pub use reaper_lang::eval::EvalError;
+pub use reaper_lang::request::RequestError;
+pub use request::Request;

@@ -1,4 +1,7 @@
 //! One module per `reaper` subcommand.
 
 pub mod check;
+pub mod compile;
+pub mod eval;
 pub mod fmt;
+pub mod test;

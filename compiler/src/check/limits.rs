@@ -106,7 +106,9 @@ impl Checker<'_> {
         let mut facts = Facts::default();
         let mut conditions = Vec::new();
         for condition in &limit.conditions {
-            let (expr, added) = self.expr_cx(Scope::Limit).condition(&condition.expr, &facts);
+            let (expr, added) = self
+                .expr_cx(Scope::Limit)
+                .condition(&condition.expr, &facts);
             if condition.kind == ConditionKind::When {
                 facts = facts.and(&added);
             }

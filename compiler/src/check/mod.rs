@@ -187,7 +187,12 @@ impl Checker<'_> {
 
     /// A checked condition with its text and line, for explanations.
     fn condition(&self, condition: &ast::Condition, expr: typed::Expr) -> typed::Condition {
-        let text = self.sources.text(condition.span).split_whitespace().collect::<Vec<_>>().join(" ");
+        let text = self
+            .sources
+            .text(condition.span)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ");
         typed::Condition {
             kind: condition.kind,
             expr,

@@ -52,7 +52,9 @@ impl Checker<'_> {
         let mut facts = Facts::default();
         let mut conditions = Vec::with_capacity(rule.conditions.len());
         for condition in &rule.conditions {
-            let (expr, added) = self.expr_cx(scope.clone()).condition(&condition.expr, &facts);
+            let (expr, added) = self
+                .expr_cx(scope.clone())
+                .condition(&condition.expr, &facts);
             // Clauses are evaluated in order and all must hold, so what a
             // `when` establishes is known in the clauses after it.
             if condition.kind == ConditionKind::When {

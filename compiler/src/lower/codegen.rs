@@ -8,7 +8,9 @@ use reaper_lang::value::Value;
 
 use super::fold;
 use super::pool::Pool;
-use crate::typed::{Access, BinOp, Condition, ConditionKind, Expr, ExprKind, RequestField, UnOp, Var};
+use crate::typed::{
+    Access, BinOp, Condition, ConditionKind, Expr, ExprKind, RequestField, UnOp, Var,
+};
 
 /// Why an expression cannot be lowered (features not in bundles yet).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -51,7 +53,9 @@ impl<'p> FnBuilder<'p> {
     fn patch(&mut self, at: usize) {
         let target = reaper_lang::schema::index_u32(self.code.len());
         match &mut self.code[at] {
-            Op::Jump { target: t } | Op::JumpIfFalse { target: t, .. } | Op::JumpIfTrue { target: t, .. } => *t = target,
+            Op::Jump { target: t }
+            | Op::JumpIfFalse { target: t, .. }
+            | Op::JumpIfTrue { target: t, .. } => *t = target,
             _ => {}
         }
     }
@@ -67,7 +71,10 @@ impl<'p> FnBuilder<'p> {
     /// A function returning whether all `when` conditions hold and no
     /// `unless` condition does, evaluated in order with short-circuit; also
     /// the first instruction of each condition's code.
-    pub fn conditions(mut self, conditions: &[Condition]) -> Result<(Function, Vec<u32>), Unsupported> {
+    pub fn conditions(
+        mut self,
+        conditions: &[Condition],
+    ) -> Result<(Function, Vec<u32>), Unsupported> {
         let result = self.alloc();
         if conditions.is_empty() {
             let index = self.pool.constant(&Value::Bool(true));
@@ -87,7 +94,10 @@ impl<'p> FnBuilder<'p> {
                 });
             }
             if i + 1 < conditions.len() {
-                exits.push(self.emit(Op::JumpIfFalse { cond: result, target: 0 }));
+                exits.push(self.emit(Op::JumpIfFalse {
+                    cond: result,
+                    target: 0,
+                }));
             }
         }
         for exit in exits {
@@ -105,12 +115,12 @@ impl<'p> FnBuilder<'p> {
 
     /// Compiles `expr` so its value ends up in `dst`.
     fn expr(&mut self, expr: &Expr, dst: Reg) -> Result<(), Unsupported> {
-        if !matches!(expr.kind, ExprKind::Const(_)) {
-            if let Some(value) = fold::constant(expr) {
-                let index = self.pool.constant(&value);
-                self.emit(Op::Const { dst, index });
-                return Ok(());
-            }
+        if !matches!(expr.kind, ExprKind::Const(_))
+            && let Some(value) = fold::constant(expr)
+        {
+            let index = self.pool.constant(&value);
+            self.emit(Op::Const { dst, index });
+            return Ok(());
         }
         let mark = self.next;
         match &expr.kind {
@@ -150,12 +160,20 @@ impl<'p> FnBuilder<'p> {
             ExprKind::Has { base, access, .. } => self.access(base, access, dst, true)?,
             ExprKind::Is { base, ty } => {
                 self.expr(base, dst)?;
-                self.emit(Op::Is { dst, src: dst, ty: *ty });
+                self.emit(Op::Is {
+                    dst,
+                    src: dst,
+                    ty: *ty,
+                });
             }
             ExprKind::Like { base, pattern } => {
                 self.expr(base, dst)?;
                 let pattern = self.pool.pattern(fold::lower_pattern(pattern));
-                self.emit(Op::Like { dst, src: dst, pattern });
+                self.emit(Op::Like {
+                    dst,
+                    src: dst,
+                    pattern,
+                });
             }
             ExprKind::Unary { op, operand } => {
                 self.expr(operand, dst)?;
@@ -165,18 +183,35 @@ impl<'p> FnBuilder<'p> {
                     src: dst,
                 });
             }
-            ExprKind::Binary { op: BinOp::And, lhs, rhs } => self.short_circuit(lhs, rhs, dst, false)?,
-            ExprKind::Binary { op: BinOp::Or, lhs, rhs } => self.short_circuit(lhs, rhs, dst, true)?,
+            ExprKind::Binary {
+                op: BinOp::And,
+                lhs,
+                rhs,
+            } => self.short_circuit(lhs, rhs, dst, false)?,
+            ExprKind::Binary {
+                op: BinOp::Or,
+                lhs,
+                rhs,
+            } => self.short_circuit(lhs, rhs, dst, true)?,
             ExprKind::Binary { op, lhs, rhs } => {
                 self.expr(lhs, dst)?;
                 let b = self.alloc();
                 self.expr(rhs, b)?;
-                let op = binary(*op).ok_or(Unsupported("a short-circuit operator outside its jump form"))?;
+                let op = binary(*op).ok_or(Unsupported(
+                    "a short-circuit operator outside its jump form",
+                ))?;
                 self.emit(Op::Binary { op, dst, a: dst, b });
             }
-            ExprKind::If { cond, then, otherwise } => {
+            ExprKind::If {
+                cond,
+                then,
+                otherwise,
+            } => {
                 self.expr(cond, dst)?;
-                let to_else = self.emit(Op::JumpIfFalse { cond: dst, target: 0 });
+                let to_else = self.emit(Op::JumpIfFalse {
+                    cond: dst,
+                    target: 0,
+                });
                 self.expr(then, dst)?;
                 let to_end = self.emit(Op::Jump { target: 0 });
                 self.patch(to_else);
@@ -185,7 +220,11 @@ impl<'p> FnBuilder<'p> {
             }
             ExprKind::DynEntity { ty, id } => {
                 self.expr(id, dst)?;
-                self.emit(Op::MakeEntity { dst, src: dst, ty: *ty });
+                self.emit(Op::MakeEntity {
+                    dst,
+                    src: dst,
+                    ty: *ty,
+                });
             }
             ExprKind::Header(name) => {
                 let name = self.pool.string(name);
@@ -207,7 +246,13 @@ impl<'p> FnBuilder<'p> {
 
     /// `lhs && rhs` (or `||` when `on` is true): skip `rhs` when `lhs`
     /// already decides.
-    fn short_circuit(&mut self, lhs: &Expr, rhs: &Expr, dst: Reg, on: bool) -> Result<(), Unsupported> {
+    fn short_circuit(
+        &mut self,
+        lhs: &Expr,
+        rhs: &Expr,
+        dst: Reg,
+        on: bool,
+    ) -> Result<(), Unsupported> {
         match fold::constant(lhs) {
             // A constant left side either decides (folded by the caller) or
             // leaves the right side as the whole value.
@@ -216,9 +261,15 @@ impl<'p> FnBuilder<'p> {
         }
         self.expr(lhs, dst)?;
         let skip = if on {
-            self.emit(Op::JumpIfTrue { cond: dst, target: 0 })
+            self.emit(Op::JumpIfTrue {
+                cond: dst,
+                target: 0,
+            })
         } else {
-            self.emit(Op::JumpIfFalse { cond: dst, target: 0 })
+            self.emit(Op::JumpIfFalse {
+                cond: dst,
+                target: 0,
+            })
         };
         self.expr(rhs, dst)?;
         self.patch(skip);
@@ -226,7 +277,10 @@ impl<'p> FnBuilder<'p> {
     }
 
     /// Compiles expressions into consecutive fresh registers; returns the first.
-    fn consecutive<'e>(&mut self, exprs: impl Iterator<Item = &'e Expr>) -> Result<Reg, Unsupported> {
+    fn consecutive<'e>(
+        &mut self,
+        exprs: impl Iterator<Item = &'e Expr>,
+    ) -> Result<Reg, Unsupported> {
         let exprs: Vec<&Expr> = exprs.collect();
         let start = self.next;
         let regs: Vec<Reg> = exprs.iter().map(|_| self.alloc()).collect();
@@ -236,28 +290,54 @@ impl<'p> FnBuilder<'p> {
         Ok(start)
     }
 
-    fn access(&mut self, base: &Expr, access: &Access, dst: Reg, has: bool) -> Result<(), Unsupported> {
+    fn access(
+        &mut self,
+        base: &Expr,
+        access: &Access,
+        dst: Reg,
+        has: bool,
+    ) -> Result<(), Unsupported> {
         match access {
             Access::Descriptor { key } => {
                 let key = self.pool.string(key);
-                self.emit(if has { Op::HasEntry { dst, key } } else { Op::Entry { dst, key } });
+                self.emit(if has {
+                    Op::HasEntry { dst, key }
+                } else {
+                    Op::Entry { dst, key }
+                });
             }
             Access::Record { slot } => {
                 self.expr(base, dst)?;
                 let slot = *slot;
                 self.emit(if has {
-                    Op::HasField { dst, src: dst, slot }
+                    Op::HasField {
+                        dst,
+                        src: dst,
+                        slot,
+                    }
                 } else {
-                    Op::Field { dst, src: dst, slot }
+                    Op::Field {
+                        dst,
+                        src: dst,
+                        slot,
+                    }
                 });
             }
             Access::Entity { slots } => {
                 self.expr(base, dst)?;
                 let table = self.pool.attr_table(slots);
                 self.emit(if has {
-                    Op::HasAttr { dst, src: dst, table }
+                    Op::HasAttr {
+                        dst,
+                        src: dst,
+                        table,
+                    }
                 } else {
-                    Op::Attr { dst, src: dst, table }
+                    Op::Attr {
+                        dst,
+                        src: dst,
+                        table,
+                    }
                 });
             }
             Access::Request(field) => {

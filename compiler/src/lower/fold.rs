@@ -5,7 +5,7 @@
 //! hides an error.
 
 use reaper_lang::pattern;
-use reaper_lang::value::{ip, Uid, Value};
+use reaper_lang::value::{Uid, Value, ip};
 
 use crate::typed::{BinOp, Const, Expr, ExprKind, UnOp};
 
@@ -13,7 +13,11 @@ use crate::typed::{BinOp, Const, Expr, ExprKind, UnOp};
 pub fn constant(expr: &Expr) -> Option<Value> {
     match &expr.kind {
         ExprKind::Const(c) => Some(value_of(c)),
-        ExprKind::Set(items) => items.iter().map(constant).collect::<Option<Vec<_>>>().map(Value::set),
+        ExprKind::Set(items) => items
+            .iter()
+            .map(constant)
+            .collect::<Option<Vec<_>>>()
+            .map(Value::set),
         ExprKind::Record(fields) => fields
             .iter()
             .map(|(_, e)| constant(e).map(Some))
@@ -21,13 +25,20 @@ pub fn constant(expr: &Expr) -> Option<Value> {
             .map(Value::Record),
         ExprKind::Unary { op, operand } => unary(*op, constant(operand)?),
         ExprKind::Binary { op, lhs, rhs } => binary(*op, lhs, rhs),
-        ExprKind::If { cond, then, otherwise } => match constant(cond)? {
+        ExprKind::If {
+            cond,
+            then,
+            otherwise,
+        } => match constant(cond)? {
             Value::Bool(true) => constant(then),
             Value::Bool(false) => constant(otherwise),
             _ => None,
         },
         ExprKind::Like { base, pattern } => match constant(base)? {
-            Value::String(text) => Some(Value::Bool(pattern::matches(&lower_pattern(pattern), &text))),
+            Value::String(text) => Some(Value::Bool(pattern::matches(
+                &lower_pattern(pattern),
+                &text,
+            ))),
             _ => None,
         },
         ExprKind::Is { base, ty } => match constant(base)? {
@@ -46,7 +57,10 @@ pub fn value_of(c: &Const) -> Value {
         Const::Ip(net) => Value::Ip(*net),
         Const::Duration(ms) => Value::Duration(*ms),
         Const::Timestamp(ms) => Value::Timestamp(*ms),
-        Const::Entity(ty, id) => Value::Entity(Uid { ty: *ty, id: id.clone() }),
+        Const::Entity(ty, id) => Value::Entity(Uid {
+            ty: *ty,
+            id: id.clone(),
+        }),
         Const::Action(id) => Value::Action(*id),
     }
 }
@@ -125,11 +139,15 @@ fn binary(op: BinOp, lhs: &Expr, rhs: &Expr) -> Option<Value> {
             _ => return None,
         },
         BinOp::ContainsAll => match (&a, &b) {
-            (Value::Set(all), Value::Set(some)) => Value::Bool(some.iter().all(|v| all.contains(v))),
+            (Value::Set(all), Value::Set(some)) => {
+                Value::Bool(some.iter().all(|v| all.contains(v)))
+            }
             _ => return None,
         },
         BinOp::ContainsAny => match (&a, &b) {
-            (Value::Set(all), Value::Set(some)) => Value::Bool(some.iter().any(|v| all.contains(v))),
+            (Value::Set(all), Value::Set(some)) => {
+                Value::Bool(some.iter().any(|v| all.contains(v)))
+            }
             _ => return None,
         },
         // Hierarchies live in the request's entity data.

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use reaper_lang::schema::{index_u32, Schema};
+use reaper_lang::schema::{Schema, index_u32};
 use reaper_lang::types::{ActionId, EntityTypeId};
 use reaper_lang::value::Uid;
 
@@ -44,17 +44,24 @@ pub fn scope(rule: &Rule, schema: &Schema) -> RuleScope {
         let ty = schema
             .entity_type_id(reaper_lang::schema::STORE_ENTITY)
             .unwrap_or(EntityTypeId(0));
-        return RuleScope::ResourceIs(Uid { ty, id: store.clone() });
+        return RuleScope::ResourceIs(Uid {
+            ty,
+            id: store.clone(),
+        });
     }
     let mut best = RuleScope::Any;
-    for condition in rule.conditions.iter().filter(|c| c.kind == ConditionKind::When) {
+    for condition in rule
+        .conditions
+        .iter()
+        .filter(|c| c.kind == ConditionKind::When)
+    {
         let mut conjuncts = Vec::new();
         flatten_and(&condition.expr, &mut conjuncts);
         for conjunct in conjuncts {
-            if let Some(candidate) = literal_test(conjunct) {
-                if candidate.rank() < best.rank() {
-                    best = candidate;
-                }
+            if let Some(candidate) = literal_test(conjunct)
+                && candidate.rank() < best.rank()
+            {
+                best = candidate;
             }
         }
     }
@@ -63,7 +70,11 @@ pub fn scope(rule: &Rule, schema: &Schema) -> RuleScope {
 
 fn flatten_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
     match &expr.kind {
-        ExprKind::Binary { op: BinOp::And, lhs, rhs } => {
+        ExprKind::Binary {
+            op: BinOp::And,
+            lhs,
+            rhs,
+        } => {
             flatten_and(lhs, out);
             flatten_and(rhs, out);
         }
@@ -72,9 +83,14 @@ fn flatten_and<'e>(expr: &'e Expr, out: &mut Vec<&'e Expr>) {
 }
 
 fn literal_test(expr: &Expr) -> Option<RuleScope> {
-    let ExprKind::Binary { op, lhs, rhs } = &expr.kind else { return None };
+    let ExprKind::Binary { op, lhs, rhs } = &expr.kind else {
+        return None;
+    };
     let entity = |e: &Expr| match &e.kind {
-        ExprKind::Const(Const::Entity(ty, id)) => Some(Uid { ty: *ty, id: id.clone() }),
+        ExprKind::Const(Const::Entity(ty, id)) => Some(Uid {
+            ty: *ty,
+            id: id.clone(),
+        }),
         _ => None,
     };
     let var = |e: &Expr| match e.kind {

@@ -4,15 +4,15 @@
 //! resource type and literal scope.
 
 mod codegen;
-mod fold;
+pub(crate) mod fold;
 pub mod index;
 mod pool;
 
 use reaper_lang::bundle::{self, Bundle, Effect, IndexEntry, Scope};
 
 use crate::typed::{self, Package, RouteSegment};
-pub use codegen::Unsupported;
 use codegen::FnBuilder;
+pub use codegen::Unsupported;
 use index::RuleScope;
 use pool::Pool;
 

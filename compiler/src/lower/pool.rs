@@ -9,7 +9,6 @@ use reaper_lang::schema::index_u32;
 use reaper_lang::types::EntityTypeId;
 use reaper_lang::value::Value;
 
-
 #[derive(Debug, Default)]
 pub struct Pool {
     pub strings: Vec<String>,
@@ -22,7 +21,11 @@ pub struct Pool {
     attr_table_ids: HashMap<Vec<(EntityTypeId, u32)>, u32>,
 }
 
-fn intern<T: Clone + Eq + std::hash::Hash>(items: &mut Vec<T>, ids: &mut HashMap<T, u32>, item: T) -> u32 {
+fn intern<T: Clone + Eq + std::hash::Hash>(
+    items: &mut Vec<T>,
+    ids: &mut HashMap<T, u32>,
+    item: T,
+) -> u32 {
     if let Some(id) = ids.get(&item) {
         return *id;
     }
@@ -59,7 +62,12 @@ impl Pool {
                 ids.dedup();
                 Constant::Set(ids)
             }
-            Value::Record(slots) => Constant::Record(slots.iter().map(|s| s.as_ref().map(|v| self.constant(v))).collect()),
+            Value::Record(slots) => Constant::Record(
+                slots
+                    .iter()
+                    .map(|s| s.as_ref().map(|v| self.constant(v)))
+                    .collect(),
+            ),
         };
         intern(&mut self.constants, &mut self.constant_ids, constant)
     }
@@ -69,6 +77,10 @@ impl Pool {
     }
 
     pub fn attr_table(&mut self, slots: &[(EntityTypeId, u32)]) -> u32 {
-        intern(&mut self.attr_tables, &mut self.attr_table_ids, slots.to_vec())
+        intern(
+            &mut self.attr_tables,
+            &mut self.attr_table_ids,
+            slots.to_vec(),
+        )
     }
 }

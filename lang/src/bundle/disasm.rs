@@ -35,11 +35,15 @@ impl Disasm<'_> {
     }
 
     fn entity(&self, id: EntityTypeId) -> &str {
-        self.schema_ref().entity_type(id).map_or("?", |t| t.name.as_str())
+        self.schema_ref()
+            .entity_type(id)
+            .map_or("?", |t| t.name.as_str())
     }
 
     fn action(&self, id: ActionId) -> &str {
-        self.schema_ref().action(id).map_or("?", |a| a.name.as_str())
+        self.schema_ref()
+            .action(id)
+            .map_or("?", |a| a.name.as_str())
     }
 
     fn string(&self, index: u32) -> String {
@@ -79,7 +83,11 @@ impl Disasm<'_> {
             .enumerate()
             .map(|(slot, f)| {
                 let opt = if f.optional { "?" } else { "" };
-                format!("{}{opt}: {} @{slot}", f.name, self.schema_ref().display_type(&f.ty))
+                format!(
+                    "{}{opt}: {} @{slot}",
+                    f.name,
+                    self.schema_ref().display_type(&f.ty)
+                )
             })
             .collect();
         if fields.is_empty() {
@@ -92,12 +100,29 @@ impl Disasm<'_> {
     fn schema(&self, out: &mut String) {
         let _ = writeln!(out, "\nschema");
         for (id, t) in self.schema_ref().entity_types.iter().enumerate() {
-            let parents = if t.parents.is_empty() { String::new() } else { format!(" in {}", self.types(&t.parents)) };
-            let _ = writeln!(out, "  entity {} #{id}{parents} {}", t.name, self.record(&t.attrs));
+            let parents = if t.parents.is_empty() {
+                String::new()
+            } else {
+                format!(" in {}", self.types(&t.parents))
+            };
+            let _ = writeln!(
+                out,
+                "  entity {} #{id}{parents} {}",
+                t.name,
+                self.record(&t.attrs)
+            );
         }
         for (id, a) in self.schema_ref().actions.iter().enumerate() {
-            let on = if a.resource_types.is_empty() { " on *".to_owned() } else { format!(" on {}", self.types(&a.resource_types)) };
-            let by = if a.principal_types.is_empty() { " by *".to_owned() } else { format!(" by {}", self.types(&a.principal_types)) };
+            let on = if a.resource_types.is_empty() {
+                " on *".to_owned()
+            } else {
+                format!(" on {}", self.types(&a.resource_types))
+            };
+            let by = if a.principal_types.is_empty() {
+                " by *".to_owned()
+            } else {
+                format!(" by {}", self.types(&a.principal_types))
+            };
             let _ = writeln!(out, "  action {} #{id}{on}{by}", a.name);
         }
         let _ = writeln!(out, "  context {}", self.record(&self.schema_ref().context));
@@ -148,10 +173,18 @@ impl Disasm<'_> {
     fn scope(&self, scope: Scope) -> String {
         match scope {
             Scope::Any => "any".to_owned(),
-            Scope::PrincipalIs(ty, id) => format!("principal == {}::{}", self.entity(ty), self.string(id)),
-            Scope::PrincipalIn(ty, id) => format!("principal in {}::{}", self.entity(ty), self.string(id)),
-            Scope::ResourceIs(ty, id) => format!("resource == {}::{}", self.entity(ty), self.string(id)),
-            Scope::ResourceIn(ty, id) => format!("resource in {}::{}", self.entity(ty), self.string(id)),
+            Scope::PrincipalIs(ty, id) => {
+                format!("principal == {}::{}", self.entity(ty), self.string(id))
+            }
+            Scope::PrincipalIn(ty, id) => {
+                format!("principal in {}::{}", self.entity(ty), self.string(id))
+            }
+            Scope::ResourceIs(ty, id) => {
+                format!("resource == {}::{}", self.entity(ty), self.string(id))
+            }
+            Scope::ResourceIn(ty, id) => {
+                format!("resource in {}::{}", self.entity(ty), self.string(id))
+            }
         }
     }
 
@@ -180,13 +213,21 @@ impl Disasm<'_> {
                 Effect::Permit => "permit",
                 Effect::Forbid => "forbid",
             };
-            let _ = writeln!(out, "\nrule {:?} {effect} ({}:{})", rule.id, rule.file, rule.line);
+            let _ = writeln!(
+                out,
+                "\nrule {:?} {effect} ({}:{})",
+                rule.id, rule.file, rule.line
+            );
             for (key, value) in &rule.annotations {
                 let _ = writeln!(out, "  @{key}({value:?})");
             }
             let _ = writeln!(out, "  scope {}", self.scope(rule.scope));
             for clause in &rule.conditions {
-                let _ = writeln!(out, "  clause @{}: {} (line {})", clause.start, clause.text, clause.line);
+                let _ = writeln!(
+                    out,
+                    "  clause @{}: {} (line {})",
+                    clause.start, clause.text, clause.line
+                );
             }
             self.function(out, rule.function, "  ");
         }
@@ -233,32 +274,69 @@ impl Disasm<'_> {
     fn op(&self, op: &Op) -> (String, Option<String>) {
         let m = |name: &str, args: String| format!("{name:<12} {args}");
         match *op {
-            Op::Const { dst, index } => (m("const", format!("r{dst}, c{index}")), Some(self.constant(index))),
+            Op::Const { dst, index } => (
+                m("const", format!("r{dst}, c{index}")),
+                Some(self.constant(index)),
+            ),
             Op::Var { dst, var } => (m("var", format!("r{dst}, {}", var.name())), None),
             Op::Field { dst, src, slot } => (m("field", format!("r{dst}, r{src}, @{slot}")), None),
-            Op::HasField { dst, src, slot } => (m("has.field", format!("r{dst}, r{src}, @{slot}")), None),
-            Op::Attr { dst, src, table } => (m("attr", format!("r{dst}, r{src}, t{table}")), Some(self.attr_table(table))),
-            Op::HasAttr { dst, src, table } => {
-                (m("has.attr", format!("r{dst}, r{src}, t{table}")), Some(self.attr_table(table)))
+            Op::HasField { dst, src, slot } => {
+                (m("has.field", format!("r{dst}, r{src}, @{slot}")), None)
             }
+            Op::Attr { dst, src, table } => (
+                m("attr", format!("r{dst}, r{src}, t{table}")),
+                Some(self.attr_table(table)),
+            ),
+            Op::HasAttr { dst, src, table } => (
+                m("has.attr", format!("r{dst}, r{src}, t{table}")),
+                Some(self.attr_table(table)),
+            ),
             Op::Entry { dst, key } => (m("entry", format!("r{dst}, {}", self.string(key))), None),
-            Op::HasEntry { dst, key } => (m("has.entry", format!("r{dst}, {}", self.string(key))), None),
-            Op::Is { dst, src, ty } => (m("is", format!("r{dst}, r{src}, {}", self.entity(ty))), None),
-            Op::MakeEntity { dst, src, ty } => (m("entity", format!("r{dst}, {}::(r{src})", self.entity(ty))), None),
-            Op::HttpField { dst, field } => (m("http", format!("r{dst}, request.{}", field.name())), None),
-            Op::Header { dst, name } => (m("header", format!("r{dst}, {}", self.string(name))), None),
-            Op::HasHeader { dst, name } => (m("has.header", format!("r{dst}, {}", self.string(name))), None),
+            Op::HasEntry { dst, key } => (
+                m("has.entry", format!("r{dst}, {}", self.string(key))),
+                None,
+            ),
+            Op::Is { dst, src, ty } => (
+                m("is", format!("r{dst}, r{src}, {}", self.entity(ty))),
+                None,
+            ),
+            Op::MakeEntity { dst, src, ty } => (
+                m("entity", format!("r{dst}, {}::(r{src})", self.entity(ty))),
+                None,
+            ),
+            Op::HttpField { dst, field } => {
+                (m("http", format!("r{dst}, request.{}", field.name())), None)
+            }
+            Op::Header { dst, name } => {
+                (m("header", format!("r{dst}, {}", self.string(name))), None)
+            }
+            Op::HasHeader { dst, name } => (
+                m("has.header", format!("r{dst}, {}", self.string(name))),
+                None,
+            ),
             Op::Param { dst, name } => (m("param", format!("r{dst}, {}", self.string(name))), None),
             Op::Like { dst, src, pattern } => {
-                let text = self.bundle.patterns.get(pattern as usize).map(|p| pattern_text(p));
+                let text = self
+                    .bundle
+                    .patterns
+                    .get(pattern as usize)
+                    .map(|p| pattern_text(p));
                 (m("like", format!("r{dst}, r{src}, p{pattern}")), text)
             }
             Op::Unary { op, dst, src } => (m(op.mnemonic(), format!("r{dst}, r{src}")), None),
             Op::Binary { op, dst, a, b } => (m(op.mnemonic(), format!("r{dst}, r{a}, r{b}")), None),
-            Op::Set { dst, start, count } => (m("set", format!("r{dst}, {}", reg_range(start, count))), None),
-            Op::Record { dst, start, count } => (m("record", format!("r{dst}, {}", reg_range(start, count))), None),
+            Op::Set { dst, start, count } => (
+                m("set", format!("r{dst}, {}", reg_range(start, count))),
+                None,
+            ),
+            Op::Record { dst, start, count } => (
+                m("record", format!("r{dst}, {}", reg_range(start, count))),
+                None,
+            ),
             Op::Jump { target } => (m("jmp", format!("{target}")), None),
-            Op::JumpIfFalse { cond, target } => (m("jmp.false", format!("r{cond}, {target}")), None),
+            Op::JumpIfFalse { cond, target } => {
+                (m("jmp.false", format!("r{cond}, {target}")), None)
+            }
             Op::JumpIfTrue { cond, target } => (m("jmp.true", format!("r{cond}, {target}")), None),
             Op::Return { src } => (m("ret", format!("r{src}")), None),
         }
@@ -270,7 +348,9 @@ impl Disasm<'_> {
             for limit in &domain.limits {
                 let spec = &limit.spec;
                 let algorithm = match spec.algorithm {
-                    crate::limits::Algorithm::TokenBucket { burst } => format!("token_bucket burst {burst}"),
+                    crate::limits::Algorithm::TokenBucket { burst } => {
+                        format!("token_bucket burst {burst}")
+                    }
                     other => other.name().to_owned(),
                 };
                 let shadow = if spec.shadow { ", shadow" } else { "" };
@@ -301,7 +381,9 @@ impl Disasm<'_> {
     }
 
     fn http(&self, out: &mut String) {
-        let Some(http) = &self.bundle.http else { return };
+        let Some(http) = &self.bundle.http else {
+            return;
+        };
         let _ = writeln!(out, "\nhttp");
         let _ = writeln!(out, "  principal");
         self.function(out, http.principal, "  ");
@@ -318,9 +400,17 @@ impl Disasm<'_> {
                     super::Segment::Param(name) => format!("/{{{name}}}"),
                 })
                 .collect();
-            let path = if path.is_empty() { "/".to_owned() } else { path };
+            let path = if path.is_empty() {
+                "/".to_owned()
+            } else {
+                path
+            };
             let method = route.method.as_deref().unwrap_or("*");
-            let _ = writeln!(out, "  route {method} {path:?} => {}", self.action(route.action));
+            let _ = writeln!(
+                out,
+                "  route {method} {path:?} => {}",
+                self.action(route.action)
+            );
             self.function(out, route.resource, "  ");
         }
     }
@@ -332,7 +422,9 @@ impl Disasm<'_> {
         let _ = writeln!(out, "\nstores");
         for store in &self.bundle.stores {
             let ms = |v: u64| literal::format_duration(i64::try_from(v).unwrap_or(i64::MAX));
-            let opt = |v: Option<u64>, unit: &str| v.map_or_else(|| "unbounded".to_owned(), |v| format!("{v}{unit}"));
+            let opt = |v: Option<u64>, unit: &str| {
+                v.map_or_else(|| "unbounded".to_owned(), |v| format!("{v}{unit}"))
+            };
             let _ = writeln!(
                 out,
                 "  {}: ttl {}, max_ttl {}, max_value {}, max_keys {}",
@@ -359,7 +451,11 @@ fn pattern_text(pattern: &[PatternPart]) -> String {
     for part in pattern {
         match part {
             PatternPart::Wildcard => text.push('*'),
-            PatternPart::Literal(s) => text.push_str(&s.replace('\\', "\\\\").replace('*', "\\*").replace('"', "\\\"")),
+            PatternPart::Literal(s) => text.push_str(
+                &s.replace('\\', "\\\\")
+                    .replace('*', "\\*")
+                    .replace('"', "\\\""),
+            ),
         }
     }
     text.push('"');

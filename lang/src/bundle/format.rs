@@ -18,7 +18,9 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
-use super::{verify, Bundle, Constant, Domain, HttpMapping, IndexEntry, Pattern, Rule, MAX_NESTING};
+use super::{
+    Bundle, Constant, Domain, HttpMapping, IndexEntry, MAX_NESTING, Pattern, Rule, verify,
+};
 use crate::bytecode::Function;
 use crate::limits::StoreSpec;
 use crate::schema::{ActionDef, EntityTypeDef, Schema};
@@ -34,7 +36,9 @@ const ENTRY_LEN: usize = 12;
 pub enum BundleError {
     #[error("not a Reaper bundle (bad magic bytes)")]
     BadMagic,
-    #[error("bundle format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error(
+        "bundle format version {found} is not supported (this build reads version {FORMAT_VERSION})"
+    )]
     UnsupportedVersion { found: u16 },
     #[error("bundle is truncated: {0}")]
     Truncated(&'static str),
@@ -43,7 +47,10 @@ pub enum BundleError {
     #[error("bundle section table is malformed: {0}")]
     BadSectionTable(String),
     #[error("bundle section `{section}` does not decode: {reason}")]
-    BadSection { section: &'static str, reason: String },
+    BadSection {
+        section: &'static str,
+        reason: String,
+    },
     #[error("bundle is inconsistent: {0}")]
     Invalid(String),
 }
@@ -188,10 +195,15 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
         let offset = read_u32(bytes, entry + 4) as usize;
         let len = read_u32(bytes, entry + 8) as usize;
         if id != index + 1 {
-            return Err(BundleError::BadSectionTable(format!("section {} has id {id}", index + 1)));
+            return Err(BundleError::BadSectionTable(format!(
+                "section {} has id {id}",
+                index + 1
+            )));
         }
         if offset != expected_offset {
-            return Err(BundleError::BadSectionTable(format!("section `{name}` does not follow the previous one")));
+            return Err(BundleError::BadSectionTable(format!(
+                "section `{name}` does not follow the previous one"
+            )));
         }
         let end = offset
             .checked_add(len)
@@ -201,7 +213,9 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
         expected_offset = end;
     }
     if expected_offset != bytes.len() {
-        return Err(BundleError::BadSectionTable("bytes after the last section".into()));
+        return Err(BundleError::BadSectionTable(
+            "bytes after the last section".into(),
+        ));
     }
 
     let meta: Meta = section(&sections, 0)?;
@@ -242,10 +256,11 @@ fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
 fn section<T: DeserializeOwned>(sections: &[&[u8]], index: usize) -> Result<T, BundleError> {
     let name = SECTIONS[index];
     let bytes = sections[index];
-    let (value, rest) = postcard::take_from_bytes::<T>(bytes).map_err(|e| BundleError::BadSection {
-        section: name,
-        reason: e.to_string(),
-    })?;
+    let (value, rest) =
+        postcard::take_from_bytes::<T>(bytes).map_err(|e| BundleError::BadSection {
+            section: name,
+            reason: e.to_string(),
+        })?;
     if !rest.is_empty() {
         return Err(BundleError::BadSection {
             section: name,
@@ -330,7 +345,9 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
             if id < index {
                 Ok(id)
             } else {
-                Err(BundleError::Invalid(format!("type {index} refers to {what} {id}, not an earlier type")))
+                Err(BundleError::Invalid(format!(
+                    "type {index} refers to {what} {id}, not an earlier type"
+                )))
             }
         };
         let (ty, depth) = match node {
@@ -342,7 +359,10 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
             TypeNode::Timestamp => (Type::Timestamp, 1),
             TypeNode::Entity(id) => {
                 if id.0 as usize >= entity_count {
-                    return invalid(format!("type {index} names entity type {} of {entity_count}", id.0));
+                    return invalid(format!(
+                        "type {index} names entity type {} of {entity_count}",
+                        id.0
+                    ));
                 }
                 (Type::Entity(*id), 1)
             }
@@ -359,14 +379,21 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
             }
         };
         if depth > MAX_NESTING {
-            return invalid(format!("type {index} is nested {depth} levels deep (limit {MAX_NESTING})"));
+            return invalid(format!(
+                "type {index} is nested {depth} levels deep (limit {MAX_NESTING})"
+            ));
         }
         types.push(ty);
         depths.push(depth);
     }
     let field_types = |fields: &[FieldNode]| -> Result<RecordType, BundleError> {
         if let Some(bad) = fields.iter().find(|f| f.ty as usize >= types.len()) {
-            return Err(BundleError::Invalid(format!("field `{}` refers to type {} of {}", bad.name, bad.ty, types.len())));
+            return Err(BundleError::Invalid(format!(
+                "field `{}` refers to type {} of {}",
+                bad.name,
+                bad.ty,
+                types.len()
+            )));
         }
         record(fields, &types)
     };
@@ -389,7 +416,9 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
 /// names must be sorted and distinct, as slots depend on it.
 fn record(fields: &[FieldNode], types: &[Type]) -> Result<RecordType, BundleError> {
     if fields.windows(2).any(|w| w[0].name >= w[1].name) {
-        return Err(BundleError::Invalid("record fields are not sorted and distinct".into()));
+        return Err(BundleError::Invalid(
+            "record fields are not sorted and distinct".into(),
+        ));
     }
     Ok(RecordType {
         fields: fields

@@ -8,7 +8,7 @@ mod format;
 mod verify;
 
 pub use disasm::disassemble;
-pub use format::{content_hash, decode, encode, BundleError, FORMAT_VERSION, MAGIC};
+pub use format::{BundleError, FORMAT_VERSION, MAGIC, content_hash, decode, encode};
 
 use serde::{Deserialize, Serialize};
 

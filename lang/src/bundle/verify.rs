@@ -3,9 +3,9 @@
 //! can index without bounds surprises. Register *types* are not verified;
 //! the VM treats a value of the wrong type as a run-time error.
 
-use super::{Bundle, Constant, Scope, MAX_NESTING};
+use super::{Bundle, Constant, MAX_NESTING, Scope};
 use crate::bundle::format::BundleError;
-use crate::bytecode::{Op, MAX_REGISTERS};
+use crate::bytecode::{MAX_REGISTERS, Op};
 use crate::types::EntityTypeId;
 
 fn invalid<T>(why: String) -> Result<T, BundleError> {
@@ -20,13 +20,19 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
 
     for (index, def) in bundle.schema.entity_types.iter().enumerate() {
         if let Some(parent) = def.parents.iter().find(|p| !entity_ok(**p)) {
-            return invalid(format!("entity type {index} has unknown parent type {}", parent.0));
+            return invalid(format!(
+                "entity type {index} has unknown parent type {}",
+                parent.0
+            ));
         }
     }
     for (index, def) in bundle.schema.actions.iter().enumerate() {
         let all = def.resource_types.iter().chain(&def.principal_types);
         if let Some(bad) = all.into_iter().find(|t| !entity_ok(**t)) {
-            return invalid(format!("action {index} names unknown entity type {}", bad.0));
+            return invalid(format!(
+                "action {index} names unknown entity type {}",
+                bad.0
+            ));
         }
     }
 
@@ -37,15 +43,22 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
             if id < index {
                 Ok(id)
             } else {
-                invalid(format!("constant {index} refers to constant {id}, not an earlier one"))
+                invalid(format!(
+                    "constant {index} refers to constant {id}, not an earlier one"
+                ))
             }
         };
         depth[index] = match constant {
             Constant::String(s) | Constant::Entity(_, s) if *s as usize >= strings => {
-                return invalid(format!("constant {index} refers to string {s} of {strings}"));
+                return invalid(format!(
+                    "constant {index} refers to string {s} of {strings}"
+                ));
             }
             Constant::Entity(ty, _) if !entity_ok(*ty) => {
-                return invalid(format!("constant {index} names unknown entity type {}", ty.0));
+                return invalid(format!(
+                    "constant {index} names unknown entity type {}",
+                    ty.0
+                ));
             }
             Constant::Action(a) if a.0 as usize >= actions => {
                 return invalid(format!("constant {index} names unknown action {}", a.0));
@@ -74,10 +87,16 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
     for (index, table) in bundle.attr_tables.iter().enumerate() {
         for (ty, slot) in table {
             let Some(def) = bundle.schema.entity_type(*ty) else {
-                return invalid(format!("attribute table {index} names unknown entity type {}", ty.0));
+                return invalid(format!(
+                    "attribute table {index} names unknown entity type {}",
+                    ty.0
+                ));
             };
             if *slot as usize >= def.attrs.fields.len() {
-                return invalid(format!("attribute table {index} has slot {slot} beyond `{}`'s attributes", def.name));
+                return invalid(format!(
+                    "attribute table {index} has slot {slot} beyond `{}`'s attributes",
+                    def.name
+                ));
             }
         }
     }
@@ -89,17 +108,32 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
     let functions = bundle.functions.len();
     for (index, rule) in bundle.rules.iter().enumerate() {
         let Some(function) = bundle.functions.get(rule.function as usize) else {
-            return invalid(format!("rule {index} refers to function {} of {functions}", rule.function));
+            return invalid(format!(
+                "rule {index} refers to function {} of {functions}",
+                rule.function
+            ));
         };
         let starts_in_order = rule.conditions.windows(2).all(|w| w[0].start < w[1].start);
-        if !starts_in_order || rule.conditions.iter().any(|c| c.start as usize >= function.code.len()) {
-            return invalid(format!("rule {index} has clause offsets out of order or beyond its code"));
+        if !starts_in_order
+            || rule
+                .conditions
+                .iter()
+                .any(|c| c.start as usize >= function.code.len())
+        {
+            return invalid(format!(
+                "rule {index} has clause offsets out of order or beyond its code"
+            ));
         }
         match rule.scope {
             Scope::Any => {}
-            Scope::PrincipalIs(ty, id) | Scope::PrincipalIn(ty, id) | Scope::ResourceIs(ty, id) | Scope::ResourceIn(ty, id) => {
+            Scope::PrincipalIs(ty, id)
+            | Scope::PrincipalIn(ty, id)
+            | Scope::ResourceIs(ty, id)
+            | Scope::ResourceIn(ty, id) => {
                 if !entity_ok(ty) || id as usize >= strings {
-                    return invalid(format!("rule {index} has a scope outside the schema or string table"));
+                    return invalid(format!(
+                        "rule {index} has a scope outside the schema or string table"
+                    ));
                 }
             }
         }
@@ -107,10 +141,14 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
     let rules = bundle.rules.len();
     for (index, entry) in bundle.index.iter().enumerate() {
         if entry.action.0 as usize >= actions || !entity_ok(entry.resource_type) {
-            return invalid(format!("index entry {index} names an unknown action or type"));
+            return invalid(format!(
+                "index entry {index} names an unknown action or type"
+            ));
         }
         if let Some(bad) = entry.rules.iter().find(|r| **r as usize >= rules) {
-            return invalid(format!("index entry {index} refers to rule {bad} of {rules}"));
+            return invalid(format!(
+                "index entry {index} refers to rule {bad} of {rules}"
+            ));
         }
         if entry.rules.windows(2).any(|w| w[0] >= w[1]) {
             return invalid(format!("index entry {index} does not list rules in order"));
@@ -127,29 +165,49 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
         for limit in &domain.limits {
             let refs = limit.condition.iter().chain(&limit.keys);
             if let Some(bad) = refs.into_iter().find(|f| **f as usize >= functions) {
-                return invalid(format!("limit `{}` refers to function {bad} of {functions}", limit.spec.name));
+                return invalid(format!(
+                    "limit `{}` refers to function {bad} of {functions}",
+                    limit.spec.name
+                ));
             }
             if limit.spec.count == 0 || limit.spec.period_ms == 0 {
-                return invalid(format!("limit `{}` has a zero count or period", limit.spec.name));
+                return invalid(format!(
+                    "limit `{}` has a zero count or period",
+                    limit.spec.name
+                ));
             }
         }
     }
     if let Some(http) = &bundle.http {
-        let refs = [http.principal].into_iter().chain(http.context).chain(http.routes.iter().map(|r| r.resource));
+        let refs = [http.principal]
+            .into_iter()
+            .chain(http.context)
+            .chain(http.routes.iter().map(|r| r.resource));
         if let Some(bad) = refs.into_iter().find(|f| *f as usize >= functions) {
-            return invalid(format!("the http mapping refers to function {bad} of {functions}"));
+            return invalid(format!(
+                "the http mapping refers to function {bad} of {functions}"
+            ));
         }
         if let Some(route) = http.routes.iter().find(|r| r.action.0 as usize >= actions) {
-            return invalid(format!("an http route names unknown action {}", route.action.0));
+            return invalid(format!(
+                "an http route names unknown action {}",
+                route.action.0
+            ));
         }
     }
     Ok(())
 }
 
-fn verify_function(bundle: &Bundle, index: usize, function: &crate::bytecode::Function) -> Result<(), BundleError> {
+fn verify_function(
+    bundle: &Bundle,
+    index: usize,
+    function: &crate::bytecode::Function,
+) -> Result<(), BundleError> {
     let registers = function.registers;
     if registers == 0 || registers > MAX_REGISTERS {
-        return invalid(format!("function {index} has {registers} registers (1 to {MAX_REGISTERS})"));
+        return invalid(format!(
+            "function {index} has {registers} registers (1 to {MAX_REGISTERS})"
+        ));
     }
     let code = &function.code;
     if !matches!(code.last(), Some(Op::Return { .. })) {
@@ -159,7 +217,9 @@ fn verify_function(bundle: &Bundle, index: usize, function: &crate::bytecode::Fu
         if n < len {
             Ok(())
         } else {
-            invalid(format!("function {index} at {pc}: {what} {n} is out of range ({len})"))
+            invalid(format!(
+                "function {index} at {pc}: {what} {n} is out of range ({len})"
+            ))
         }
     };
     for (pc, op) in code.iter().enumerate() {
@@ -168,23 +228,46 @@ fn verify_function(bundle: &Bundle, index: usize, function: &crate::bytecode::Fu
             in_range("register", *reg as usize, registers as usize, pc)?;
         }
         if let Op::Set { start, count, .. } | Op::Record { start, count, .. } = *op {
-            in_range("register", start as usize + count as usize, registers as usize + 1, pc)?;
+            in_range(
+                "register",
+                start as usize + count as usize,
+                registers as usize + 1,
+                pc,
+            )?;
         }
         if let Some(target) = op.target() {
             // Forward-only jumps: every instruction runs at most once.
             if target as usize <= pc || target as usize >= code.len() {
-                return invalid(format!("function {index} at {pc}: jump to {target} is not forward within the code"));
+                return invalid(format!(
+                    "function {index} at {pc}: jump to {target} is not forward within the code"
+                ));
             }
         }
         match *op {
-            Op::Const { index: c, .. } => in_range("constant", c as usize, bundle.constants.len(), pc)?,
-            Op::Attr { table, .. } | Op::HasAttr { table, .. } => {
-                in_range("attribute table", table as usize, bundle.attr_tables.len(), pc)?;
+            Op::Const { index: c, .. } => {
+                in_range("constant", c as usize, bundle.constants.len(), pc)?
             }
-            Op::Entry { key, .. } | Op::HasEntry { key, .. } => in_range("string", key as usize, bundle.strings.len(), pc)?,
-            Op::Like { pattern, .. } => in_range("pattern", pattern as usize, bundle.patterns.len(), pc)?,
+            Op::Attr { table, .. } | Op::HasAttr { table, .. } => {
+                in_range(
+                    "attribute table",
+                    table as usize,
+                    bundle.attr_tables.len(),
+                    pc,
+                )?;
+            }
+            Op::Entry { key, .. } | Op::HasEntry { key, .. } => {
+                in_range("string", key as usize, bundle.strings.len(), pc)?
+            }
+            Op::Like { pattern, .. } => {
+                in_range("pattern", pattern as usize, bundle.patterns.len(), pc)?
+            }
             Op::Is { ty, .. } | Op::MakeEntity { ty, .. } => {
-                in_range("entity type", ty.0 as usize, bundle.schema.entity_types.len(), pc)?;
+                in_range(
+                    "entity type",
+                    ty.0 as usize,
+                    bundle.schema.entity_types.len(),
+                    pc,
+                )?;
             }
             Op::Header { name, .. } | Op::HasHeader { name, .. } | Op::Param { name, .. } => {
                 in_range("string", name as usize, bundle.strings.len(), pc)?;

@@ -1,1 +1,0 @@
-//! Counter stores and the three algorithms (being written).

@@ -1,0 +1,73 @@
+//! Interned strings: the bundle's table, plus the strings a request brings
+//! that the bundle does not know. Equal strings always get equal symbols,
+//! so string equality in the VM is an integer comparison.
+
+use rustc_hash::FxHashMap;
+
+use crate::value::Sym;
+
+#[derive(Debug, Default)]
+pub struct Strings {
+    texts: Vec<Box<str>>,
+    ids: FxHashMap<Box<str>, Sym>,
+}
+
+impl Strings {
+    pub fn new(texts: &[String]) -> Self {
+        let mut table = Strings::default();
+        for (i, text) in texts.iter().enumerate() {
+            let sym = reaper_lang::schema::index_u32(i);
+            table.texts.push(text.as_str().into());
+            // The compiler interns each string once; keep the first if not.
+            table.ids.entry(text.as_str().into()).or_insert(sym);
+        }
+        table
+    }
+
+    pub fn get(&self, text: &str) -> Option<Sym> {
+        self.ids.get(text).copied()
+    }
+
+    pub fn len(&self) -> u32 {
+        reaper_lang::schema::index_u32(self.texts.len())
+    }
+
+    fn text(&self, sym: Sym) -> Option<&str> {
+        self.texts.get(sym as usize).map(|t| &**t)
+    }
+}
+
+/// Strings a request brought that the bundle does not have; their symbols
+/// follow the bundle's.
+#[derive(Debug, Default, Clone)]
+pub struct LocalStrings {
+    texts: Vec<Box<str>>,
+    ids: FxHashMap<Box<str>, Sym>,
+}
+
+impl LocalStrings {
+    /// The symbol of `text`, interning it here if the bundle lacks it.
+    pub fn intern(&mut self, global: &Strings, text: &str) -> Sym {
+        if let Some(sym) = global.get(text) {
+            return sym;
+        }
+        if let Some(sym) = self.ids.get(text) {
+            return *sym;
+        }
+        let sym = global
+            .len()
+            .saturating_add(reaper_lang::schema::index_u32(self.texts.len()));
+        self.texts.push(text.into());
+        self.ids.insert(text.into(), sym);
+        sym
+    }
+
+    /// The text of a symbol from either table; `""` for an unknown symbol,
+    /// which only a malformed bundle could produce.
+    pub fn text<'a>(&'a self, global: &'a Strings, sym: Sym) -> &'a str {
+        match sym.checked_sub(global.len()) {
+            None => global.text(sym).unwrap_or(""),
+            Some(local) => self.texts.get(local as usize).map_or("", |t| &**t),
+        }
+    }
+}
