@@ -1,6 +1,13 @@
 //! `reaper check` on a generated 10,000-rule policy: parse + resolve + type
 //! check, the front end's share of CI time. Target: median ≤ 100 ms.
 
+#![allow(
+    clippy::panic,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    reason = "benchmarks abort on setup errors"
+)]
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use reaper_compiler::source::{FileId, Sources};
 

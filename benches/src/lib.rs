@@ -65,6 +65,61 @@ pub fn policy(rules: usize) -> String {
     out
 }
 
+/// The scaling series' policy: [`SCHEMA`] and `rules` rules, each scoped to
+/// one principal, so exactly one applies to `User::"user-0"`.
+pub fn scaling_policy(rules: usize) -> String {
+    let mut out = String::with_capacity(SCHEMA.len() + rules * 80);
+    out.push_str(SCHEMA);
+    for i in 0..rules {
+        let _ = writeln!(
+            out,
+            "@id(\"rule-{i}\")\npermit read on Document when principal == User::\"user-{i}\";"
+        );
+    }
+    out
+}
+
+/// A request for the scaling policy that exactly `rule-0` allows.
+pub const SCALING_REQUEST: &str = r#"{
+  "principal": {"type": "User", "id": "user-0", "attrs": {"department": "eng", "clearance": 1, "tags": []}},
+  "action": "read",
+  "resource": {"type": "Document", "id": "d", "attrs": {"owner": {"type": "User", "id": "x"}, "public": false, "labels": [], "level": 1}},
+  "context": {"source_ip": "10.1.2.3", "mfa": true, "now": "2026-01-01T00:00:00Z"}
+}"#;
+
+/// The document-sharing example's request in the benchmarks: `alice` reads
+/// `plan` as one of its editors (allowed by `editors`).
+pub const DOCUMENT_REQUEST: &str = r#"{
+  "principal": {"type": "User", "id": "alice", "attrs": {"clearance": 2, "contractor": false, "email": "alice@example.com"}, "parents": [{"type": "Team", "id": "eng"}]},
+  "action": "read",
+  "resource": {"type": "Document", "id": "plan", "attrs": {"owner": {"type": "User", "id": "bob"}, "public": false, "labels": ["internal"], "editors": [{"type": "User", "id": "alice"}]}, "parents": [{"type": "Folder", "id": "projects"}]},
+  "context": {"source_ip": "10.1.2.3", "mfa": true, "now": "2026-01-01T00:00:00Z"},
+  "entities": [{"type": "Team", "id": "eng", "parents": [{"type": "Team", "id": "all"}]}]
+}"#;
+
+/// Compiles the policy files of a directory (one package).
+pub fn compile_dir(dir: &std::path::Path) -> Result<Vec<u8>, String> {
+    let mut files: Vec<std::path::PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| e.to_string())?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "reaper"))
+        .collect();
+    files.sort();
+    let mut sources = reaper_compiler::source::Sources::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).map_err(|e| e.to_string())?;
+        sources.add(file.display().to_string(), text);
+    }
+    reaper_compiler::compile(&sources).map_err(|d| format!("{} diagnostics", d.len()))
+}
+
+/// Compiles one policy text.
+pub fn compile_text(text: &str) -> Result<Vec<u8>, String> {
+    let mut sources = reaper_compiler::source::Sources::new();
+    sources.add("policy.reaper", text);
+    reaper_compiler::compile(&sources).map_err(|d| format!("{} diagnostics", d.len()))
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

@@ -174,6 +174,43 @@ pub enum Op {
         src: Reg,
         table: u32,
     },
+    /// `dst = var.attr` for `principal` or `resource`: `Attr` on a variable,
+    /// in one instruction (the most common read).
+    AttrOf {
+        dst: Reg,
+        var: Var,
+        table: u32,
+    },
+    /// `dst = var has attr` for `principal` or `resource`.
+    HasAttrOf {
+        dst: Reg,
+        var: Var,
+        table: u32,
+    },
+    /// `dst = context.field`: `Field` on the context, in one instruction.
+    ContextField {
+        dst: Reg,
+        slot: u32,
+    },
+    /// `dst = context has field`.
+    ContextHasField {
+        dst: Reg,
+        slot: u32,
+    },
+    /// `dst = a OP constants[index]`.
+    BinaryConst {
+        op: BinaryOp,
+        dst: Reg,
+        a: Reg,
+        index: u32,
+    },
+    /// `dst = constants[index] OP b`.
+    ConstBinary {
+        op: BinaryOp,
+        dst: Reg,
+        index: u32,
+        b: Reg,
+    },
     /// `dst = descriptor[key]`; an absent key makes the whole limit not
     /// apply (it is not an error).
     Entry {
@@ -277,7 +314,13 @@ impl Op {
             | Op::HttpField { dst, .. }
             | Op::Header { dst, .. }
             | Op::HasHeader { dst, .. }
-            | Op::Param { dst, .. } => (Vec::new(), Some(dst)),
+            | Op::Param { dst, .. }
+            | Op::AttrOf { dst, .. }
+            | Op::HasAttrOf { dst, .. }
+            | Op::ContextField { dst, .. }
+            | Op::ContextHasField { dst, .. } => (Vec::new(), Some(dst)),
+            Op::BinaryConst { dst, a, .. } => (vec![a], Some(dst)),
+            Op::ConstBinary { dst, b, .. } => (vec![b], Some(dst)),
             Op::Field { dst, src, .. }
             | Op::HasField { dst, src, .. }
             | Op::Attr { dst, src, .. }

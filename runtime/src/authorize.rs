@@ -3,14 +3,13 @@
 //! some permit applies and no forbid does. Rules that cannot apply are never
 //! looked at, so cost does not grow with them.
 
-use reaper_lang::bundle::Effect;
 use reaper_lang::eval::EvalError;
 use smallvec::SmallVec;
 
 use crate::engine::Engine;
 use crate::request::Request;
-use crate::value::{EntityKey, Val};
-use crate::vm::{Env, Fault};
+use crate::value::Val;
+use crate::vm::{Env, Fault, Registers};
 
 /// The answer to an authorization request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -58,36 +57,32 @@ impl Engine {
         out.allow = false;
         out.reasons.clear();
         out.errors.clear();
-        let mut forbids: SmallVec<[u32; 4]> = SmallVec::new();
-        let mut permits: SmallVec<[u32; 4]> = SmallVec::new();
-        let env = self.env(request);
-        let mut scratch: Vec<Val> = Vec::new();
-        for rule in self.candidates(request) {
-            let Some(info) = self.bundle.rules.get(rule as usize) else {
-                continue;
-            };
-            let Some(function) = self.bundle.functions.get(info.function as usize) else {
-                continue;
-            };
-            scratch.clear();
-            match env.run::<false>(function, &mut scratch).result {
-                Ok(Val::Bool(true)) => match info.effect {
-                    Effect::Permit => permits.push(rule),
-                    Effect::Forbid => forbids.push(rule),
-                },
-                Ok(Val::Bool(false)) => {}
-                Ok(_) | Err(Fault::NotApplicable) => out
-                    .errors
-                    .push((rule, EvalError::Malformed("a rule did not give a Bool"))),
-                Err(Fault::Error(error)) => out.errors.push((rule, error)),
-            }
-        }
+        let mut run = RuleRun {
+            engine: self,
+            env: self.env(request),
+            scratch: Vec::new(),
+            registers: Registers::new(),
+            forbids: SmallVec::new(),
+            permits: SmallVec::new(),
+            errors: &mut out.errors,
+        };
+        // Candidates are evaluated straight from the index's lists; only the
+        // few rules that apply are sorted, to report reasons in rule order.
+        self.for_each_candidate(request, |rule| run.rule(rule));
+        let RuleRun {
+            mut forbids,
+            mut permits,
+            ..
+        } = run;
         if !forbids.is_empty() {
+            forbids.sort_unstable();
             out.reasons = forbids;
         } else if !permits.is_empty() {
+            permits.sort_unstable();
             out.allow = true;
             out.reasons = permits;
         }
+        out.errors.sort_by_key(|(rule, _)| *rule);
     }
 
     /// Authorizes and explains: for each candidate rule, whether it applied
@@ -96,6 +91,7 @@ impl Engine {
         let decision = self.authorize(request);
         let env = self.env(request);
         let mut scratch = Vec::new();
+        let mut registers = Registers::new();
         let mut candidates = Vec::new();
         for rule in self.candidates(request) {
             let Some(info) = self.bundle.rules.get(rule as usize) else {
@@ -105,7 +101,7 @@ impl Engine {
                 continue;
             };
             scratch.clear();
-            let outcome = env.run::<true>(function, &mut scratch);
+            let outcome = env.run::<true>(function, &mut registers, &mut scratch);
             // The deciding clause is the one whose code ran last.
             let clause = info
                 .conditions
@@ -119,7 +115,10 @@ impl Engine {
                     clause,
                     error: EvalError::Malformed("a rule did not give a Bool"),
                 },
-                Err(Fault::Error(error)) => RuleOutcome::Failed { clause, error },
+                Err(Fault::Error(error)) => RuleOutcome::Failed {
+                    clause,
+                    error: *error,
+                },
             };
             candidates.push((rule, result));
         }
@@ -137,57 +136,100 @@ impl Engine {
             http: None,
             local: &request.strings,
             values: &request.values,
+            ips: &request.ips,
         }
     }
 
     /// The rules whose scope the request matches, in rule order.
-    pub fn candidates(&self, request: &Request) -> SmallVec<[u32; 16]> {
-        let mut out: SmallVec<[u32; 16]> = SmallVec::new();
-        let Some(bucket) = self.bucket(request.action, request.resource.ty()) else {
-            return out;
-        };
-        out.extend_from_slice(&bucket.any);
-        let sources = [
-            lookup_is(&bucket.principal_is, request.principal),
-            lookup_is(&bucket.resource_is, request.resource),
-        ];
-        let mut merged = false;
-        for rules in sources.into_iter().flatten() {
-            out.extend_from_slice(rules);
-            merged = true;
-        }
-        merged |= lookup_in(&bucket.principal_in, request, request.principal, &mut out);
-        merged |= lookup_in(&bucket.resource_in, request, request.resource, &mut out);
-        if merged {
-            out.sort_unstable();
-        }
+    pub fn candidates(&self, request: &Request) -> Vec<u32> {
+        let mut out = Vec::new();
+        self.for_each_candidate(request, |rule| out.push(rule));
+        out.sort_unstable();
         out
     }
+
+    /// Calls `visit` for each rule whose scope the request matches: first
+    /// the unscoped ones, then those keyed by the principal, the resource or
+    /// their ancestors (each rule once, not in rule order).
+    #[inline]
+    fn for_each_candidate(&self, request: &Request, mut visit: impl FnMut(u32)) {
+        let Some(bucket) = self.bucket(request.action, request.resource.ty()) else {
+            return;
+        };
+        for rule in bucket.any.iter() {
+            visit(*rule);
+        }
+        for (keyed, key) in [
+            (&bucket.principal_is, request.principal),
+            (&bucket.resource_is, request.resource),
+        ] {
+            for rule in keyed.get(key).unwrap_or(&[]) {
+                visit(*rule);
+            }
+        }
+        bucket.principal_in.visit_in(
+            request.principal,
+            request.ancestors(request.principal),
+            &mut visit,
+        );
+        bucket.resource_in.visit_in(
+            request.resource,
+            request.ancestors(request.resource),
+            &mut visit,
+        );
+    }
 }
 
-fn lookup_is(map: &rustc_hash::FxHashMap<EntityKey, Box<[u32]>>, key: EntityKey) -> Option<&[u32]> {
-    if map.is_empty() {
-        return None;
-    }
-    map.get(&key).map(|rules| &**rules)
+/// The state of one authorization while its candidates run.
+struct RuleRun<'a> {
+    engine: &'a Engine,
+    env: Env<'a>,
+    scratch: Vec<Val>,
+    registers: Registers,
+    forbids: SmallVec<[u32; 4]>,
+    permits: SmallVec<[u32; 4]>,
+    errors: &'a mut Vec<(u32, EvalError)>,
 }
 
-/// Adds the rules scoped `in E` for `E` the entity itself or any ancestor.
-fn lookup_in(
-    map: &rustc_hash::FxHashMap<EntityKey, Box<[u32]>>,
-    request: &Request,
-    key: EntityKey,
-    out: &mut SmallVec<[u32; 16]>,
-) -> bool {
-    if map.is_empty() {
-        return false;
-    }
-    let mut found = false;
-    for candidate in std::iter::once(key).chain(request.ancestors(key).iter().copied()) {
-        if let Some(rules) = map.get(&candidate) {
-            out.extend_from_slice(rules);
-            found = true;
+impl RuleRun<'_> {
+    #[inline]
+    fn rule(&mut self, rule: u32) {
+        let Some(code) = self.engine.rule_code.get(rule as usize) else {
+            return;
+        };
+        let forbid = code.forbid;
+        if let Some(guard) = &code.guard {
+            match self.env.guard(guard) {
+                Some(false) => return,
+                Some(true) if guard.whole => {
+                    if forbid {
+                        self.forbids.push(rule);
+                    } else {
+                        self.permits.push(rule);
+                    }
+                    return;
+                }
+                _ => {}
+            }
+        }
+        let Some(function) = self.engine.bundle.functions.get(code.function as usize) else {
+            return;
+        };
+        if !self.scratch.is_empty() {
+            self.scratch.clear();
+        }
+        match self
+            .env
+            .eval(function, &mut self.registers, &mut self.scratch)
+        {
+            Ok(Val::Bool(true)) if forbid => self.forbids.push(rule),
+            Ok(Val::Bool(true)) => self.permits.push(rule),
+            Ok(Val::Bool(false)) => {}
+            Ok(_) | Err(Fault::NotApplicable) => {
+                self.errors
+                    .push((rule, EvalError::Malformed("a rule did not give a Bool")));
+            }
+            Err(Fault::Error(error)) => self.errors.push((rule, *error)),
         }
     }
-    found
 }

@@ -5,23 +5,226 @@
 use std::sync::Arc;
 
 use reaper_lang::bundle::{self, Bundle, BundleError, Constant, Scope};
+use reaper_lang::bytecode::{Op, Var};
 use reaper_lang::limits::StoreSpec;
 use reaper_lang::schema::Schema;
 use rustc_hash::FxHashMap;
 
 use crate::ratelimit::counters::{CounterStore, MemoryCounters};
 use crate::strings::Strings;
-use crate::value::{EntityKey, Pool, Pools, Slice, Val, normalize_set};
+use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, normalize_set};
 
 /// The rules that may apply to requests with one action and resource type,
 /// split by literal scope so a request looks up only its own.
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
     pub any: Box<[u32]>,
-    pub principal_is: FxHashMap<EntityKey, Box<[u32]>>,
-    pub principal_in: FxHashMap<EntityKey, Box<[u32]>>,
-    pub resource_is: FxHashMap<EntityKey, Box<[u32]>>,
-    pub resource_in: FxHashMap<EntityKey, Box<[u32]>>,
+    pub principal_is: Keyed,
+    pub principal_in: Keyed,
+    pub resource_is: Keyed,
+    pub resource_in: Keyed,
+}
+
+/// How to run one rule.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RuleCode {
+    pub function: u32,
+    pub forbid: bool,
+    /// A test that, when definitely false, means the rule does not apply.
+    pub guard: Option<Guard>,
+}
+
+/// A rule's first test, hoisted out of its code: the code starts by reading
+/// request data (and maybe comparing it with a constant or a second read),
+/// and returns at once when the result is false — or, for a *whole* guard,
+/// returns the result either way. Checking it without running the VM
+/// decides most rules of common shapes (`resource.public`,
+/// `principal == resource.owner`, `"x" in resource.labels`). Whenever a read
+/// fails (missing data), the rule runs in the VM and reports as usual, so
+/// the answer is always the one the code would give.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Guard {
+    pub read: GuardRead,
+    pub test: Option<GuardTest>,
+    /// The guard's result is the rule's result (true included).
+    pub whole: bool,
+}
+
+/// A read a guard may start with: free of side effects, and either cheap
+/// and exact or failing (then the VM runs).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GuardRead {
+    /// `principal has a`, `resource has a`
+    Has { var: Var, table: u32 },
+    /// `principal.a`, `resource.a`
+    Attr { var: Var, table: u32 },
+    /// `context has f`
+    ContextHas { slot: u32 },
+    /// `context.f`
+    Context { slot: u32 },
+    /// `principal`, `resource`
+    Var { var: Var },
+}
+
+impl GuardRead {
+    /// The read the instruction performs, and its destination.
+    fn of(op: Op) -> Option<(GuardRead, u16)> {
+        Some(match op {
+            Op::HasAttrOf { dst, var, table } => (GuardRead::Has { var, table }, dst),
+            Op::AttrOf { dst, var, table } => (GuardRead::Attr { var, table }, dst),
+            Op::ContextHasField { dst, slot } => (GuardRead::ContextHas { slot }, dst),
+            Op::ContextField { dst, slot } => (GuardRead::Context { slot }, dst),
+            Op::Var { dst, var } if matches!(var, Var::Principal | Var::Resource) => {
+                (GuardRead::Var { var }, dst)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// An operator applied to the guard's value and another operand.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct GuardTest {
+    pub op: reaper_lang::bytecode::BinaryOp,
+    pub other: GuardOperand,
+    /// The other operand is the left one (`"x" in resource.labels`).
+    pub other_first: bool,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum GuardOperand {
+    Constant(u32),
+    Read(GuardRead),
+}
+
+impl Guard {
+    /// The guard the function's code starts with, if it has one.
+    fn of(function: &reaper_lang::bytecode::Function) -> Option<Guard> {
+        let code = &function.code;
+        let (read, first) = GuardRead::of(*code.first()?)?;
+        let test = |op, other, other_first| GuardTest {
+            op,
+            other,
+            other_first,
+        };
+        let (test, dst, at) = match code.get(1).copied() {
+            Some(Op::BinaryConst { op, dst, a, index }) if a == first => {
+                (Some(test(op, GuardOperand::Constant(index), false)), dst, 2)
+            }
+            Some(Op::ConstBinary { op, dst, index, b }) if b == first => {
+                (Some(test(op, GuardOperand::Constant(index), true)), dst, 2)
+            }
+            Some(second) => match (GuardRead::of(second), code.get(2).copied()) {
+                (Some((other, o)), Some(Op::Binary { op, dst, a, b }))
+                    if o != first && a == first && b == o =>
+                {
+                    (Some(test(op, GuardOperand::Read(other), false)), dst, 3)
+                }
+                (Some((other, o)), Some(Op::Binary { op, dst, a, b }))
+                    if o != first && a == o && b == first =>
+                {
+                    (Some(test(op, GuardOperand::Read(other), true)), dst, 3)
+                }
+                _ => (None, first, 1),
+            },
+            None => return None,
+        };
+        if matches!(code.get(at), Some(Op::Return { src }) if *src == dst) {
+            return Some(Guard {
+                read,
+                test,
+                whole: true,
+            });
+        }
+        // False must end the function with that very value: follow the
+        // path a false value takes through jumps on it (forward only, so the
+        // walk ends) and require it to reach `ret` of it untouched.
+        let mut at = at;
+        loop {
+            match *code.get(at)? {
+                Op::Return { src } => {
+                    return (src == dst).then_some(Guard {
+                        read,
+                        test,
+                        whole: false,
+                    });
+                }
+                Op::JumpIfFalse { cond, target } if cond == dst => at = target as usize,
+                Op::JumpIfTrue { cond, .. } if cond == dst => at += 1,
+                _ => return None,
+            }
+        }
+    }
+}
+
+/// Rules keyed by a literal entity. A few keys are scanned in a short list
+/// (cheaper than hashing); many go in a hash map.
+#[derive(Debug)]
+pub(crate) enum Keyed {
+    Few(Box<[(EntityKey, Box<[u32]>)]>),
+    Many(FxHashMap<EntityKey, Box<[u32]>>),
+}
+
+impl Default for Keyed {
+    fn default() -> Self {
+        Keyed::Few(Box::default())
+    }
+}
+
+/// Up to this many keys, a list scan beats a hash lookup.
+const FEW_KEYS: usize = 8;
+
+impl Keyed {
+    fn new(map: FxHashMap<EntityKey, Vec<u32>>) -> Self {
+        if map.len() <= FEW_KEYS {
+            let mut few: Vec<(EntityKey, Box<[u32]>)> = map
+                .into_iter()
+                .map(|(k, v)| (k, v.into_boxed_slice()))
+                .collect();
+            few.sort_by_key(|(k, _)| *k);
+            Keyed::Few(few.into_boxed_slice())
+        } else {
+            Keyed::Many(
+                map.into_iter()
+                    .map(|(k, v)| (k, v.into_boxed_slice()))
+                    .collect(),
+            )
+        }
+    }
+
+    /// The rules keyed exactly by `key`.
+    #[inline]
+    pub fn get(&self, key: EntityKey) -> Option<&[u32]> {
+        match self {
+            Keyed::Few(few) => few
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, rules)| &**rules),
+            Keyed::Many(map) => map.get(&key).map(|rules| &**rules),
+        }
+    }
+
+    /// Visits the rules keyed by `key` or by one of its (sorted)
+    /// `ancestors`.
+    #[inline]
+    pub fn visit_in(&self, key: EntityKey, ancestors: &[EntityKey], visit: &mut impl FnMut(u32)) {
+        match self {
+            Keyed::Few(few) => {
+                for (k, rules) in few.iter() {
+                    if *k == key || ancestors.binary_search(k).is_ok() {
+                        rules.iter().for_each(|r| visit(*r));
+                    }
+                }
+            }
+            Keyed::Many(map) => {
+                for candidate in std::iter::once(&key).chain(ancestors) {
+                    if let Some(rules) = map.get(candidate) {
+                        rules.iter().for_each(|r| visit(*r));
+                    }
+                }
+            }
+        }
+    }
 }
 
 pub struct Engine {
@@ -32,9 +235,15 @@ pub struct Engine {
     constants: Vec<Val>,
     /// The value of each bundle constant.
     pub(crate) constant_values: Vec<Val>,
+    /// The IP ranges constants refer to.
+    pub(crate) constant_ips: Vec<ipnet::IpNet>,
     /// `buckets_by[action × type count + type]`, an index into `buckets`.
     buckets_by: Vec<Option<u32>>,
     pub(crate) buckets: Vec<Bucket>,
+    /// For each attribute table, the slot by entity type (`u32::MAX`: none).
+    attr_slots: Vec<Box<[u32]>>,
+    /// For each rule, how to run it.
+    pub(crate) rule_code: Box<[RuleCode]>,
     pub(crate) counters: Arc<dyn CounterStore>,
 }
 
@@ -68,7 +277,11 @@ impl Engine {
 
     fn build(bundle: Bundle, hash: String, counters: Arc<dyn CounterStore>) -> Engine {
         let strings = Strings::new(&bundle.strings);
-        let (constants, constant_values) = constant_pool(&bundle);
+        let ConstantPool {
+            pool: constants,
+            values: constant_values,
+            ips: constant_ips,
+        } = constant_pool(&bundle);
         let type_count = bundle.schema.entity_types.len();
         let mut buckets_by = vec![None; bundle.schema.actions.len() * type_count];
         let mut buckets = Vec::with_capacity(bundle.index.len());
@@ -102,29 +315,52 @@ impl Engine {
             }
             bucket.any = any.into();
             let [principal_is, principal_in, resource_is, resource_in] = keyed;
-            let boxed = |m: FxHashMap<EntityKey, Vec<u32>>| {
-                m.into_iter()
-                    .map(|(k, v)| (k, v.into_boxed_slice()))
-                    .collect()
-            };
-            bucket.principal_is = boxed(principal_is);
-            bucket.principal_in = boxed(principal_in);
-            bucket.resource_is = boxed(resource_is);
-            bucket.resource_in = boxed(resource_in);
+            bucket.principal_is = Keyed::new(principal_is);
+            bucket.principal_in = Keyed::new(principal_in);
+            bucket.resource_is = Keyed::new(resource_is);
+            bucket.resource_in = Keyed::new(resource_in);
             let slot = entry.action.0 as usize * type_count + entry.resource_type.0 as usize;
             if let Some(place) = buckets_by.get_mut(slot) {
                 *place = Some(reaper_lang::schema::index_u32(buckets.len()));
             }
             buckets.push(bucket);
         }
+        let attr_slots = bundle
+            .attr_tables
+            .iter()
+            .map(|table| {
+                let mut slots = vec![u32::MAX; type_count];
+                for (ty, slot) in table {
+                    if let Some(place) = slots.get_mut(ty.0 as usize) {
+                        *place = *slot;
+                    }
+                }
+                slots.into_boxed_slice()
+            })
+            .collect();
+        let rule_code = bundle
+            .rules
+            .iter()
+            .map(|r| RuleCode {
+                function: r.function,
+                forbid: r.effect == bundle::Effect::Forbid,
+                guard: bundle
+                    .functions
+                    .get(r.function as usize)
+                    .and_then(Guard::of),
+            })
+            .collect();
         Engine {
+            rule_code,
             bundle,
             hash,
             strings,
             constants,
             constant_values,
+            constant_ips,
             buckets_by,
             buckets,
+            attr_slots,
             counters,
         }
     }
@@ -167,6 +403,12 @@ impl Engine {
         &self.constants
     }
 
+    /// The slot of attribute table `table` for entity type `ty`.
+    pub(crate) fn attr_slot(&self, table: u32, ty: u32) -> Option<u32> {
+        let slot = *self.attr_slots.get(table as usize)?.get(ty as usize)?;
+        (slot != u32::MAX).then_some(slot)
+    }
+
     pub(crate) fn bucket(&self, action: u32, resource_type: u32) -> Option<&Bucket> {
         let type_count = self.bundle.schema.entity_types.len();
         let slot = (action as usize)
@@ -192,10 +434,20 @@ impl Engine {
     }
 }
 
+/// The bundle's constants as VM values.
+struct ConstantPool {
+    /// What sets and records of constants point into.
+    pool: Vec<Val>,
+    /// The value of each bundle constant.
+    values: Vec<Val>,
+    ips: Vec<ipnet::IpNet>,
+}
+
 /// Turns the bundle's constant table into VM values: every set's members
 /// are re-sorted in the VM's value order (strings order by symbol here).
-fn constant_pool(bundle: &Bundle) -> (Vec<Val>, Vec<Val>) {
+fn constant_pool(bundle: &Bundle) -> ConstantPool {
     let mut pool: Vec<Val> = Vec::new();
+    let mut ips: Vec<ipnet::IpNet> = Vec::new();
     let mut values: Vec<Val> = Vec::with_capacity(bundle.constants.len());
     for constant in &bundle.constants {
         // The verifier guarantees parts refer to earlier constants.
@@ -204,7 +456,13 @@ fn constant_pool(bundle: &Bundle) -> (Vec<Val>, Vec<Val>) {
             Constant::Bool(b) => Val::Bool(*b),
             Constant::Int(n) | Constant::Duration(n) | Constant::Timestamp(n) => Val::Int(*n),
             Constant::String(s) => Val::Str(*s),
-            Constant::Ip(ip) => Val::Ip(*ip),
+            Constant::Ip(ip) => {
+                ips.push(*ip);
+                Val::Ip(IpRef {
+                    index: reaper_lang::schema::index_u32(ips.len() - 1),
+                    pool: Pool::Const,
+                })
+            }
             Constant::Entity(ty, id) => Val::Entity(EntityKey::new(ty.0, *id)),
             Constant::Action(a) => Val::Action(a.0),
             Constant::Set(items) => {
@@ -213,6 +471,8 @@ fn constant_pool(bundle: &Bundle) -> (Vec<Val>, Vec<Val>) {
                     constants: &pool,
                     request: &[],
                     scratch: &[],
+                    constant_ips: &ips,
+                    request_ips: &[],
                 };
                 normalize_set(&pools, &mut members);
                 Val::Set(push(&mut pool, members))
@@ -227,16 +487,12 @@ fn constant_pool(bundle: &Bundle) -> (Vec<Val>, Vec<Val>) {
         };
         values.push(value);
     }
-    (pool, values)
+    ConstantPool { pool, values, ips }
 }
 
 fn push(pool: &mut Vec<Val>, items: Vec<Val>) -> Slice {
     let start = reaper_lang::schema::index_u32(pool.len());
     let len = reaper_lang::schema::index_u32(items.len());
     pool.extend(items);
-    Slice {
-        pool: Pool::Const,
-        start,
-        len,
-    }
+    Slice::new(Pool::Const, start, len)
 }

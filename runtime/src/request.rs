@@ -7,7 +7,7 @@ use reaper_lang::value::{Uid, Value};
 
 use crate::engine::Engine;
 use crate::strings::LocalStrings;
-use crate::value::{EntityKey, Pool, Pools, Slice, Val, normalize_set};
+use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, normalize_set};
 
 /// One entity's data: attributes (a record in the request pool) and all
 /// its ancestors, sorted.
@@ -25,9 +25,13 @@ pub struct Request {
     pub action: u32,
     pub resource: EntityKey,
     pub context: Slice,
+    /// Where the principal's and the resource's data are in `entities`.
+    pub(crate) principal_data: Option<u32>,
+    pub(crate) resource_data: Option<u32>,
     pub(crate) entities: Vec<EntityData>,
     ancestors: Vec<EntityKey>,
     pub(crate) values: Vec<Val>,
+    pub(crate) ips: Vec<ipnet::IpNet>,
     pub(crate) strings: LocalStrings,
 }
 
@@ -69,6 +73,7 @@ impl Engine {
         let mut prep = Preparer {
             engine: self,
             values: Vec::new(),
+            ips: Vec::new(),
             strings: LocalStrings::default(),
         };
         let principal = prep.uid(&request.principal);
@@ -94,14 +99,24 @@ impl Engine {
             .map(|i| std::mem::take(&mut parents[*i]))
             .collect();
         let ancestors = ancestor_closure(&mut entities, &parents);
+        let find = |key: EntityKey| {
+            entities
+                .binary_search_by_key(&key, |e| e.key)
+                .ok()
+                .map(reaper_lang::schema::index_u32)
+        };
+        let (principal_data, resource_data) = (find(principal), find(resource));
         Request {
             principal,
             action: request.action.0,
             resource,
             context,
+            principal_data,
+            resource_data,
             entities,
             ancestors,
             values: prep.values,
+            ips: prep.ips,
             strings: prep.strings,
         }
     }
@@ -138,6 +153,7 @@ fn ancestor_closure(entities: &mut [EntityData], parents: &[Vec<EntityKey>]) -> 
 struct Preparer<'e> {
     engine: &'e Engine,
     values: Vec<Val>,
+    ips: Vec<ipnet::IpNet>,
     strings: LocalStrings,
 }
 
@@ -154,7 +170,13 @@ impl Preparer<'_> {
             Value::Bool(b) => Val::Bool(*b),
             Value::Int(n) | Value::Duration(n) | Value::Timestamp(n) => Val::Int(*n),
             Value::String(s) => Val::Str(self.strings.intern(self.engine.strings(), s)),
-            Value::Ip(ip) => Val::Ip(*ip),
+            Value::Ip(ip) => {
+                self.ips.push(*ip);
+                Val::Ip(IpRef {
+                    index: reaper_lang::schema::index_u32(self.ips.len() - 1),
+                    pool: Pool::Request,
+                })
+            }
             Value::Entity(uid) => Val::Entity(self.uid(uid)),
             Value::Action(id) => Val::Action(id.0),
             Value::Set(items) => {
@@ -163,6 +185,8 @@ impl Preparer<'_> {
                     constants: self.engine.constants(),
                     request: &self.values,
                     scratch: &[],
+                    constant_ips: &self.engine.constant_ips,
+                    request_ips: &self.ips,
                 };
                 // Interning changed the order (strings now sort by symbol).
                 normalize_set(&pools, &mut converted);
@@ -184,10 +208,6 @@ impl Preparer<'_> {
         let start = reaper_lang::schema::index_u32(self.values.len());
         let len = reaper_lang::schema::index_u32(items.len());
         self.values.extend(items);
-        Slice {
-            pool: Pool::Request,
-            start,
-            len,
-        }
+        Slice::new(Pool::Request, start, len)
     }
 }

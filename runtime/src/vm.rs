@@ -10,12 +10,14 @@ use reaper_lang::value::ip;
 use crate::engine::Engine;
 use crate::request::Request;
 use crate::strings::LocalStrings;
-use crate::value::{EntityKey, Pool, Pools, Slice, Sym, Val, normalize_set};
+use crate::value::{EntityKey, Pool, Pools, Slice, Sym, Val, Words, normalize_set};
 
-/// Why a function produced no value.
+/// Why a function produced no value. Errors are boxed so a
+/// `Result<Val, Fault>` stays 16 bytes and returns in registers; the box is
+/// only allocated when something fails.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Fault {
-    Error(EvalError),
+    Error(Box<EvalError>),
     /// A rate-limit function read a descriptor entry that is absent: the
     /// limit does not apply. Not an error.
     NotApplicable,
@@ -23,11 +25,14 @@ pub(crate) enum Fault {
 
 impl From<EvalError> for Fault {
     fn from(e: EvalError) -> Self {
-        Fault::Error(e)
+        Fault::Error(Box::new(e))
     }
 }
 
-const MALFORMED: Fault = Fault::Error(EvalError::Malformed("a value of the wrong kind"));
+#[cold]
+fn malformed() -> Fault {
+    EvalError::Malformed("a value of the wrong kind").into()
+}
 
 /// The HTTP request the http mapping reads.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +57,8 @@ pub(crate) struct Env<'a> {
     pub local: &'a LocalStrings,
     /// The request's value pool.
     pub values: &'a [Val],
+    /// The request's IP ranges.
+    pub ips: &'a [ipnet::IpNet],
 }
 
 /// The outcome of running a function, and (when tracing) the last
@@ -61,19 +68,114 @@ pub(crate) struct Outcome {
     pub last_pc: u32,
 }
 
-/// Registers kept on the stack for the common small function.
-const INLINE_REGISTERS: usize = 8;
+/// A register file. Functions with at most 16 registers (nearly all) use a
+/// fixed array indexed with a mask, so register access needs no bounds
+/// check; larger functions use a heap file. One file serves every function
+/// of a request in turn: codegen writes each register before reading it.
+pub(crate) struct Registers {
+    inline: [Words; INLINE_REGISTERS],
+    heap: Vec<Val>,
+}
+
+const INLINE_REGISTERS: usize = 16;
+
+impl Registers {
+    pub fn new() -> Self {
+        Self {
+            inline: [Val::Absent.to_words(); INLINE_REGISTERS],
+            heap: Vec::new(),
+        }
+    }
+}
+
+/// Register access for the interpreter.
+trait RegFile {
+    fn read(&self, r: u16) -> Val;
+    fn write(&mut self, r: u16, value: Val);
+    fn window(&self, start: u16, count: u16) -> Option<Vec<Val>>;
+}
+
+impl RegFile for [Words; INLINE_REGISTERS] {
+    /// The verifier proves every operand is below the function's register
+    /// count, which is at most 16 on this path, so the mask never changes a
+    /// valid index; it only spares the bounds check.
+    #[inline(always)]
+    fn read(&self, r: u16) -> Val {
+        Val::from_words(self[r as usize & (INLINE_REGISTERS - 1)])
+    }
+
+    #[inline(always)]
+    fn write(&mut self, r: u16, value: Val) {
+        self[r as usize & (INLINE_REGISTERS - 1)] = value.to_words();
+    }
+
+    fn window(&self, start: u16, count: u16) -> Option<Vec<Val>> {
+        let words = self
+            .as_slice()
+            .get(start as usize..start as usize + count as usize)?;
+        Some(words.iter().map(|w| Val::from_words(*w)).collect())
+    }
+}
+
+impl RegFile for Vec<Val> {
+    /// A stray index (impossible in a verified bundle) reads as `Absent`,
+    /// which every instruction refuses as malformed.
+    #[inline(always)]
+    fn read(&self, r: u16) -> Val {
+        self.as_slice()
+            .get(r as usize)
+            .copied()
+            .unwrap_or(Val::Absent)
+    }
+
+    #[inline(always)]
+    fn write(&mut self, r: u16, value: Val) {
+        if let Some(slot) = self.get_mut(r as usize) {
+            *slot = value;
+        }
+    }
+
+    fn window(&self, start: u16, count: u16) -> Option<Vec<Val>> {
+        self.as_slice()
+            .get(start as usize..start as usize + count as usize)
+            .map(<[Val]>::to_vec)
+    }
+}
 
 impl Env<'_> {
-    pub fn run<const TRACE: bool>(&self, function: &Function, scratch: &mut Vec<Val>) -> Outcome {
-        let registers = function.registers as usize;
-        if registers <= INLINE_REGISTERS {
-            let mut regs = [Val::Bool(false); INLINE_REGISTERS];
-            self.exec::<TRACE>(function, &mut regs, scratch)
+    /// Runs a function for its value (no tracing).
+    #[inline]
+    pub fn eval(
+        &self,
+        function: &Function,
+        registers: &mut Registers,
+        scratch: &mut Vec<Val>,
+    ) -> Result<Val, Fault> {
+        let mut last_pc = 0;
+        if function.registers as usize <= INLINE_REGISTERS {
+            self.exec::<false, _>(function, &mut registers.inline, scratch, &mut last_pc)
         } else {
-            let mut regs = vec![Val::Bool(false); registers];
-            self.exec::<TRACE>(function, &mut regs, scratch)
+            self.run::<false>(function, registers, scratch).result
         }
+    }
+
+    pub fn run<const TRACE: bool>(
+        &self,
+        function: &Function,
+        registers: &mut Registers,
+        scratch: &mut Vec<Val>,
+    ) -> Outcome {
+        let mut last_pc: u32 = 0;
+        let needed = function.registers as usize;
+        let result = if needed <= INLINE_REGISTERS {
+            self.exec::<TRACE, _>(function, &mut registers.inline, scratch, &mut last_pc)
+        } else {
+            if registers.heap.len() < needed {
+                registers.heap.resize(needed, Val::Absent);
+            }
+            self.exec::<TRACE, _>(function, &mut registers.heap, scratch, &mut last_pc)
+        };
+        Outcome { result, last_pc }
     }
 
     fn pools<'p>(&'p self, scratch: &'p [Val]) -> Pools<'p> {
@@ -81,6 +183,8 @@ impl Env<'_> {
             constants: self.engine.constants(),
             request: self.values,
             scratch,
+            constant_ips: &self.engine.constant_ips,
+            request_ips: self.ips,
         }
     }
 
@@ -88,130 +192,130 @@ impl Env<'_> {
         self.local.text(self.engine.strings(), sym)
     }
 
-    fn exec<const TRACE: bool>(
+    fn constant(&self, index: u32) -> Val {
+        self.engine
+            .constant_values
+            .get(index as usize)
+            .copied()
+            .unwrap_or(Val::Absent)
+    }
+
+    fn exec<const TRACE: bool, R: RegFile>(
         &self,
         function: &Function,
-        regs: &mut [Val],
+        regs: &mut R,
         scratch: &mut Vec<Val>,
-    ) -> Outcome {
+        last_pc: &mut u32,
+    ) -> Result<Val, Fault> {
+        let code = &function.code[..];
         let mut pc: usize = 0;
-        let mut last_pc: u32 = 0;
-        let result = loop {
-            let Some(op) = function.code.get(pc) else {
-                break Err(Fault::Error(EvalError::Malformed(
-                    "the code ends without `ret`",
-                )));
+        loop {
+            let Some(&op) = code.get(pc) else {
+                return Err(EvalError::Malformed("the code ends without `ret`").into());
             };
             // The final `ret` belongs to no clause: the instruction before it
             // tells which clause ended the evaluation.
             if TRACE && !matches!(op, Op::Return { .. }) {
-                last_pc = reaper_lang::schema::index_u32(pc);
+                *last_pc = reaper_lang::schema::index_u32(pc);
             }
-            match self.step(*op, regs, scratch) {
-                Ok(Step::Next) => pc += 1,
-                Ok(Step::Jump(target)) => pc = target as usize,
-                Ok(Step::Return(value)) => break Ok(value),
-                Err(fault) => break Err(fault),
+            pc += 1;
+            match op {
+                Op::Const { dst, index } => regs.write(dst, self.constant(index)),
+                Op::Var { dst, var } => regs.write(dst, self.var(var)?),
+                Op::AttrOf { dst, var, table } => regs.write(dst, self.attr_of(var, table)?),
+                Op::HasAttrOf { dst, var, table } => {
+                    regs.write(dst, Val::Bool(self.has_attr_of(var, table)))
+                }
+                Op::ContextField { dst, slot } => regs.write(dst, self.context_field(slot)?),
+                Op::Unary {
+                    op: UnaryOp::Not,
+                    dst,
+                    src,
+                } => match regs.read(src) {
+                    Val::Bool(b) => regs.write(dst, Val::Bool(!b)),
+                    _ => return Err(malformed()),
+                },
+                Op::Binary { op, dst, a, b } => {
+                    let value = self.binary(op, regs.read(a), regs.read(b), scratch)?;
+                    regs.write(dst, value);
+                }
+                Op::BinaryConst { op, dst, a, index } => {
+                    let value = self.binary(op, regs.read(a), self.constant(index), scratch)?;
+                    regs.write(dst, value);
+                }
+                Op::ConstBinary { op, dst, index, b } => {
+                    let value = self.binary(op, self.constant(index), regs.read(b), scratch)?;
+                    regs.write(dst, value);
+                }
+                Op::Jump { target } => pc = target as usize,
+                Op::JumpIfFalse { cond, target } => match regs.read(cond) {
+                    Val::Bool(false) => pc = target as usize,
+                    Val::Bool(true) => {}
+                    _ => return Err(malformed()),
+                },
+                Op::JumpIfTrue { cond, target } => match regs.read(cond) {
+                    Val::Bool(true) => pc = target as usize,
+                    Val::Bool(false) => {}
+                    _ => return Err(malformed()),
+                },
+                // Rebuilding a Bool rather than copying the register whole lets
+                // the load be served from the store that wrote it.
+                Op::Return { src } => {
+                    return Ok(match regs.read(src) {
+                        Val::Bool(b) => Val::Bool(b),
+                        other => other,
+                    });
+                }
+                other => self.cold_op(other, regs, scratch)?,
             }
-        };
-        Outcome { result, last_pc }
+        }
     }
 
-    #[inline(always)]
-    fn step(&self, op: Op, regs: &mut [Val], scratch: &mut Vec<Val>) -> Result<Step, Fault> {
+    /// The instructions rule conditions rarely run, kept out of the hot loop
+    /// so it stays small.
+    #[inline(never)]
+    fn cold_op<R: RegFile>(
+        &self,
+        op: Op,
+        regs: &mut R,
+        scratch: &mut Vec<Val>,
+    ) -> Result<(), Fault> {
         match op {
-            Op::Const { dst, index } => {
-                let value = self
-                    .engine
-                    .constant_values
-                    .get(index as usize)
-                    .copied()
-                    .ok_or(MALFORMED)?;
-                put(regs, dst, value)?;
-            }
-            Op::Var { dst, var } => {
-                let request = self.request.ok_or(MALFORMED)?;
-                let value = match var {
-                    Var::Principal => Val::Entity(request.principal),
-                    Var::Resource => Val::Entity(request.resource),
-                    Var::Action => Val::Action(request.action),
-                    Var::Context => Val::Record(request.context),
-                    Var::Descriptor => return Err(MALFORMED),
-                };
-                put(regs, dst, value)?;
+            Op::ContextHasField { dst, slot } => {
+                let request = self.request.ok_or_else(malformed)?;
+                regs.write(
+                    dst,
+                    Val::Bool(self.has_field(request.context, slot, scratch)),
+                );
             }
             Op::Field { dst, src, slot } => {
-                let Val::Record(record) = get(regs, src)? else {
-                    return Err(MALFORMED);
+                let Val::Record(record) = regs.read(src) else {
+                    return Err(malformed());
                 };
-                let value = self
-                    .pools(scratch)
-                    .slice(record)
-                    .get(slot as usize)
-                    .copied()
-                    .ok_or(MALFORMED)?;
-                if let Val::Absent = value {
-                    return Err(EvalError::MissingAttribute(format!("@{slot}")).into());
-                }
-                put(regs, dst, value)?;
+                regs.write(dst, self.field(record, slot, scratch)?);
             }
             Op::HasField { dst, src, slot } => {
-                let Val::Record(record) = get(regs, src)? else {
-                    return Err(MALFORMED);
+                let Val::Record(record) = regs.read(src) else {
+                    return Err(malformed());
                 };
-                let value = self
-                    .pools(scratch)
-                    .slice(record)
-                    .get(slot as usize)
-                    .copied();
-                put(
-                    regs,
-                    dst,
-                    Val::Bool(!matches!(value, None | Some(Val::Absent))),
-                )?;
+                regs.write(dst, Val::Bool(self.has_field(record, slot, scratch)));
             }
             Op::Attr { dst, src, table } => {
-                let Val::Entity(key) = get(regs, src)? else {
-                    return Err(MALFORMED);
+                let Val::Entity(key) = regs.read(src) else {
+                    return Err(malformed());
                 };
-                let request = self.request.ok_or(MALFORMED)?;
-                let Some(data) = request.entity(key) else {
-                    return Err(EvalError::MissingEntity(
-                        self.engine.display_entity(key, self.local),
-                    )
-                    .into());
-                };
-                let slot = self.attr_slot(table, key).ok_or(MALFORMED)?;
-                let value = self
-                    .pools(scratch)
-                    .slice(data.attrs)
-                    .get(slot as usize)
-                    .copied()
-                    .ok_or(MALFORMED)?;
-                if let Val::Absent = value {
-                    return Err(EvalError::MissingAttribute(self.attr_name(key, slot)).into());
-                }
-                put(regs, dst, value)?;
+                let request = self.request.ok_or_else(malformed)?;
+                regs.write(dst, self.entity_attr(request, key, None, table)?);
             }
             Op::HasAttr { dst, src, table } => {
-                let Val::Entity(key) = get(regs, src)? else {
-                    return Err(MALFORMED);
+                let Val::Entity(key) = regs.read(src) else {
+                    return Err(malformed());
                 };
-                let present = match (
-                    self.request.and_then(|r| r.entity(key)),
-                    self.attr_slot(table, key),
-                ) {
-                    (Some(data), Some(slot)) => {
-                        let value = self
-                            .pools(scratch)
-                            .slice(data.attrs)
-                            .get(slot as usize)
-                            .copied();
-                        !matches!(value, None | Some(Val::Absent))
-                    }
-                    _ => false,
+                let present = match self.request {
+                    Some(request) => self.has_entity_attr(request, key, None, table),
+                    None => false,
                 };
-                put(regs, dst, Val::Bool(present))?;
+                regs.write(dst, Val::Bool(present));
             }
             Op::Entry { dst, key } => {
                 let value = self
@@ -219,26 +323,26 @@ impl Env<'_> {
                     .iter()
                     .find(|(k, _)| *k == key)
                     .map(|(_, v)| *v);
-                put(regs, dst, Val::Str(value.ok_or(Fault::NotApplicable)?))?;
+                regs.write(dst, Val::Str(value.ok_or(Fault::NotApplicable)?));
             }
             Op::HasEntry { dst, key } => {
                 let present = self.descriptor.iter().any(|(k, _)| *k == key);
-                put(regs, dst, Val::Bool(present))?;
+                regs.write(dst, Val::Bool(present));
             }
             Op::Is { dst, src, ty } => {
-                let Val::Entity(key) = get(regs, src)? else {
-                    return Err(MALFORMED);
+                let Val::Entity(key) = regs.read(src) else {
+                    return Err(malformed());
                 };
-                put(regs, dst, Val::Bool(key.ty() == ty.0))?;
+                regs.write(dst, Val::Bool(key.ty() == ty.0));
             }
             Op::MakeEntity { dst, src, ty } => {
-                let Val::Str(id) = get(regs, src)? else {
-                    return Err(MALFORMED);
+                let Val::Str(id) = regs.read(src) else {
+                    return Err(malformed());
                 };
-                put(regs, dst, Val::Entity(EntityKey::new(ty.0, id)))?;
+                regs.write(dst, Val::Entity(EntityKey::new(ty.0, id)));
             }
             Op::HttpField { dst, field } => {
-                let http = self.http.ok_or(MALFORMED)?;
+                let http = self.http.ok_or_else(malformed)?;
                 let index = match field {
                     HttpField::Method => 0,
                     HttpField::Path => 1,
@@ -246,101 +350,310 @@ impl Env<'_> {
                     HttpField::SourceIp => 3,
                     HttpField::Time => 4,
                 };
-                put(regs, dst, http.fields.get(index).copied().ok_or(MALFORMED)?)?;
+                regs.write(dst, http.fields.get(index).copied().ok_or_else(malformed)?);
             }
             Op::Header { dst, name } => {
-                let http = self.http.ok_or(MALFORMED)?;
+                let http = self.http.ok_or_else(malformed)?;
                 let Some((_, value)) = http.headers.iter().find(|(n, _)| *n == name) else {
                     return Err(EvalError::MissingHeader(self.text(name).to_owned()).into());
                 };
-                put(regs, dst, Val::Str(*value))?;
+                regs.write(dst, Val::Str(*value));
             }
             Op::HasHeader { dst, name } => {
-                let http = self.http.ok_or(MALFORMED)?;
-                put(
-                    regs,
-                    dst,
-                    Val::Bool(http.headers.iter().any(|(n, _)| *n == name)),
-                )?;
+                let http = self.http.ok_or_else(malformed)?;
+                regs.write(dst, Val::Bool(http.headers.iter().any(|(n, _)| *n == name)));
             }
             Op::Param { dst, name } => {
-                let http = self.http.ok_or(MALFORMED)?;
+                let http = self.http.ok_or_else(malformed)?;
                 let value = http
                     .params
                     .iter()
                     .find(|(n, _)| *n == name)
                     .map(|(_, v)| *v)
-                    .ok_or(MALFORMED)?;
-                put(regs, dst, Val::Str(value))?;
+                    .ok_or_else(malformed)?;
+                regs.write(dst, Val::Str(value));
             }
             Op::Like { dst, src, pattern } => {
-                let Val::Str(sym) = get(regs, src)? else {
-                    return Err(MALFORMED);
+                let Val::Str(sym) = regs.read(src) else {
+                    return Err(malformed());
                 };
                 let pattern = self
                     .engine
                     .bundle
                     .patterns
                     .get(pattern as usize)
-                    .ok_or(MALFORMED)?;
-                put(
-                    regs,
+                    .ok_or_else(malformed)?;
+                regs.write(
                     dst,
                     Val::Bool(reaper_lang::pattern::matches(pattern, self.text(sym))),
-                )?;
+                );
             }
             Op::Unary { op, dst, src } => {
-                let value = unary(op, get(regs, src)?)?;
-                put(regs, dst, value)?;
-            }
-            Op::Binary { op, dst, a, b } => {
-                let value = self.binary(op, get(regs, a)?, get(regs, b)?, scratch)?;
-                put(regs, dst, value)?;
+                regs.write(dst, unary(op, regs.read(src), &self.pools(scratch))?)
             }
             Op::Set { dst, start, count } | Op::Record { dst, start, count } => {
-                let first = start as usize;
-                let mut items: Vec<Val> = regs
-                    .get(first..first + count as usize)
-                    .ok_or(MALFORMED)?
-                    .to_vec();
+                let mut items: Vec<Val> = regs.window(start, count).ok_or_else(malformed)?;
                 if let Op::Set { .. } = op {
                     normalize_set(&self.pools(scratch), &mut items);
                 }
-                let slice = Slice {
-                    pool: Pool::Scratch,
-                    start: reaper_lang::schema::index_u32(scratch.len()),
-                    len: reaper_lang::schema::index_u32(items.len()),
-                };
+                let slice = Slice::new(
+                    Pool::Scratch,
+                    reaper_lang::schema::index_u32(scratch.len()),
+                    reaper_lang::schema::index_u32(items.len()),
+                );
                 scratch.extend(items);
                 let value = if let Op::Set { .. } = op {
                     Val::Set(slice)
                 } else {
                     Val::Record(slice)
                 };
-                put(regs, dst, value)?;
+                regs.write(dst, value);
             }
-            Op::Jump { target } => return Ok(Step::Jump(target)),
-            Op::JumpIfFalse { cond, target } => match get(regs, cond)? {
-                Val::Bool(false) => return Ok(Step::Jump(target)),
-                Val::Bool(true) => {}
-                _ => return Err(MALFORMED),
-            },
-            Op::JumpIfTrue { cond, target } => match get(regs, cond)? {
-                Val::Bool(true) => return Ok(Step::Jump(target)),
-                Val::Bool(false) => {}
-                _ => return Err(MALFORMED),
-            },
-            Op::Return { src } => return Ok(Step::Return(get(regs, src)?)),
+            Op::Const { .. }
+            | Op::Var { .. }
+            | Op::AttrOf { .. }
+            | Op::HasAttrOf { .. }
+            | Op::ContextField { .. }
+            | Op::Binary { .. }
+            | Op::BinaryConst { .. }
+            | Op::ConstBinary { .. }
+            | Op::Jump { .. }
+            | Op::JumpIfFalse { .. }
+            | Op::JumpIfTrue { .. }
+            | Op::Return { .. } => return Err(malformed()),
         }
-        Ok(Step::Next)
+        Ok(())
     }
 
-    fn attr_slot(&self, table: u32, key: EntityKey) -> Option<u32> {
-        let entries = self.engine.bundle.attr_tables.get(table as usize)?;
-        entries
-            .iter()
-            .find(|(ty, _)| ty.0 == key.ty())
-            .map(|(_, slot)| *slot)
+    /// A rule's hoisted guard, evaluated without the VM: `Some(result)`
+    /// when every read succeeds, `None` when one fails (the rule must run).
+    /// Values stay in machine words here: building enum values on the stack
+    /// and reading them back whole stalls the CPU on this hot path.
+    #[inline]
+    pub fn guard(&self, guard: &crate::engine::Guard) -> Option<bool> {
+        use crate::engine::GuardOperand;
+        let value = self.guard_read(guard.read);
+        if value == Words::NONE {
+            return None;
+        }
+        let Some(test) = guard.test else {
+            return value.as_bool();
+        };
+        let other = match test.other {
+            GuardOperand::Constant(index) => self.constant(index).to_words(),
+            GuardOperand::Read(read) => self.guard_read(read),
+        };
+        if other == Words::NONE {
+            return None;
+        }
+        let (a, b) = if test.other_first {
+            (other, value)
+        } else {
+            (value, other)
+        };
+        self.guard_binary(test.op, a, b)
+    }
+
+    /// The common operators on words directly; the others as usual.
+    #[inline]
+    fn guard_binary(&self, op: BinaryOp, a: Words, b: Words) -> Option<bool> {
+        let request = self.request?;
+        match op {
+            BinaryOp::Eq | BinaryOp::Ne if a.is_scalar() && b.is_scalar() => {
+                Some((a == b) == (op == BinaryOp::Eq))
+            }
+            BinaryOp::InEntity => Some(request.is_in(a.entity()?, b.entity()?)),
+            BinaryOp::InEntitySet => {
+                let x = a.entity()?;
+                let set = b.set()?;
+                let pools = self.pools(&[]);
+                for member in pools.slice(set) {
+                    let Val::Entity(y) = member else { return None };
+                    if request.is_in(x, *y) {
+                        return Some(true);
+                    }
+                }
+                Some(false)
+            }
+            BinaryOp::InSet => Some(self.pools(&[]).contains(b.set()?, &Val::from_words(a))),
+            _ => self
+                .binary(op, Val::from_words(a), Val::from_words(b), &[])
+                .ok()?
+                .to_words()
+                .as_bool(),
+        }
+    }
+
+    /// A guard's read, as words ([`Words::NONE`] when it fails).
+    #[inline(never)]
+    fn guard_read(&self, read: crate::engine::GuardRead) -> Words {
+        use crate::engine::GuardRead;
+        let Some(request) = self.request else {
+            return Words::NONE;
+        };
+        let present = |value: Option<Val>| match value {
+            Some(Val::Absent) | None => Words::NONE,
+            Some(value) => value.to_words(),
+        };
+        match read {
+            GuardRead::Has { var, table } => Words::bool(self.has_attr_of(var, table)),
+            GuardRead::Attr { var, table } => {
+                let (key, hint) = match var {
+                    Var::Principal => (request.principal, request.principal_data),
+                    Var::Resource => (request.resource, request.resource_data),
+                    _ => return Words::NONE,
+                };
+                let (Some(index), Some(slot)) = (hint, self.engine.attr_slot(table, key.ty()))
+                else {
+                    return Words::NONE;
+                };
+                let Some(data) = request.entities.get(index as usize) else {
+                    return Words::NONE;
+                };
+                present(attribute(request, data, slot))
+            }
+            GuardRead::ContextHas { slot } => {
+                Words::bool(self.has_field(request.context, slot, &[]))
+            }
+            GuardRead::Context { slot } => {
+                if slot >= request.context.len {
+                    return Words::NONE;
+                }
+                present(
+                    request
+                        .values
+                        .get((request.context.start() + slot) as usize)
+                        .copied(),
+                )
+            }
+            GuardRead::Var { var } => match var {
+                Var::Principal => Val::Entity(request.principal).to_words(),
+                Var::Resource => Val::Entity(request.resource).to_words(),
+                _ => Words::NONE,
+            },
+        }
+    }
+
+    /// `principal.attr` / `resource.attr`.
+    #[inline(always)]
+    fn attr_of(&self, var: Var, table: u32) -> Result<Val, Fault> {
+        let request = self.request.ok_or_else(malformed)?;
+        let (key, hint) = match var {
+            Var::Principal => (request.principal, request.principal_data),
+            Var::Resource => (request.resource, request.resource_data),
+            _ => return Err(malformed()),
+        };
+        self.entity_attr(request, key, hint, table)
+    }
+
+    #[inline(always)]
+    fn has_attr_of(&self, var: Var, table: u32) -> bool {
+        let Some(request) = self.request else {
+            return false;
+        };
+        let (key, hint) = match var {
+            Var::Principal => (request.principal, request.principal_data),
+            Var::Resource => (request.resource, request.resource_data),
+            _ => return false,
+        };
+        self.has_entity_attr(request, key, hint, table)
+    }
+
+    #[inline(always)]
+    fn context_field(&self, slot: u32) -> Result<Val, Fault> {
+        let request = self.request.ok_or_else(malformed)?;
+        match request
+            .values
+            .get((request.context.start() + slot) as usize)
+            .copied()
+        {
+            Some(Val::Absent) => Err(EvalError::MissingAttribute(format!("@{slot}")).into()),
+            Some(value) if slot < request.context.len => Ok(value),
+            _ => Err(malformed()),
+        }
+    }
+
+    #[inline(always)]
+    fn var(&self, var: Var) -> Result<Val, Fault> {
+        let request = self.request.ok_or_else(malformed)?;
+        Ok(match var {
+            Var::Principal => Val::Entity(request.principal),
+            Var::Resource => Val::Entity(request.resource),
+            Var::Action => Val::Action(request.action),
+            Var::Context => Val::Record(request.context),
+            Var::Descriptor => return Err(malformed()),
+        })
+    }
+
+    #[inline(never)]
+    fn field(&self, record: Slice, slot: u32, scratch: &[Val]) -> Result<Val, Fault> {
+        match self
+            .pools(scratch)
+            .slice(record)
+            .get(slot as usize)
+            .copied()
+        {
+            Some(Val::Absent) => Err(EvalError::MissingAttribute(format!("@{slot}")).into()),
+            Some(value) => Ok(value),
+            None => Err(malformed()),
+        }
+    }
+
+    #[inline(never)]
+    fn has_field(&self, record: Slice, slot: u32, scratch: &[Val]) -> bool {
+        !matches!(
+            self.pools(scratch).slice(record).get(slot as usize),
+            None | Some(Val::Absent)
+        )
+    }
+
+    /// An entity's attribute; `hint` is the entity's data index when known.
+    #[inline]
+    fn entity_attr(
+        &self,
+        request: &Request,
+        key: EntityKey,
+        hint: Option<u32>,
+        table: u32,
+    ) -> Result<Val, Fault> {
+        let data = match hint {
+            Some(index) => request.entities.get(index as usize),
+            None => request.entity(key),
+        };
+        let Some(data) = data else {
+            return Err(
+                EvalError::MissingEntity(self.engine.display_entity(key, self.local)).into(),
+            );
+        };
+        let slot = self
+            .engine
+            .attr_slot(table, key.ty())
+            .ok_or_else(malformed)?;
+        match attribute(request, data, slot) {
+            Some(Val::Absent) => Err(EvalError::MissingAttribute(self.attr_name(key, slot)).into()),
+            Some(value) => Ok(value),
+            None => Err(malformed()),
+        }
+    }
+
+    #[inline]
+    fn has_entity_attr(
+        &self,
+        request: &Request,
+        key: EntityKey,
+        hint: Option<u32>,
+        table: u32,
+    ) -> bool {
+        let data = match hint {
+            Some(index) => request.entities.get(index as usize),
+            None => request.entity(key),
+        };
+        match (data, self.engine.attr_slot(table, key.ty())) {
+            (Some(data), Some(slot)) => {
+                !matches!(attribute(request, data, slot), None | Some(Val::Absent))
+            }
+            _ => false,
+        }
     }
 
     fn attr_name(&self, key: EntityKey, slot: u32) -> String {
@@ -353,11 +666,12 @@ impl Env<'_> {
         format!("{}.{name}", self.engine.display_entity(key, self.local))
     }
 
+    #[inline(always)]
     fn binary(&self, op: BinaryOp, a: Val, b: Val, scratch: &[Val]) -> Result<Val, Fault> {
         let pools = self.pools(scratch);
         let ints = || match (a, b) {
             (Val::Int(x), Val::Int(y)) => Ok((x, y)),
-            _ => Err(MALFORMED),
+            _ => Err(malformed()),
         };
         Ok(Val::Bool(match op {
             BinaryOp::Eq => pools.eq(&a, &b),
@@ -383,14 +697,14 @@ impl Env<'_> {
             }
             BinaryOp::InEntity => match (a, b) {
                 (Val::Entity(x), Val::Entity(y)) => self.is_in(x, y)?,
-                _ => return Err(MALFORMED),
+                _ => return Err(malformed()),
             },
             BinaryOp::InEntitySet => match (a, b) {
                 (Val::Entity(x), Val::Set(set)) => {
                     let mut found = false;
                     for member in pools.slice(set) {
                         let Val::Entity(y) = member else {
-                            return Err(MALFORMED);
+                            return Err(malformed());
                         };
                         if self.is_in(x, *y)? {
                             found = true;
@@ -399,15 +713,15 @@ impl Env<'_> {
                     }
                     found
                 }
-                _ => return Err(MALFORMED),
+                _ => return Err(malformed()),
             },
             BinaryOp::InSet => match b {
                 Val::Set(set) => pools.contains(set, &a),
-                _ => return Err(MALFORMED),
+                _ => return Err(malformed()),
             },
             BinaryOp::InRange => match (a, b) {
-                (Val::Ip(inner), Val::Ip(outer)) => ip::within(&inner, &outer),
-                _ => return Err(MALFORMED),
+                (Val::Ip(inner), Val::Ip(outer)) => ip::within(&pools.ip(inner), &pools.ip(outer)),
+                _ => return Err(malformed()),
             },
             BinaryOp::ContainsAll | BinaryOp::ContainsAny => match (a, b) {
                 (Val::Set(all), Val::Set(some)) => {
@@ -418,7 +732,7 @@ impl Env<'_> {
                         members.any(|m| pools.contains(all, m))
                     }
                 }
-                _ => return Err(MALFORMED),
+                _ => return Err(malformed()),
             },
         }))
     }
@@ -431,33 +745,29 @@ impl Env<'_> {
     }
 }
 
-fn unary(op: UnaryOp, value: Val) -> Result<Val, Fault> {
+/// An entity's attribute by slot. Entity data always lives in the request's
+/// pool, so this reads it directly.
+#[inline(always)]
+fn attribute(request: &Request, data: &crate::request::EntityData, slot: u32) -> Option<Val> {
+    if slot >= data.attrs.len {
+        return None;
+    }
+    request
+        .values
+        .get((data.attrs.start() + slot) as usize)
+        .copied()
+}
+
+fn unary(op: UnaryOp, value: Val, pools: &Pools<'_>) -> Result<Val, Fault> {
     Ok(match (op, value) {
         (UnaryOp::Not, Val::Bool(b)) => Val::Bool(!b),
         (UnaryOp::Neg, Val::Int(n)) => Val::Int(n.checked_neg().ok_or(EvalError::Overflow)?),
         (UnaryOp::IsEmpty, Val::Set(s)) => Val::Bool(s.len == 0),
         (UnaryOp::Len, Val::Set(s)) => Val::Int(i64::from(s.len)),
-        (UnaryOp::IsIpv4, Val::Ip(net)) => Val::Bool(ip::is_ipv4(&net)),
-        (UnaryOp::IsIpv6, Val::Ip(net)) => Val::Bool(!ip::is_ipv4(&net)),
-        (UnaryOp::IsLoopback, Val::Ip(net)) => Val::Bool(ip::is_loopback(&net)),
-        (UnaryOp::IsMulticast, Val::Ip(net)) => Val::Bool(ip::is_multicast(&net)),
-        _ => return Err(MALFORMED),
+        (UnaryOp::IsIpv4, Val::Ip(net)) => Val::Bool(ip::is_ipv4(&pools.ip(net))),
+        (UnaryOp::IsIpv6, Val::Ip(net)) => Val::Bool(!ip::is_ipv4(&pools.ip(net))),
+        (UnaryOp::IsLoopback, Val::Ip(net)) => Val::Bool(ip::is_loopback(&pools.ip(net))),
+        (UnaryOp::IsMulticast, Val::Ip(net)) => Val::Bool(ip::is_multicast(&pools.ip(net))),
+        _ => return Err(malformed()),
     })
-}
-
-enum Step {
-    Next,
-    Jump(u32),
-    Return(Val),
-}
-
-#[inline(always)]
-fn get(regs: &[Val], r: u16) -> Result<Val, Fault> {
-    regs.get(r as usize).copied().ok_or(MALFORMED)
-}
-
-#[inline(always)]
-fn put(regs: &mut [Val], r: u16, value: Val) -> Result<(), Fault> {
-    *regs.get_mut(r as usize).ok_or(MALFORMED)? = value;
-    Ok(())
 }

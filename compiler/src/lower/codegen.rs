@@ -194,13 +194,43 @@ impl<'p> FnBuilder<'p> {
                 rhs,
             } => self.short_circuit(lhs, rhs, dst, true)?,
             ExprKind::Binary { op, lhs, rhs } => {
+                let op_code = binary(*op).ok_or(Unsupported(
+                    "a short-circuit operator outside its jump form",
+                ))?;
+                // A constant operand is read straight from the pool.
+                if let Some(value) = fold::constant(rhs) {
+                    self.expr(lhs, dst)?;
+                    let index = self.pool.constant(&value);
+                    self.emit(Op::BinaryConst {
+                        op: op_code,
+                        dst,
+                        a: dst,
+                        index,
+                    });
+                    self.release_to(mark);
+                    return Ok(());
+                }
+                if let Some(value) = fold::constant(lhs) {
+                    self.expr(rhs, dst)?;
+                    let index = self.pool.constant(&value);
+                    self.emit(Op::ConstBinary {
+                        op: op_code,
+                        dst,
+                        index,
+                        b: dst,
+                    });
+                    self.release_to(mark);
+                    return Ok(());
+                }
                 self.expr(lhs, dst)?;
                 let b = self.alloc();
                 self.expr(rhs, b)?;
-                let op = binary(*op).ok_or(Unsupported(
-                    "a short-circuit operator outside its jump form",
-                ))?;
-                self.emit(Op::Binary { op, dst, a: dst, b });
+                self.emit(Op::Binary {
+                    op: op_code,
+                    dst,
+                    a: dst,
+                    b,
+                });
             }
             ExprKind::If {
                 cond,
@@ -304,6 +334,29 @@ impl<'p> FnBuilder<'p> {
                     Op::HasEntry { dst, key }
                 } else {
                     Op::Entry { dst, key }
+                });
+            }
+            Access::Record { slot } if matches!(base.kind, ExprKind::Var(Var::Context)) => {
+                let slot = *slot;
+                self.emit(if has {
+                    Op::ContextHasField { dst, slot }
+                } else {
+                    Op::ContextField { dst, slot }
+                });
+            }
+            Access::Entity { slots }
+                if matches!(base.kind, ExprKind::Var(Var::Principal | Var::Resource)) =>
+            {
+                let var = if matches!(base.kind, ExprKind::Var(Var::Principal)) {
+                    bytecode::Var::Principal
+                } else {
+                    bytecode::Var::Resource
+                };
+                let table = self.pool.attr_table(slots);
+                self.emit(if has {
+                    Op::HasAttrOf { dst, var, table }
+                } else {
+                    Op::AttrOf { dst, var, table }
                 });
             }
             Access::Record { slot } => {

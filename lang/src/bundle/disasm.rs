@@ -253,6 +253,11 @@ impl Disasm<'_> {
         }
     }
 
+    fn context_field(&self, slot: u32) -> Option<String> {
+        let field = self.schema_ref().context.fields.get(slot as usize)?;
+        Some(format!("context.{}", field.name))
+    }
+
     fn attr_table(&self, table: u32) -> String {
         let Some(entries) = self.bundle.attr_tables.get(table as usize) else {
             return "?".to_owned();
@@ -290,6 +295,30 @@ impl Disasm<'_> {
             Op::HasAttr { dst, src, table } => (
                 m("has.attr", format!("r{dst}, r{src}, t{table}")),
                 Some(self.attr_table(table)),
+            ),
+            Op::AttrOf { dst, var, table } => (
+                m("attr.of", format!("r{dst}, {}, t{table}", var.name())),
+                Some(self.attr_table(table)),
+            ),
+            Op::HasAttrOf { dst, var, table } => (
+                m("has.attr.of", format!("r{dst}, {}, t{table}", var.name())),
+                Some(self.attr_table(table)),
+            ),
+            Op::ContextField { dst, slot } => (
+                m("context", format!("r{dst}, @{slot}")),
+                self.context_field(slot),
+            ),
+            Op::ContextHasField { dst, slot } => (
+                m("has.context", format!("r{dst}, @{slot}")),
+                self.context_field(slot),
+            ),
+            Op::BinaryConst { op, dst, a, index } => (
+                m(op.mnemonic(), format!("r{dst}, r{a}, c{index}")),
+                Some(self.constant(index)),
+            ),
+            Op::ConstBinary { op, dst, index, b } => (
+                m(op.mnemonic(), format!("r{dst}, c{index}, r{b}")),
+                Some(self.constant(index)),
             ),
             Op::Entry { dst, key } => (m("entry", format!("r{dst}, {}", self.string(key))), None),
             Op::HasEntry { dst, key } => (

@@ -40,6 +40,8 @@ pub enum BundleError {
         "bundle format version {found} is not supported (this build reads version {FORMAT_VERSION})"
     )]
     UnsupportedVersion { found: u16 },
+    #[error("bundle header has reserved bytes set ({0:#06x}): written by a newer Reaper?")]
+    ReservedBytes(u16),
     #[error("bundle is truncated: {0}")]
     Truncated(&'static str),
     #[error("bundle content hash does not match: the bundle is corrupted")]
@@ -172,6 +174,10 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
     let version = u16::from_le_bytes([bytes[4], bytes[5]]);
     if version != FORMAT_VERSION {
         return Err(BundleError::UnsupportedVersion { found: version });
+    }
+    let reserved = u16::from_le_bytes([bytes[6], bytes[7]]);
+    if reserved != 0 {
+        return Err(BundleError::ReservedBytes(reserved));
     }
     if Sha256::digest(&bytes[40..]).as_slice() != &bytes[8..40] {
         return Err(BundleError::HashMismatch);

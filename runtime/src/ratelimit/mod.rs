@@ -13,7 +13,7 @@ use thiserror::Error;
 use crate::engine::Engine;
 use crate::strings::LocalStrings;
 use crate::value::{Sym, Val};
-use crate::vm::{Env, Fault};
+use crate::vm::{Env, Fault, Registers};
 use counters::Limit;
 
 /// A unit of an Envoy per-descriptor limit override.
@@ -160,7 +160,7 @@ impl Engine {
         request: &RateLimitRequest,
         now_ms: u64,
     ) -> Result<RateLimitResponse, RateLimitError> {
-        let (domain_index, domain) = self
+        let (_, domain) = self
             .domain(&request.domain)
             .ok_or_else(|| RateLimitError::UnknownDomain(request.domain.clone()))?;
         let mut statuses = Vec::with_capacity(request.descriptors.len());
@@ -170,7 +170,7 @@ impl Engine {
                 Some(n) if n > 0 => n,
                 _ => request.hits_addend.max(1),
             };
-            let status = self.descriptor_status(domain_index, domain, descriptor, hits, now_ms);
+            let status = self.descriptor_status(domain, descriptor, hits, now_ms);
             if status.code == Code::OverLimit {
                 overall = Code::OverLimit;
             }
@@ -209,7 +209,6 @@ impl Engine {
 
     fn descriptor_status(
         &self,
-        domain_index: u32,
         domain: &reaper_lang::bundle::Domain,
         descriptor: &Descriptor,
         hits: u64,
@@ -230,11 +229,14 @@ impl Engine {
                 Evaluated::Applies(parts) => parts,
             };
             let mut numbers = Limit::from(&limit.spec);
+            // Keyed by names, not positions, so a reloaded policy that
+            // reorders its limits keeps each limit's counters.
             key.clear();
-            key.extend_from_slice(&domain_index.to_le_bytes());
-            key.extend_from_slice(&index.to_le_bytes());
+            push_text(&mut key, &domain.name);
+            push_text(&mut key, &limit.spec.name);
             if let Some(o) = descriptor.limit {
-                numbers.count = o.requests_per_unit.max(1);
+                // As in lyft/ratelimit, an override of 0 refuses every hit.
+                numbers.count = o.requests_per_unit;
                 numbers.period_ms = o.unit.millis();
                 if let Algorithm::TokenBucket { .. } = numbers.algorithm {
                     numbers.algorithm = Algorithm::TokenBucket {
@@ -249,9 +251,7 @@ impl Engine {
                 key.push(0);
             }
             for sym in &parts {
-                let text = input.text(self, *sym).as_bytes();
-                key.extend_from_slice(&reaper_lang::schema::index_u32(text.len()).to_le_bytes());
-                key.extend_from_slice(text);
+                push_text(&mut key, input.text(self, *sym));
             }
             let hit = self.counters.hit(&key, &numbers, hits, now_ms);
             limits.push(LimitStatus {
@@ -283,6 +283,12 @@ impl Engine {
             errors,
         }
     }
+}
+
+/// Appends a length-prefixed text, so key parts can never run together.
+fn push_text(key: &mut SmallVec<[u8; 128]>, text: &str) {
+    key.extend_from_slice(&reaper_lang::schema::index_u32(text.len()).to_le_bytes());
+    key.extend_from_slice(text.as_bytes());
 }
 
 /// A descriptor's entries as symbols: keys the bundle reads get their
@@ -321,14 +327,16 @@ impl DescriptorInput {
             http: None,
             local: &self.local,
             values: &[],
+            ips: &[],
         };
         let mut scratch = Vec::new();
+        let mut registers = Registers::new();
         let mut run = |function: u32| match engine.bundle.functions.get(function as usize) {
             Some(code) => {
                 scratch.clear();
-                env.run::<false>(code, &mut scratch).result
+                env.run::<false>(code, &mut registers, &mut scratch).result
             }
-            None => Err(Fault::Error(EvalError::Malformed("missing function"))),
+            None => Err(EvalError::Malformed("missing function").into()),
         };
         if let Some(condition) = limit.condition {
             match run(condition) {
@@ -341,7 +349,7 @@ impl DescriptorInput {
                         "a condition did not give a Bool",
                     ));
                 }
-                Err(Fault::Error(e)) => return Evaluated::Failed(e),
+                Err(Fault::Error(e)) => return Evaluated::Failed(*e),
             }
         }
         let mut parts = SmallVec::new();
@@ -352,7 +360,7 @@ impl DescriptorInput {
                     return Evaluated::Failed(EvalError::Malformed("a key did not give a String"));
                 }
                 Err(Fault::NotApplicable) => return Evaluated::NotApplicable,
-                Err(Fault::Error(e)) => return Evaluated::Failed(e),
+                Err(Fault::Error(e)) => return Evaluated::Failed(*e),
             }
         }
         Evaluated::Applies(parts)

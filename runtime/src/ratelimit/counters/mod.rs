@@ -7,9 +7,9 @@
 //!
 //! | Algorithm | State | Over-limit hits | Exact arithmetic |
 //! |---|---|---|---|
-//! | fixed window | window start, count | counted (as lyft/ratelimit) | [`fixed_window`] |
-//! | sliding window | window start, current and previous counts | not counted | [`sliding_window`] |
-//! | token bucket (GCRA) | theoretical arrival time | not counted | [`token_bucket`] |
+//! | fixed window | window start, count | counted (as lyft/ratelimit) | `fixed_window.rs` |
+//! | sliding window | window start, current and previous counts | not counted | `sliding_window.rs` |
+//! | token bucket (GCRA) | theoretical arrival time | not counted | `token_bucket.rs` |
 //!
 //! All arithmetic is on integers (`u64`, widened to `u128` where a product
 //! could overflow); nothing rounds except where an algorithm's header says
@@ -40,11 +40,13 @@
 //! - **A limit whose algorithm or period changed** (a reload, or an Envoy
 //!   override that is not in the key) restarts the counter, as lyft's
 //!   period-stamped keys do. A changed `count` (or `burst`) keeps the state
-//!   and checks it against the new numbers.
+//!   and checks it against the new numbers (a token bucket keeps its time
+//!   until full).
 //! - **Memory.** A hit that is refused on a key with no state (sliding window,
 //!   token bucket) stores nothing, so floods of refused new keys cost no
 //!   memory. [`MemoryCounters::sweep`] drops every counter that holds no
-//!   information any more; dropping one never changes a later answer.
+//!   information any more (dropping one changes no answer to a hit stamped
+//!   at or after the sweep's time) and shrinks tables left mostly empty.
 
 mod fixed_window;
 mod sliding_window;
@@ -159,8 +161,9 @@ impl MemoryCounters {
 
     /// Drops counters that no longer hold information at `now_ms` (expired
     /// windows, full buckets), reclaiming memory; returns how many were
-    /// dropped. The server calls it periodically. Each shard is locked while
-    /// it is scanned, so hits on other shards proceed meanwhile.
+    /// dropped. The server calls it periodically, with the clock it passes
+    /// to [`CounterStore::hit`]. Each shard is locked while it is scanned, so
+    /// hits on other shards proceed meanwhile.
     pub fn sweep(&self, now_ms: u64) -> usize {
         let mut dropped = 0;
         for shard in &self.shards {

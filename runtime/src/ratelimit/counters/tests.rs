@@ -470,32 +470,3 @@ proptest! {
         }
     }
 }
-
-#[test]
-#[ignore = "timing"]
-fn tmp_timing() {
-    for limit in [
-        fixed(1_000_000_000, 60_000),
-        sliding(1_000_000_000, 60_000),
-        bucket(1_000_000, 60_000, 1_000_000_000),
-    ] {
-        let store = MemoryCounters::default();
-        let keys: Vec<Vec<u8>> = (0..1000u32)
-            .map(|i| format!("edge\0per_user\0user-{i:08}").into_bytes())
-            .collect();
-        for k in &keys {
-            store.hit(k, &limit, 1, 1_700_000_000_000);
-        }
-        let n = 10_000_000u64;
-        let start = std::time::Instant::now();
-        let mut allowed = 0u64;
-        for i in 0..n {
-            let k = &keys[(i % 1000) as usize];
-            if std::hint::black_box(store.hit(k, &limit, 1, 1_700_000_000_000 + i / 1000)).allowed {
-                allowed += 1;
-            }
-        }
-        let ns = start.elapsed().as_nanos() as f64 / n as f64;
-        println!("{:?}: {ns:.1} ns/hit ({allowed})", limit.algorithm);
-    }
-}
