@@ -134,7 +134,7 @@ impl Engine {
             request: Some(request),
             descriptor: &[],
             http: None,
-            local: &request.strings,
+            local: crate::strings::Texts::Local(&request.strings),
             values: &request.values,
             ips: &request.ips,
         }

@@ -217,7 +217,9 @@ impl Keyed {
                 }
             }
             Keyed::Many(map) => {
-                for candidate in std::iter::once(&key).chain(ancestors) {
+                // In a cycle an entity is among its own ancestors: visit it once.
+                let others = ancestors.iter().filter(|a| **a != key);
+                for candidate in std::iter::once(&key).chain(others) {
                     if let Some(rules) = map.get(candidate) {
                         rules.iter().for_each(|r| visit(*r));
                     }
@@ -244,6 +246,10 @@ pub struct Engine {
     attr_slots: Vec<Box<[u32]>>,
     /// For each rule, how to run it.
     pub(crate) rule_code: Box<[RuleCode]>,
+    /// For each domain, its limits prepared for evaluation.
+    pub(crate) limit_code: Vec<Vec<crate::ratelimit::LimitCode>>,
+    /// The descriptor keys limits read.
+    pub(crate) entry_keys: Vec<(Box<str>, crate::value::Sym)>,
     pub(crate) counters: Arc<dyn CounterStore>,
 }
 
@@ -350,8 +356,12 @@ impl Engine {
                     .and_then(Guard::of),
             })
             .collect();
+        let limit_code = crate::ratelimit::limit_codes(&bundle);
+        let entry_keys = crate::ratelimit::entry_keys(&bundle);
         Engine {
             rule_code,
+            limit_code,
+            entry_keys,
             bundle,
             hash,
             strings,
@@ -422,7 +432,7 @@ impl Engine {
     pub(crate) fn display_entity(
         &self,
         key: EntityKey,
-        local: &crate::strings::LocalStrings,
+        local: crate::strings::Texts<'_>,
     ) -> String {
         let ty = self
             .bundle

@@ -71,3 +71,22 @@ impl LocalStrings {
         }
     }
 }
+
+/// Where the symbols past the bundle's come from: a request's own table, or
+/// texts borrowed from the input (a rate-limit descriptor's values, which
+/// need no copy).
+#[derive(Debug, Clone, Copy)]
+pub enum Texts<'a> {
+    Local(&'a LocalStrings),
+    Borrowed(&'a [&'a str]),
+}
+
+impl<'a> Texts<'a> {
+    pub fn text(self, global: &'a Strings, sym: Sym) -> &'a str {
+        match (sym.checked_sub(global.len()), self) {
+            (None, _) => global.text(sym).unwrap_or(""),
+            (Some(_), Texts::Local(local)) => local.text(global, sym),
+            (Some(i), Texts::Borrowed(texts)) => texts.get(i as usize).copied().unwrap_or(""),
+        }
+    }
+}

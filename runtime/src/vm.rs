@@ -9,7 +9,7 @@ use reaper_lang::value::ip;
 
 use crate::engine::Engine;
 use crate::request::Request;
-use crate::strings::LocalStrings;
+use crate::strings::Texts;
 use crate::value::{EntityKey, Pool, Pools, Slice, Sym, Val, Words, normalize_set};
 
 /// Why a function produced no value. Errors are boxed so a
@@ -54,7 +54,7 @@ pub(crate) struct Env<'a> {
     pub descriptor: &'a [(Sym, Sym)],
     pub http: Option<&'a HttpEnv>,
     /// Strings the input brought beyond the bundle's.
-    pub local: &'a LocalStrings,
+    pub local: Texts<'a>,
     /// The request's value pool.
     pub values: &'a [Val],
     /// The request's IP ranges.
@@ -227,6 +227,11 @@ impl Env<'_> {
                     regs.write(dst, Val::Bool(self.has_attr_of(var, table)))
                 }
                 Op::ContextField { dst, slot } => regs.write(dst, self.context_field(slot)?),
+                Op::Entry { dst, key } => match self.entry(key) {
+                    Some(value) => regs.write(dst, Val::Str(value)),
+                    None => return Err(Fault::NotApplicable),
+                },
+                Op::HasEntry { dst, key } => regs.write(dst, Val::Bool(self.entry(key).is_some())),
                 Op::Unary {
                     op: UnaryOp::Not,
                     dst,
@@ -304,7 +309,13 @@ impl Env<'_> {
                 let Val::Entity(key) = regs.read(src) else {
                     return Err(malformed());
                 };
-                let request = self.request.ok_or_else(malformed)?;
+                // Rate limits carry no entity data: every entity is missing.
+                let Some(request) = self.request else {
+                    return Err(EvalError::MissingEntity(
+                        self.engine.display_entity(key, self.local),
+                    )
+                    .into());
+                };
                 regs.write(dst, self.entity_attr(request, key, None, table)?);
             }
             Op::HasAttr { dst, src, table } => {
@@ -532,6 +543,15 @@ impl Env<'_> {
                 _ => Words::NONE,
             },
         }
+    }
+
+    /// A descriptor entry's value.
+    #[inline(always)]
+    pub fn entry(&self, key: Sym) -> Option<Sym> {
+        self.descriptor
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| *v)
     }
 
     /// `principal.attr` / `resource.attr`.

@@ -137,6 +137,23 @@ impl<'a> Evaluator<'a> {
         })
     }
 
+    /// An entity's data. A rate limit has none: its conditions see
+    /// entities as a rule sees entities its request carries no data for.
+    fn entity(&self, uid: &Uid) -> Option<&'a reaper_lang::request::Entity> {
+        match self.input {
+            Input::Request(request) => request.entity(uid),
+            Input::Descriptor(_) => None,
+        }
+    }
+
+    /// Entity `in`: equal, or an ancestor through the entities with data.
+    fn descends(&self, entity: &Uid, ancestor: &Uid) -> bool {
+        match self.input {
+            Input::Request(request) => super::descends(request, entity, ancestor),
+            Input::Descriptor(_) => entity == ancestor,
+        }
+    }
+
     /// `base.name`: an entity attribute, a record field or a descriptor entry.
     fn attr(&self, base: &Expr, name: &str, access: &Access) -> Eval<Value> {
         match access {
@@ -159,7 +176,7 @@ impl<'a> Evaluator<'a> {
                 let Some(slot) = slot_for(slots, &uid) else {
                     return malformed("attribute the entity's type lacks");
                 };
-                let Some(data) = self.request()?.entity(&uid) else {
+                let Some(data) = self.entity(&uid) else {
                     return Err(EvalError::MissingEntity(self.show(&uid)).into());
                 };
                 match data.attrs.get(slot as usize) {
@@ -190,7 +207,6 @@ impl<'a> Evaluator<'a> {
                     return Ok(false);
                 };
                 Ok(self
-                    .request()?
                     .entity(&uid)
                     .is_some_and(|data| data.attrs.get(slot as usize).is_some_and(Option::is_some)))
             }
@@ -261,19 +277,18 @@ impl<'a> Evaluator<'a> {
                 let (Value::Entity(a), Value::Entity(b)) = (&l, &r) else {
                     return malformed("entity `in` on non-entities");
                 };
-                Value::Bool(super::descends(self.request()?, a, b))
+                Value::Bool(self.descends(a, b))
             }
             BinOp::InEntitySet => {
                 let (Value::Entity(a), Value::Set(members)) = (&l, &r) else {
                     return malformed("entity `in` set on non-entities");
                 };
-                let request = self.request()?;
                 let mut found = false;
                 for member in members {
                     let Value::Entity(b) = member else {
                         return malformed("a set of entities holding a non-entity");
                     };
-                    found |= super::descends(request, a, b);
+                    found |= self.descends(a, b);
                 }
                 Value::Bool(found)
             }

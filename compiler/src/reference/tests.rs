@@ -394,3 +394,27 @@ fn limits_apply_per_descriptor() {
     );
     assert!(matching_limits(&p, "nope", &[]).is_empty());
 }
+
+#[test]
+fn limits_see_no_entity_data() {
+    let p = package(
+        r#"
+        ratelimit "edge" {
+          limit read: 1 per second when User::"a".age > 1;
+          limit present: 1 per second when User::"a" has age;
+          limit within: 1 per second when User::"a" in User::"a" && !(User::"a" in Group::"g");
+        }
+        "#,
+    );
+    let got = matching_limits(&p, "edge", &[]);
+    assert_eq!(
+        got,
+        vec![
+            (
+                "read".to_owned(),
+                Err(EvalError::MissingEntity("User::\"a\"".into()))
+            ),
+            ("within".to_owned(), Ok(vec![])),
+        ]
+    );
+}

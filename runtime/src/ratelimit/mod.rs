@@ -11,7 +11,7 @@ use smallvec::SmallVec;
 use thiserror::Error;
 
 use crate::engine::Engine;
-use crate::strings::LocalStrings;
+use crate::strings::Texts;
 use crate::value::{Sym, Val};
 use crate::vm::{Env, Fault, Registers};
 use counters::Limit;
@@ -106,13 +106,30 @@ pub struct LimitStatus {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DescriptorStatus {
     pub code: Code,
-    /// The applying limit closest to tripping (enforced limits first).
-    pub current: Option<LimitStatus>,
+    /// The index in `limits` of the one closest to tripping.
+    closest: Option<u32>,
     /// Every applying limit, in declaration order.
     pub limits: SmallVec<[LimitStatus; 2]>,
     /// Limits whose condition or key failed at run time (and so did not
     /// apply), by index.
     pub errors: Vec<(u32, EvalError)>,
+}
+
+impl DescriptorStatus {
+    /// The applying limit closest to tripping: enforced before shadow, over
+    /// the limit before under, then the fewest hits remaining.
+    pub fn current(&self) -> Option<&LimitStatus> {
+        self.limits.get(self.closest? as usize)
+    }
+
+    fn empty() -> Self {
+        Self {
+            code: Code::Ok,
+            closest: None,
+            limits: SmallVec::new(),
+            errors: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -160,23 +177,41 @@ impl Engine {
         request: &RateLimitRequest,
         now_ms: u64,
     ) -> Result<RateLimitResponse, RateLimitError> {
-        let (_, domain) = self
+        let mut response = RateLimitResponse {
+            overall: Code::Ok,
+            statuses: Vec::with_capacity(request.descriptors.len()),
+        };
+        self.rate_limit_into(request, now_ms, &mut response)?;
+        Ok(response)
+    }
+
+    /// Like [`Engine::rate_limit`], filling `out` in place (its storage is
+    /// reused; the statuses are built where they will be read).
+    pub fn rate_limit_into(
+        &self,
+        request: &RateLimitRequest,
+        now_ms: u64,
+        out: &mut RateLimitResponse,
+    ) -> Result<(), RateLimitError> {
+        let (domain_index, domain) = self
             .domain(&request.domain)
             .ok_or_else(|| RateLimitError::UnknownDomain(request.domain.clone()))?;
-        let mut statuses = Vec::with_capacity(request.descriptors.len());
-        let mut overall = Code::Ok;
-        for descriptor in &request.descriptors {
+        out.overall = Code::Ok;
+        out.statuses.truncate(request.descriptors.len());
+        while out.statuses.len() < request.descriptors.len() {
+            out.statuses.push(DescriptorStatus::empty());
+        }
+        for (descriptor, status) in request.descriptors.iter().zip(out.statuses.iter_mut()) {
             let hits = match descriptor.hits_addend {
                 Some(n) if n > 0 => n,
                 _ => request.hits_addend.max(1),
             };
-            let status = self.descriptor_status(domain, descriptor, hits, now_ms);
+            self.descriptor_status(domain_index, domain, descriptor, hits, now_ms, status);
             if status.code == Code::OverLimit {
-                overall = Code::OverLimit;
+                out.overall = Code::OverLimit;
             }
-            statuses.push(status);
         }
-        Ok(RateLimitResponse { overall, statuses })
+        Ok(())
     }
 
     /// The limits of `domain` that apply to `entries`, with their keys.
@@ -185,18 +220,22 @@ impl Engine {
         domain: &str,
         entries: &[(String, String)],
     ) -> Result<Vec<LimitMatch>, RateLimitError> {
-        let (_, domain_def) = self
+        let (domain_index, _) = self
             .domain(domain)
             .ok_or_else(|| RateLimitError::UnknownDomain(domain.to_owned()))?;
         let input = DescriptorInput::new(self, entries);
         let mut out = Vec::new();
-        for (index, limit) in domain_def.limits.iter().enumerate() {
+        let codes = self
+            .limit_code
+            .get(domain_index as usize)
+            .map_or(&[][..], Vec::as_slice);
+        for (index, limit) in codes.iter().enumerate() {
             let key = match input.evaluate(self, limit) {
                 Evaluated::NotApplicable => continue,
                 Evaluated::Failed(error) => Err(error),
                 Evaluated::Applies(parts) => Ok(parts
                     .iter()
-                    .map(|sym| input.text(self, *sym).to_owned())
+                    .map(|part| input.text(self, *part).to_owned())
                     .collect()),
             };
             out.push(LimitMatch {
@@ -209,18 +248,26 @@ impl Engine {
 
     fn descriptor_status(
         &self,
+        domain_index: u32,
         domain: &reaper_lang::bundle::Domain,
         descriptor: &Descriptor,
         hits: u64,
         now_ms: u64,
-    ) -> DescriptorStatus {
+        out: &mut DescriptorStatus,
+    ) {
         let input = DescriptorInput::new(self, &descriptor.entries);
-        let mut limits: SmallVec<[LimitStatus; 2]> = SmallVec::new();
-        let mut errors = Vec::new();
-        let mut key: SmallVec<[u8; 128]> = SmallVec::new();
-        for (index, limit) in domain.limits.iter().enumerate() {
+        out.limits.clear();
+        out.errors.clear();
+        let limits = &mut out.limits;
+        let errors = &mut out.errors;
+        let mut key = KeyBuf::new();
+        let codes = self
+            .limit_code
+            .get(domain_index as usize)
+            .map_or(&[][..], Vec::as_slice);
+        for (index, (limit, code)) in domain.limits.iter().zip(codes).enumerate() {
             let index = reaper_lang::schema::index_u32(index);
-            let parts = match input.evaluate(self, limit) {
+            let parts = match input.evaluate(self, code) {
                 Evaluated::NotApplicable => continue,
                 Evaluated::Failed(error) => {
                     errors.push((index, error));
@@ -232,8 +279,7 @@ impl Engine {
             // Keyed by names, not positions, so a reloaded policy that
             // reorders its limits keeps each limit's counters.
             key.clear();
-            push_text(&mut key, &domain.name);
-            push_text(&mut key, &limit.spec.name);
+            key.extend(&code.key_prefix);
             if let Some(o) = descriptor.limit {
                 // As in lyft/ratelimit, an override of 0 refuses every hit.
                 numbers.count = o.requests_per_unit;
@@ -244,16 +290,16 @@ impl Engine {
                     };
                 }
                 // Overridden limits count on counters of their own.
-                key.push(1);
-                key.extend_from_slice(&numbers.count.to_le_bytes());
-                key.extend_from_slice(&numbers.period_ms.to_le_bytes());
+                key.extend(&[1]);
+                key.extend(&numbers.count.to_le_bytes());
+                key.extend(&numbers.period_ms.to_le_bytes());
             } else {
-                key.push(0);
+                key.extend(&[0]);
             }
-            for sym in &parts {
-                push_text(&mut key, input.text(self, *sym));
+            for part in &parts {
+                key.push_text(input.text(self, *part));
             }
-            let hit = self.counters.hit(&key, &numbers, hits, now_ms);
+            let hit = self.counters.hit(key.as_bytes(), &numbers, hits, now_ms);
             limits.push(LimitStatus {
                 limit: index,
                 count: numbers.count,
@@ -265,9 +311,10 @@ impl Engine {
             });
         }
         let over = limits.iter().any(|l| !l.allowed && !l.shadow);
-        let current = limits
+        out.closest = limits
             .iter()
-            .min_by_key(|l| {
+            .enumerate()
+            .min_by_key(|(_, l)| {
                 (
                     l.shadow,
                     l.allowed,
@@ -275,73 +322,275 @@ impl Engine {
                     std::cmp::Reverse(l.reset_ms),
                 )
             })
-            .cloned();
-        DescriptorStatus {
-            code: if over { Code::OverLimit } else { Code::Ok },
-            current,
-            limits,
-            errors,
+            .map(|(i, _)| reaper_lang::schema::index_u32(i));
+        out.code = if over { Code::OverLimit } else { Code::Ok };
+    }
+}
+
+/// A counter key under construction: on the stack up to 192 bytes (nearly
+/// every key), on the heap beyond.
+struct KeyBuf {
+    inline: [u8; 192],
+    len: usize,
+    heap: Vec<u8>,
+}
+
+impl KeyBuf {
+    fn new() -> Self {
+        Self {
+            inline: [0; 192],
+            len: 0,
+            heap: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.len = 0;
+        self.heap.clear();
+    }
+
+    fn extend(&mut self, bytes: &[u8]) {
+        let end = self.len + bytes.len();
+        if self.heap.is_empty() && end <= self.inline.len() {
+            self.inline[self.len..end].copy_from_slice(bytes);
+        } else {
+            if self.heap.is_empty() {
+                self.heap.extend_from_slice(&self.inline[..self.len]);
+            }
+            self.heap.extend_from_slice(bytes);
+        }
+        self.len = end;
+    }
+
+    /// Appends a length-prefixed text, so key parts can never run together.
+    fn push_text(&mut self, text: &str) {
+        self.extend(&reaper_lang::schema::index_u32(text.len()).to_le_bytes());
+        self.extend(text.as_bytes());
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        if self.heap.is_empty() {
+            &self.inline[..self.len]
+        } else {
+            &self.heap
         }
     }
 }
 
-/// Appends a length-prefixed text, so key parts can never run together.
-fn push_text(key: &mut SmallVec<[u8; 128]>, text: &str) {
+/// Appends a length-prefixed text (for prefixes built once at load time).
+fn push_text(key: &mut Vec<u8>, text: &str) {
     key.extend_from_slice(&reaper_lang::schema::index_u32(text.len()).to_le_bytes());
     key.extend_from_slice(text.as_bytes());
 }
 
-/// A descriptor's entries as symbols: keys the bundle reads get their
-/// symbol (others `Sym::MAX`), values are interned.
-struct DescriptorInput {
-    entries: SmallVec<[(Sym, Sym); 8]>,
-    local: LocalStrings,
+/// A limit prepared for evaluation: its condition and keys, with the tiny
+/// functions most limits have (`descriptor has k`, `descriptor.k`) answered
+/// without the VM, and its counter-key prefix (domain and limit names).
+#[derive(Debug)]
+pub(crate) struct LimitCode {
+    condition: Option<Shape>,
+    keys: SmallVec<[Shape; 2]>,
+    key_prefix: Box<[u8]>,
 }
 
-enum Evaluated {
+#[derive(Debug, Clone, Copy)]
+enum Shape {
+    /// `has.entry k; ret`
+    HasEntry(Sym),
+    /// `entry k; ret`
+    Entry(Sym),
+    /// Anything else: run this function.
+    Run(u32),
+}
+
+impl Shape {
+    fn of(bundle: &reaper_lang::bundle::Bundle, function: u32) -> Shape {
+        use reaper_lang::bytecode::Op;
+        let code = bundle
+            .functions
+            .get(function as usize)
+            .map(|f| f.code.as_slice());
+        match code {
+            Some([Op::HasEntry { dst, key }, Op::Return { src }]) if dst == src => {
+                Shape::HasEntry(*key)
+            }
+            Some([Op::Entry { dst, key }, Op::Return { src }]) if dst == src => Shape::Entry(*key),
+            _ => Shape::Run(function),
+        }
+    }
+}
+
+/// Every descriptor key some limit function reads, with its symbol.
+pub(crate) fn entry_keys(bundle: &reaper_lang::bundle::Bundle) -> Vec<(Box<str>, Sym)> {
+    use reaper_lang::bytecode::Op;
+    let mut keys: Vec<(Box<str>, Sym)> = Vec::new();
+    for op in bundle.functions.iter().flat_map(|f| f.code.iter()) {
+        if let Op::Entry { key, .. } | Op::HasEntry { key, .. } = *op
+            && let Some(text) = bundle.strings.get(key as usize)
+            && !keys.iter().any(|(_, k)| *k == key)
+        {
+            keys.push((text.as_str().into(), key));
+        }
+    }
+    keys
+}
+
+/// The limits of every domain, in bundle order.
+pub(crate) fn limit_codes(bundle: &reaper_lang::bundle::Bundle) -> Vec<Vec<LimitCode>> {
+    bundle
+        .domains
+        .iter()
+        .map(|domain| {
+            domain
+                .limits
+                .iter()
+                .map(|limit| {
+                    let mut prefix = Vec::new();
+                    push_text(&mut prefix, &domain.name);
+                    push_text(&mut prefix, &limit.spec.name);
+                    LimitCode {
+                        condition: limit.condition.map(|f| Shape::of(bundle, f)),
+                        keys: limit.keys.iter().map(|f| Shape::of(bundle, *f)).collect(),
+                        key_prefix: prefix.into_boxed_slice(),
+                    }
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// A descriptor prepared for its limits. Keys the bundle reads get their
+/// symbol (others `Sym::MAX`). Values are interned only when a limit's code
+/// needs symbols (to compare them); the common limits that only test and
+/// read entries take their text straight from the descriptor.
+struct DescriptorInput<'a> {
+    raw: &'a [(String, String)],
+    keys: SmallVec<[Sym; 8]>,
+    symbols: std::cell::OnceCell<Symbols<'a>>,
+}
+
+/// Entries as (key, value) symbols; values the bundle lacks point at the
+/// descriptor's own text.
+struct Symbols<'a> {
+    entries: SmallVec<[(Sym, Sym); 8]>,
+    texts: SmallVec<[&'a str; 8]>,
+}
+
+/// One part of a counter key.
+#[derive(Clone, Copy)]
+enum Part<'a> {
+    Text(&'a str),
+    Symbol(Sym),
+}
+
+enum Evaluated<'a> {
     NotApplicable,
     Failed(EvalError),
-    Applies(SmallVec<[Sym; 4]>),
+    Applies(SmallVec<[Part<'a>; 4]>),
 }
 
-impl DescriptorInput {
-    fn new(engine: &Engine, entries: &[(String, String)]) -> Self {
-        let mut local = LocalStrings::default();
-        let strings = engine.strings();
-        let entries = entries
-            .iter()
-            .map(|(k, v)| (strings.get(k).unwrap_or(Sym::MAX), local.intern(strings, v)))
-            .collect();
-        Self { entries, local }
+impl<'a> DescriptorInput<'a> {
+    fn new(engine: &Engine, entries: &'a [(String, String)]) -> Self {
+        let mut keys = SmallVec::new();
+        for (k, _) in entries {
+            // Only keys the bundle reads matter; there are few.
+            let key = engine
+                .entry_keys
+                .iter()
+                .find(|(text, _)| **text == **k)
+                .map_or(Sym::MAX, |(_, sym)| *sym);
+            keys.push(key);
+        }
+        Self {
+            raw: entries,
+            keys,
+            symbols: std::cell::OnceCell::new(),
+        }
     }
 
-    fn text<'a>(&'a self, engine: &'a Engine, sym: Sym) -> &'a str {
-        self.local.text(engine.strings(), sym)
-    }
-
-    fn evaluate(&self, engine: &Engine, limit: &reaper_lang::bundle::Limit) -> Evaluated {
-        let env = Env {
-            engine,
-            request: None,
-            descriptor: &self.entries,
-            http: None,
-            local: &self.local,
-            values: &[],
-            ips: &[],
-        };
-        let mut scratch = Vec::new();
-        let mut registers = Registers::new();
-        let mut run = |function: u32| match engine.bundle.functions.get(function as usize) {
-            Some(code) => {
-                scratch.clear();
-                env.run::<false>(code, &mut registers, &mut scratch).result
+    fn symbols(&self, engine: &Engine) -> &Symbols<'a> {
+        self.symbols.get_or_init(|| {
+            let strings = engine.strings();
+            let mut texts: SmallVec<[&'a str; 8]> = SmallVec::new();
+            let mut entries = SmallVec::new();
+            for ((_, v), key) in self.raw.iter().zip(&self.keys) {
+                let value = match strings.get(v) {
+                    Some(sym) => sym,
+                    None => {
+                        // Equal texts must share a symbol.
+                        let index =
+                            texts
+                                .iter()
+                                .position(|t| *t == v.as_str())
+                                .unwrap_or_else(|| {
+                                    texts.push(v.as_str());
+                                    texts.len() - 1
+                                });
+                        strings
+                            .len()
+                            .saturating_add(reaper_lang::schema::index_u32(index))
+                    }
+                };
+                entries.push((*key, value));
             }
-            None => Err(EvalError::Malformed("missing function").into()),
+            Symbols { entries, texts }
+        })
+    }
+
+    /// The text of the first entry with `key`.
+    fn entry(&self, key: Sym) -> Option<&'a str> {
+        let index = self.keys.iter().position(|k| *k == key)?;
+        self.raw.get(index).map(|(_, v)| v.as_str())
+    }
+
+    fn text<'s>(&'s self, engine: &'s Engine, part: Part<'s>) -> &'s str {
+        match part {
+            Part::Text(text) => text,
+            Part::Symbol(sym) => {
+                Texts::Borrowed(&self.symbols(engine).texts).text(engine.strings(), sym)
+            }
+        }
+    }
+
+    fn evaluate(&self, engine: &Engine, limit: &LimitCode) -> Evaluated<'a> {
+        let mut scratch = Vec::new();
+        let mut registers = None;
+        let mut run = |shape: Shape| -> Result<Result<Part<'a>, Val>, Fault> {
+            match shape {
+                Shape::HasEntry(key) => Ok(Err(Val::Bool(self.entry(key).is_some()))),
+                Shape::Entry(key) => self
+                    .entry(key)
+                    .map(|t| Ok(Part::Text(t)))
+                    .ok_or(Fault::NotApplicable),
+                Shape::Run(function) => {
+                    let code = engine
+                        .bundle
+                        .functions
+                        .get(function as usize)
+                        .ok_or_else(|| Fault::from(EvalError::Malformed("missing function")))?;
+                    let symbols = self.symbols(engine);
+                    let env = Env {
+                        engine,
+                        request: None,
+                        descriptor: &symbols.entries,
+                        http: None,
+                        local: Texts::Borrowed(&symbols.texts),
+                        values: &[],
+                        ips: &[],
+                    };
+                    scratch.clear();
+                    let registers = registers.get_or_insert_with(Registers::new);
+                    match env.run::<false>(code, registers, &mut scratch).result? {
+                        Val::Str(sym) => Ok(Ok(Part::Symbol(sym))),
+                        other => Ok(Err(other)),
+                    }
+                }
+            }
         };
         if let Some(condition) = limit.condition {
             match run(condition) {
-                Ok(Val::Bool(true)) => {}
-                Ok(Val::Bool(false)) | Err(Fault::NotApplicable) => {
+                Ok(Err(Val::Bool(true))) => {}
+                Ok(Err(Val::Bool(false))) | Err(Fault::NotApplicable) => {
                     return Evaluated::NotApplicable;
                 }
                 Ok(_) => {
@@ -355,8 +604,8 @@ impl DescriptorInput {
         let mut parts = SmallVec::new();
         for key in &limit.keys {
             match run(*key) {
-                Ok(Val::Str(sym)) => parts.push(sym),
-                Ok(_) => {
+                Ok(Ok(part)) => parts.push(part),
+                Ok(Err(_)) => {
                     return Evaluated::Failed(EvalError::Malformed("a key did not give a String"));
                 }
                 Err(Fault::NotApplicable) => return Evaluated::NotApplicable,
