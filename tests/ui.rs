@@ -69,7 +69,10 @@ fn ui() {
 /// Codes covered elsewhere because a case file cannot hold them.
 const COVERED_ELSEWHERE: [(&str, &str); 2] = [
     ("E0002", "tests/cli.rs: a generated file over 64 MiB"),
-    ("E0900", "reports compiler bugs; no valid policy triggers it"),
+    (
+        "E0900",
+        "reports compiler bugs; no valid policy triggers it",
+    ),
 ];
 
 #[test]

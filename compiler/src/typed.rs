@@ -104,6 +104,26 @@ pub enum Const {
     Action(ActionId),
 }
 
+impl Const {
+    /// The constant as a value.
+    pub fn to_value(&self) -> reaper_lang::value::Value {
+        use reaper_lang::value::{Uid, Value};
+        match self {
+            Const::Bool(b) => Value::Bool(*b),
+            Const::Int(n) => Value::Int(*n),
+            Const::String(s) => Value::String(s.clone()),
+            Const::Ip(net) => Value::Ip(*net),
+            Const::Duration(ms) => Value::Duration(*ms),
+            Const::Timestamp(ms) => Value::Timestamp(*ms),
+            Const::Entity(ty, id) => Value::Entity(Uid {
+                ty: *ty,
+                id: id.clone(),
+            }),
+            Const::Action(id) => Value::Action(*id),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expr {
     pub kind: ExprKind,

@@ -21,8 +21,7 @@
     reason = "tests fail by panicking"
 )]
 
-#[path = "differential/examples.rs"]
-mod examples;
+mod common;
 #[path = "differential/limits.rs"]
 mod limits;
 #[path = "differential/model.rs"]
@@ -35,14 +34,15 @@ mod requests;
 mod tape;
 
 use std::fmt;
-use std::path::Path;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::Config;
 use reaper_compiler::reference;
+
 use reaper_compiler::source::Sources;
+use reaper_compiler::test_cases::{Check, test_cases};
 use reaper_compiler::typed::Package;
 use reaper_lang::request::{Limits, Request};
 use reaper_runtime::Engine;
@@ -342,36 +342,13 @@ proptest! {
     }
 }
 
-fn example_sources(dir: &Path) -> Sources {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "reaper"))
-        .collect();
-    files.sort();
-    let mut sources = Sources::new();
-    for file in files {
-        sources.add(
-            file.display().to_string(),
-            std::fs::read_to_string(&file).unwrap(),
-        );
-    }
-    sources
-}
-
 /// Every expectation of every example's tests: the VM and the reference
 /// agree, and both give what the test expects.
 #[test]
 fn examples_agree_with_their_tests() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut dirs: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
     let mut checked_expectations = 0;
-    for dir in dirs.into_iter().filter(|d| d.is_dir()) {
-        let sources = example_sources(&dir);
+    for dir in common::example_dirs() {
+        let sources = common::package_sources(&dir);
         let checked = reaper_compiler::check(&sources);
         assert!(
             !checked.has_errors(),
@@ -382,28 +359,39 @@ fn examples_agree_with_their_tests() {
         let bytes = reaper_compiler::compile(&sources).unwrap();
         let engine = Engine::load(&bytes).unwrap();
         let package = &checked.package;
-        for expected in examples::requests(package) {
-            let place = format!(
-                "{} test {:?} line {}",
-                dir.display(),
-                expected.test,
-                expected.line
-            );
-            let reference = reference_answer(package, &expected.request);
-            let vm = vm_answer(&engine, &expected.request);
-            assert_eq!(reference, vm, "{place}: reference and VM disagree");
-            assert_eq!(
-                reference.allow, expected.permit,
-                "{place}: reference gives {reference}"
-            );
-            if let Some(because) = &expected.because {
-                let mut want = because.clone();
-                want.sort();
-                let mut got = reference.reasons.clone();
-                got.sort();
-                assert_eq!(got, want, "{place}: reasons");
+        for case in test_cases(package) {
+            for check in case.checks {
+                let Check::Authorize {
+                    description,
+                    line,
+                    request,
+                    permit,
+                    because,
+                } = check
+                else {
+                    continue;
+                };
+                let place = format!(
+                    "{} test {:?} line {line}: {description}",
+                    dir.display(),
+                    case.name
+                );
+                let reference = reference_answer(package, &request);
+                let vm = vm_answer(&engine, &request);
+                assert_eq!(reference, vm, "{place}: reference and VM disagree");
+                assert_eq!(
+                    reference.allow, permit,
+                    "{place}: reference gives {reference}"
+                );
+                if let Some(because) = &because {
+                    let mut want = because.clone();
+                    want.sort();
+                    let mut got = reference.reasons.clone();
+                    got.sort();
+                    assert_eq!(got, want, "{place}: reasons");
+                }
+                checked_expectations += 1;
             }
-            checked_expectations += 1;
         }
         for test in &package.tests {
             for expect in &test.limit_expectations {

@@ -8,41 +8,17 @@
     reason = "tests fail by panicking"
 )]
 
-use std::path::Path;
-
-use reaper_compiler::source::Sources;
-
-fn example(dir: &Path) -> Sources {
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "reaper"))
-        .collect();
-    files.sort();
-    let mut sources = Sources::new();
-    for file in files {
-        sources.add(
-            file.display().to_string(),
-            std::fs::read_to_string(&file).unwrap(),
-        );
-    }
-    sources
-}
+mod common;
 
 #[test]
 fn examples_lower_to_verified_reproducible_bundles() {
-    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
-    let mut dirs: Vec<_> = std::fs::read_dir(&examples)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    dirs.sort();
+    let dirs = common::example_dirs();
     assert!(dirs.len() >= 3);
     for dir in dirs {
-        let sources = example(&dir);
+        let sources = common::package_sources(&dir);
         let bytes = reaper_compiler::compile(&sources)
             .unwrap_or_else(|d| panic!("{}: {d:#?}", dir.display()));
-        let again = reaper_compiler::compile(&example(&dir)).unwrap();
+        let again = reaper_compiler::compile(&common::package_sources(&dir)).unwrap();
         assert_eq!(bytes, again, "{}: compiling twice differs", dir.display());
         let bundle = reaper_lang::bundle::decode(&bytes)
             .unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
@@ -54,17 +30,4 @@ fn examples_lower_to_verified_reproducible_bundles() {
         let listing = reaper_lang::bundle::disassemble(&bundle);
         assert!(listing.contains("\nindex\n"), "{listing}");
     }
-}
-
-#[test]
-#[ignore = "prints a listing for manual inspection"]
-fn print_listing() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../examples")
-        .join(std::env::var("EXAMPLE").unwrap());
-    let bytes = reaper_compiler::compile(&example(&dir)).unwrap();
-    println!(
-        "{}",
-        reaper_lang::bundle::disassemble(&reaper_lang::bundle::decode(&bytes).unwrap())
-    );
 }

@@ -24,13 +24,14 @@ fn prepared(c: &mut Criterion) {
         use reaper_compare::reaper;
         let mut state = None;
         group.bench_function("reaper", |b| {
-            let (engine, request) = state.get_or_insert_with(|| {
+            let (engine, request, response) = state.get_or_insert_with(|| {
                 let engine = reaper::rate_limits();
                 let request = reaper::rate_limit_request(&ENTRIES);
                 assert!(reaper::rate_limit(&engine, &request));
-                (engine, request)
+                let response = reaper::rate_limit_at(&engine, &request, reaper::now_ms());
+                (engine, request, response)
             });
-            b.iter(|| reaper::rate_limit_at(engine, black_box(request), reaper::now_ms()));
+            b.iter(|| reaper::rate_limit_into(engine, black_box(request), reaper::now_ms(), response));
             assert!(reaper::rate_limit(engine, request), "still within limits");
         });
     }

@@ -69,6 +69,15 @@ pub fn rate_limit_at(engine: &Engine, request: &RateLimitRequest, now_ms: u64) -
         .expect("Reaper rate limit: the domain is declared")
 }
 
+/// One rate-limit decision into a reused response (how a server calls it:
+/// no allocation per decision), counting one hit at `now_ms`.
+pub fn rate_limit_into(engine: &Engine, request: &RateLimitRequest, now_ms: u64, out: &mut RateLimitResponse) -> Code {
+    engine
+        .rate_limit_into(request, now_ms, out)
+        .expect("Reaper rate limit: the domain is declared");
+    out.overall
+}
+
 /// One decision at the current time: `true` when the request is within
 /// limits.
 pub fn rate_limit(engine: &Engine, request: &RateLimitRequest) -> bool {

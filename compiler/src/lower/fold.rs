@@ -5,7 +5,7 @@
 //! hides an error.
 
 use reaper_lang::pattern;
-use reaper_lang::value::{Uid, Value, ip};
+use reaper_lang::value::{Value, ip};
 
 use crate::typed::{BinOp, Const, Expr, ExprKind, UnOp};
 
@@ -50,19 +50,7 @@ pub fn constant(expr: &Expr) -> Option<Value> {
 }
 
 pub fn value_of(c: &Const) -> Value {
-    match c {
-        Const::Bool(b) => Value::Bool(*b),
-        Const::Int(n) => Value::Int(*n),
-        Const::String(s) => Value::String(s.clone()),
-        Const::Ip(net) => Value::Ip(*net),
-        Const::Duration(ms) => Value::Duration(*ms),
-        Const::Timestamp(ms) => Value::Timestamp(*ms),
-        Const::Entity(ty, id) => Value::Entity(Uid {
-            ty: *ty,
-            id: id.clone(),
-        }),
-        Const::Action(id) => Value::Action(*id),
-    }
+    c.to_value()
 }
 
 pub fn lower_pattern(parts: &[crate::ast::PatternPart]) -> pattern::Pattern {

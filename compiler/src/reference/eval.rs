@@ -9,7 +9,7 @@ use reaper_lang::request::Request;
 use reaper_lang::schema::Schema;
 use reaper_lang::value::{Uid, Value, ip};
 
-use crate::typed::{Access, BinOp, Const, Expr, ExprKind, PatternPart, UnOp, Var};
+use crate::typed::{Access, BinOp, Expr, ExprKind, PatternPart, UnOp, Var};
 
 /// Why evaluation stopped without a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,7 +69,7 @@ impl<'a> Evaluator<'a> {
 
     pub(crate) fn eval(&self, expr: &Expr) -> Eval<Value> {
         match &expr.kind {
-            ExprKind::Const(c) => Ok(constant(c)),
+            ExprKind::Const(c) => Ok(c.to_value()),
             ExprKind::Var(var) => self.var(*var),
             ExprKind::Set(items) => {
                 let values = items
@@ -331,22 +331,6 @@ fn slot_for(slots: &[(reaper_lang::types::EntityTypeId, u32)], uid: &Uid) -> Opt
         .iter()
         .find(|(ty, _)| *ty == uid.ty)
         .map(|(_, slot)| *slot)
-}
-
-fn constant(c: &Const) -> Value {
-    match c {
-        Const::Bool(b) => Value::Bool(*b),
-        Const::Int(n) => Value::Int(*n),
-        Const::String(s) => Value::String(s.clone()),
-        Const::Ip(net) => Value::Ip(*net),
-        Const::Duration(ms) => Value::Duration(*ms),
-        Const::Timestamp(ms) => Value::Timestamp(*ms),
-        Const::Entity(ty, id) => Value::Entity(Uid {
-            ty: *ty,
-            id: id.clone(),
-        }),
-        Const::Action(action) => Value::Action(*action),
-    }
 }
 
 fn glob(parts: &[PatternPart]) -> Vec<Glob> {

@@ -230,13 +230,11 @@ impl Engine {
             .get(domain_index as usize)
             .map_or(&[][..], Vec::as_slice);
         for (index, limit) in codes.iter().enumerate() {
-            let key = match input.evaluate(self, limit) {
+            let mut parts = Vec::new();
+            let key = match input.evaluate(self, limit, |text| parts.push(text.to_owned())) {
                 Evaluated::NotApplicable => continue,
                 Evaluated::Failed(error) => Err(error),
-                Evaluated::Applies(parts) => Ok(parts
-                    .iter()
-                    .map(|part| input.text(self, *part).to_owned())
-                    .collect()),
+                Evaluated::Applies => Ok(parts),
             };
             out.push(LimitMatch {
                 limit: reaper_lang::schema::index_u32(index),
@@ -267,19 +265,11 @@ impl Engine {
             .map_or(&[][..], Vec::as_slice);
         for (index, (limit, code)) in domain.limits.iter().zip(codes).enumerate() {
             let index = reaper_lang::schema::index_u32(index);
-            let parts = match input.evaluate(self, code) {
-                Evaluated::NotApplicable => continue,
-                Evaluated::Failed(error) => {
-                    errors.push((index, error));
-                    continue;
-                }
-                Evaluated::Applies(parts) => parts,
-            };
-            let mut numbers = Limit::from(&limit.spec);
-            // Keyed by names, not positions, so a reloaded policy that
-            // reorders its limits keeps each limit's counters.
+            // The key: this limit's prefix, then its `by` values (or, with an
+            // Envoy override, the override's numbers first).
             key.clear();
             key.extend(&code.key_prefix);
+            let mut numbers = Limit::from(&limit.spec);
             if let Some(o) = descriptor.limit {
                 // As in lyft/ratelimit, an override of 0 refuses every hit.
                 numbers.count = o.requests_per_unit;
@@ -296,8 +286,13 @@ impl Engine {
             } else {
                 key.extend(&[0]);
             }
-            for part in &parts {
-                key.push_text(input.text(self, *part));
+            match input.evaluate(self, code, |text| key.push_text(text)) {
+                Evaluated::NotApplicable => continue,
+                Evaluated::Failed(error) => {
+                    errors.push((index, error));
+                    continue;
+                }
+                Evaluated::Applies => {}
             }
             let hit = self.counters.hit(key.as_bytes(), &numbers, hits, now_ms);
             limits.push(LimitStatus {
@@ -483,10 +478,11 @@ enum Part<'a> {
     Symbol(Sym),
 }
 
-enum Evaluated<'a> {
+enum Evaluated {
     NotApplicable,
     Failed(EvalError),
-    Applies(SmallVec<[Part<'a>; 4]>),
+    /// The limit applies; its key parts went to the caller's callback.
+    Applies,
 }
 
 impl<'a> DescriptorInput<'a> {
@@ -552,7 +548,14 @@ impl<'a> DescriptorInput<'a> {
         }
     }
 
-    fn evaluate(&self, engine: &Engine, limit: &LimitCode) -> Evaluated<'a> {
+    /// Evaluates the limit's condition and keys, handing each key part's
+    /// text to `part` as it is computed.
+    fn evaluate(
+        &self,
+        engine: &Engine,
+        limit: &LimitCode,
+        mut part: impl FnMut(&str),
+    ) -> Evaluated {
         let mut scratch = Vec::new();
         let mut registers = None;
         let mut run = |shape: Shape| -> Result<Result<Part<'a>, Val>, Fault> {
@@ -601,10 +604,9 @@ impl<'a> DescriptorInput<'a> {
                 Err(Fault::Error(e)) => return Evaluated::Failed(*e),
             }
         }
-        let mut parts = SmallVec::new();
         for key in &limit.keys {
             match run(*key) {
-                Ok(Ok(part)) => parts.push(part),
+                Ok(Ok(p)) => part(self.text(engine, p)),
                 Ok(Err(_)) => {
                     return Evaluated::Failed(EvalError::Malformed("a key did not give a String"));
                 }
@@ -612,6 +614,6 @@ impl<'a> DescriptorInput<'a> {
                 Err(Fault::Error(e)) => return Evaluated::Failed(*e),
             }
         }
-        Evaluated::Applies(parts)
+        Evaluated::Applies
     }
 }
