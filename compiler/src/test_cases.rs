@@ -130,14 +130,10 @@ fn case(package: &Package, test: &typed::Test) -> TestCase {
     }
     TestCase {
         name: test.name.clone(),
-        file: file_name(&test.origin.file),
+        file: test.origin.file_name().to_owned(),
         line: test.origin.line,
         checks,
     }
-}
-
-fn file_name(path: &str) -> String {
-    path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned()
 }
 
 fn uid((ty, id): &(reaper_lang::types::EntityTypeId, String)) -> Uid {

@@ -272,6 +272,15 @@ pub struct Origin {
     pub span: Span,
 }
 
+impl Origin {
+    /// The file's name without its directory. A package is one directory,
+    /// so this names the file uniquely within it, and it does not depend on
+    /// where the compiler ran (rule ids and bundles use it).
+    pub fn file_name(&self) -> &str {
+        self.file.rsplit(['/', '\\']).next().unwrap_or(&self.file)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Condition {
     pub kind: ConditionKind,

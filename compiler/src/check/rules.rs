@@ -18,14 +18,7 @@ impl Checker<'_> {
         let (id, annotations) = self.annotations(rule);
         // A package is one directory, so a file's name is unique within it
         // and ids stay the same wherever the policy is checked from.
-        let id = id.unwrap_or_else(|| {
-            let file = origin
-                .file
-                .rsplit(['/', '\\'])
-                .next()
-                .unwrap_or(&origin.file);
-            format!("{file}:{}", origin.line)
-        });
+        let id = id.unwrap_or_else(|| format!("{}:{}", origin.file_name(), origin.line));
 
         let listed = self.rule_actions(&rule.actions);
         let (resource_types, store) = self.resource_scope(rule, &listed);

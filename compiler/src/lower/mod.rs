@@ -55,7 +55,7 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
                 typed::Effect::Forbid => Effect::Forbid,
             },
             annotations: rule.annotations.clone(),
-            file: file_name(&rule.origin.file),
+            file: rule.origin.file_name().to_owned(),
             line: rule.origin.line,
             function: index,
             scope,
@@ -90,7 +90,7 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
                 spec: limit.spec.clone(),
                 condition,
                 keys,
-                file: file_name(&limit.origin.file),
+                file: limit.origin.file_name().to_owned(),
                 line: limit.origin.line,
             });
         }
@@ -151,10 +151,4 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
         stores: package.stores.clone(),
         http,
     })
-}
-
-/// A source file's name without its directory: bundles record where a rule
-/// came from without depending on where the compiler ran.
-fn file_name(path: &str) -> String {
-    path.rsplit(['/', '\\']).next().unwrap_or(path).to_owned()
 }
