@@ -90,9 +90,17 @@ pub fn bundle(checked: &CheckedPackage) -> Result<Bundle, Vec<Diagnostic>> {
     reaper_compiler::compile_checked(&checked.checked)
 }
 
-/// Whether a file is a compiled bundle rather than policy source.
+/// The extension bundles are written with, by convention.
+const BUNDLE_EXTENSION: &str = "rpb";
+
+/// Whether a file is a compiled bundle rather than policy source: it is
+/// named `*.rpb` (so a damaged one is reported as a bad bundle, not as
+/// unreadable source) or starts with the bundle magic bytes.
 pub fn is_bundle(path: &Path) -> bool {
     use std::io::Read;
+    if path.extension().is_some_and(|ext| ext == BUNDLE_EXTENSION) {
+        return true;
+    }
     let mut head = [0u8; 4];
     std::fs::File::open(path)
         .and_then(|mut f| f.read_exact(&mut head))

@@ -9,6 +9,8 @@
 pub mod bundle;
 pub mod bytecode;
 pub mod eval;
+pub mod excerpt;
+pub mod json;
 pub mod limits;
 pub mod literal;
 pub mod pattern;

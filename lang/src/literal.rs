@@ -10,22 +10,26 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use thiserror::Error;
 
+use crate::excerpt::excerpt;
+
 /// Why a literal's text does not denote a value. Messages are lowercase and
-/// quote the offending text, ready to be shown to a user.
+/// quote the offending text (a bounded excerpt of it), ready to be shown to
+/// a user.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum LiteralError {
-    #[error("`{0}` is not a duration: {1}")]
+    #[error("`{}` is not a duration: {why}", excerpt(.0), why = .1)]
     Duration(String, &'static str),
-    #[error("`{0}` is not a size: {1}")]
+    #[error("`{}` is not a size: {why}", excerpt(.0), why = .1)]
     Size(String, &'static str),
-    #[error("`{0}` is not an IP address or CIDR range: {1}")]
+    #[error("`{}` is not an IP address or CIDR range: {why}", excerpt(.0), why = .1)]
     Ip(String, String),
-    #[error("`{0}` is not a timestamp: {1}")]
+    #[error("`{}` is not a timestamp: {why}", excerpt(.0), why = .1)]
     Timestamp(String, String),
-    #[error("`{0}` is not a 64-bit integer")]
+    #[error("`{}` is not a 64-bit integer", excerpt(.0))]
     Int(String),
     #[error(
-        "`{0}` has no known unit: durations use ms, s, m, h, d and sizes use B, KB, KiB, MB, MiB, GB, GiB"
+        "`{}` has no known unit: durations use ms, s, m, h, d and sizes use B, KB, KiB, MB, MiB, GB, GiB",
+        excerpt(.0)
     )]
     UnknownUnit(String),
 }
@@ -163,7 +167,7 @@ pub fn parse_ip(text: &str) -> Result<IpNet, LiteralError> {
         Some((addr, prefix)) => {
             let addr: IpAddr = addr
                 .parse()
-                .map_err(|_| err(format!("`{addr}` is not an address")))?;
+                .map_err(|_| err(format!("`{}` is not an address", excerpt(addr))))?;
             let max = if addr.is_ipv4() { 32 } else { 128 };
             let prefix: u8 = prefix
                 .parse()

@@ -2,9 +2,13 @@
 //! validation against a schema. A request that does not conform gets an
 //! error naming the offending field; it is never silently denied.
 
+use std::collections::HashSet;
+
 use serde_json::{Map, Value as Json};
 use thiserror::Error;
 
+use crate::excerpt::excerpt;
+use crate::json::{self, JsonError};
 use crate::literal;
 use crate::schema::Schema;
 use crate::types::{ActionId, EntityTypeId, RecordType, Type};
@@ -16,7 +20,7 @@ use crate::value::{Uid, Value};
 pub struct Limits {
     /// Longest string, in bytes.
     pub max_string_bytes: usize,
-    /// Most elements in one set.
+    /// Most elements in one set, and most parents of one entity.
     pub max_set_len: usize,
     /// Most entities (principal and resource included).
     pub max_entities: usize,
@@ -74,11 +78,19 @@ impl Request {
     }
 }
 
-/// Parses and validates a request from JSON text.
+/// Parses and validates a request from JSON text. An object that repeats
+/// a key is refused, as anything that reads it differently could be told
+/// one request and Reaper another.
 pub fn decode(schema: &Schema, text: &str, limits: &Limits) -> Result<Request, RequestError> {
-    let json: Json = serde_json::from_str(text).map_err(|e| RequestError {
-        path: String::new(),
-        message: format!("malformed JSON: {e}"),
+    let json = json::parse(text).map_err(|error| match error {
+        JsonError::Syntax(e) => RequestError {
+            path: String::new(),
+            message: format!("malformed JSON: {e}"),
+        },
+        JsonError::DuplicateKey { path } => RequestError {
+            path,
+            message: "this key is given twice in its object".into(),
+        },
     })?;
     from_json(schema, &json, limits)
 }
@@ -93,7 +105,7 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
         &["principal", "action", "resource", "context", "entities"],
     )?;
 
-    let mut entities: Vec<Entity> = Vec::new();
+    let mut entities = Entities::default();
     let principal = decoder.entity_arg(
         required(object, "", "principal")?,
         "principal",
@@ -102,7 +114,7 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
     let resource =
         decoder.entity_arg(required(object, "", "resource")?, "resource", &mut entities)?;
     let action_name = match required(object, "", "action")? {
-        Json::String(name) => name,
+        json @ Json::String(_) => decoder.string(json, "action")?,
         other => {
             return err(
                 "action",
@@ -111,7 +123,10 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
         }
     };
     let Some(action) = schema.action_id(action_name) else {
-        return err("action", format!("unknown action `{action_name}`"));
+        return err(
+            "action",
+            format!("unknown action `{}`", excerpt(action_name)),
+        );
     };
     if let Some(def) = schema.action(action) {
         for (what, uid, types) in [
@@ -144,7 +159,7 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
             let path = format!("entities[{i}]");
             let (uid, data) = decoder.entity_object(item, &path)?;
             match data {
-                Some(entity) => push_entity(&mut entities, entity, &path, limits)?,
+                Some(entity) => entities.push(entity, &path, limits)?,
                 None => {
                     return err(
                         &path,
@@ -162,27 +177,31 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
         action,
         resource,
         context,
-        entities,
+        entities: entities.list,
     })
 }
 
-fn push_entity(
-    entities: &mut Vec<Entity>,
-    entity: Entity,
-    path: &str,
-    limits: &Limits,
-) -> Result<(), RequestError> {
-    if entities.len() >= limits.max_entities {
-        return err(
-            path,
-            format!("a request carries at most {} entities", limits.max_entities),
-        );
+/// The entities a request carries data for, each once.
+#[derive(Default)]
+struct Entities {
+    list: Vec<Entity>,
+    seen: HashSet<Uid>,
+}
+
+impl Entities {
+    fn push(&mut self, entity: Entity, path: &str, limits: &Limits) -> Result<(), RequestError> {
+        if self.list.len() >= limits.max_entities {
+            return err(
+                path,
+                format!("a request carries at most {} entities", limits.max_entities),
+            );
+        }
+        if !self.seen.insert(entity.uid.clone()) {
+            return err(path, "this entity's data is given twice");
+        }
+        self.list.push(entity);
+        Ok(())
     }
-    if entities.iter().any(|e| e.uid == entity.uid) {
-        return err(path, "this entity's data is given twice");
-    }
-    entities.push(entity);
-    Ok(())
 }
 
 fn required<'a>(
@@ -195,9 +214,11 @@ fn required<'a>(
         .map_or_else(|| err(&join(path, key), "missing"), Ok)
 }
 
+/// `path.key`, quoting a long key by an excerpt: paths appear in errors.
 fn join(path: &str, key: &str) -> String {
+    let key = excerpt(key);
     if path.is_empty() {
-        key.to_owned()
+        key.into_owned()
     } else {
         format!("{path}.{key}")
     }
@@ -219,7 +240,7 @@ fn type_name(schema: &Schema, ty: EntityTypeId) -> &str {
 }
 
 fn show_uid(schema: &Schema, uid: &Uid) -> String {
-    format!("{}::{:?}", type_name(schema, uid.ty), uid.id)
+    format!("{}::{:?}", type_name(schema, uid.ty), excerpt(&uid.id))
 }
 
 struct Decoder<'a> {
@@ -279,7 +300,7 @@ impl Decoder<'_> {
         let type_path = join(path, "type");
         let ty = self.string(required(object, path, "type")?, &type_path)?;
         let Some(ty) = self.schema.entity_type_id(ty) else {
-            return err(&type_path, format!("unknown entity type `{ty}`"));
+            return err(&type_path, format!("unknown entity type `{}`", excerpt(ty)));
         };
         let id = self.string(required(object, path, "id")?, &join(path, "id"))?;
         Ok(Uid {
@@ -293,11 +314,11 @@ impl Decoder<'_> {
         &self,
         json: &Json,
         path: &str,
-        entities: &mut Vec<Entity>,
+        entities: &mut Entities,
     ) -> Result<Uid, RequestError> {
         let (uid, data) = self.entity_object(json, path)?;
         if let Some(entity) = data {
-            push_entity(entities, entity, path, self.limits)?;
+            entities.push(entity, path, self.limits)?;
         }
         Ok(uid)
     }
@@ -337,6 +358,13 @@ impl Decoder<'_> {
                     ),
                 );
             };
+            if items.len() > self.limits.max_set_len {
+                return err(
+                    &parents_path,
+                    format!("an entity has at most {} parents", self.limits.max_set_len),
+                );
+            }
+            let mut seen = HashSet::with_capacity(items.len());
             for (i, item) in items.iter().enumerate() {
                 let item_path = format!("{parents_path}[{i}]");
                 let parent = self.uid(item, &item_path)?;
@@ -350,7 +378,7 @@ impl Decoder<'_> {
                         ),
                     );
                 }
-                if !parents.contains(&parent) {
+                if seen.insert(parent.clone()) {
                     parents.push(parent);
                 }
             }
@@ -413,7 +441,8 @@ impl Decoder<'_> {
         )
     }
 
-    /// The text of a value sent as a string (IPs, durations, timestamps).
+    /// The text of a value sent as a string (strings, IPs, durations,
+    /// timestamps).
     fn text<'j>(&self, json: &'j Json, path: &str, ty: &Type) -> Result<&'j str, RequestError> {
         match json {
             Json::String(_) => self.string(json, path),
@@ -435,7 +464,7 @@ impl Decoder<'_> {
                 },
                 other => mismatch(other),
             },
-            Type::String => Ok(Value::String(self.string(json, path)?.to_owned())),
+            Type::String => Ok(Value::String(self.text(json, path, ty)?.to_owned())),
             Type::Ip => {
                 let text = self.text(json, path, ty)?;
                 literal::parse_ip(text)
@@ -455,6 +484,16 @@ impl Decoder<'_> {
                     .or_else(|e| err(path, e.to_string()))
             }
             Type::Entity(want) => {
+                if !json.is_object() {
+                    return err(
+                        path,
+                        format!(
+                            "expected a `{}` reference, found {}",
+                            type_name(self.schema, *want),
+                            kind(json)
+                        ),
+                    );
+                }
                 let uid = self.uid(json, path)?;
                 if uid.ty != *want {
                     return err(
@@ -484,6 +523,7 @@ impl Decoder<'_> {
                 }
                 Ok(Value::set(values))
             }
+            Type::Record(record) if !json.is_object() => mismatch(json),
             Type::Record(record) => Ok(Value::Record(self.record(json, path, record)?)),
         }
     }

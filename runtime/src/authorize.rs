@@ -167,16 +167,12 @@ impl Engine {
                 visit(*rule);
             }
         }
-        bucket.principal_in.visit_in(
-            request.principal,
-            request.ancestors(request.principal),
-            &mut visit,
-        );
-        bucket.resource_in.visit_in(
-            request.resource,
-            request.ancestors(request.resource),
-            &mut visit,
-        );
+        bucket
+            .principal_in
+            .visit_in(request.principal, request.principal_ancestors(), &mut visit);
+        bucket
+            .resource_in
+            .visit_in(request.resource, request.resource_ancestors(), &mut visit);
     }
 }
 

@@ -10,6 +10,7 @@ use reaper_lang::limits::StoreSpec;
 use reaper_lang::schema::Schema;
 use rustc_hash::FxHashMap;
 
+use crate::grid::Grid;
 use crate::ratelimit::counters::{CounterStore, MemoryCounters};
 use crate::strings::Strings;
 use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, normalize_set};
@@ -239,11 +240,11 @@ pub struct Engine {
     pub(crate) constant_values: Vec<Val>,
     /// The IP ranges constants refer to.
     pub(crate) constant_ips: Vec<ipnet::IpNet>,
-    /// `buckets_by[action × type count + type]`, an index into `buckets`.
-    buckets_by: Vec<Option<u32>>,
+    /// By (action, resource type), an index into `buckets`.
+    buckets_by: Grid,
     pub(crate) buckets: Vec<Bucket>,
-    /// For each attribute table, the slot by entity type (`u32::MAX`: none).
-    attr_slots: Vec<Box<[u32]>>,
+    /// By (attribute table, entity type), the attribute's slot.
+    attr_slots: Grid,
     /// For each rule, how to run it.
     pub(crate) rule_code: Box<[RuleCode]>,
     /// For each domain, its limits prepared for evaluation.
@@ -289,7 +290,7 @@ impl Engine {
             ips: constant_ips,
         } = constant_pool(&bundle);
         let type_count = bundle.schema.entity_types.len();
-        let mut buckets_by = vec![None; bundle.schema.actions.len() * type_count];
+        let mut bucket_cells = Vec::with_capacity(bundle.index.len());
         let mut buckets = Vec::with_capacity(bundle.index.len());
         for entry in &bundle.index {
             let mut any = Vec::new();
@@ -325,25 +326,26 @@ impl Engine {
             bucket.principal_in = Keyed::new(principal_in);
             bucket.resource_is = Keyed::new(resource_is);
             bucket.resource_in = Keyed::new(resource_in);
-            let slot = entry.action.0 as usize * type_count + entry.resource_type.0 as usize;
-            if let Some(place) = buckets_by.get_mut(slot) {
-                *place = Some(reaper_lang::schema::index_u32(buckets.len()));
-            }
+            bucket_cells.push((
+                entry.action.0,
+                entry.resource_type.0,
+                reaper_lang::schema::index_u32(buckets.len()),
+            ));
             buckets.push(bucket);
         }
-        let attr_slots = bundle
-            .attr_tables
-            .iter()
-            .map(|table| {
-                let mut slots = vec![u32::MAX; type_count];
-                for (ty, slot) in table {
-                    if let Some(place) = slots.get_mut(ty.0 as usize) {
-                        *place = *slot;
-                    }
-                }
-                slots.into_boxed_slice()
-            })
-            .collect();
+        let buckets_by = Grid::new(bundle.schema.actions.len(), type_count, bucket_cells);
+        let attr_slots = Grid::new(
+            bundle.attr_tables.len(),
+            type_count,
+            bundle
+                .attr_tables
+                .iter()
+                .enumerate()
+                .flat_map(|(table, slots)| {
+                    let table = reaper_lang::schema::index_u32(table);
+                    slots.iter().map(move |(ty, slot)| (table, ty.0, *slot))
+                }),
+        );
         let rule_code = bundle
             .rules
             .iter()
@@ -415,16 +417,11 @@ impl Engine {
 
     /// The slot of attribute table `table` for entity type `ty`.
     pub(crate) fn attr_slot(&self, table: u32, ty: u32) -> Option<u32> {
-        let slot = *self.attr_slots.get(table as usize)?.get(ty as usize)?;
-        (slot != u32::MAX).then_some(slot)
+        self.attr_slots.get(table, ty)
     }
 
     pub(crate) fn bucket(&self, action: u32, resource_type: u32) -> Option<&Bucket> {
-        let type_count = self.bundle.schema.entity_types.len();
-        let slot = (action as usize)
-            .checked_mul(type_count)?
-            .checked_add(resource_type as usize)?;
-        let index = (*self.buckets_by.get(slot)?)?;
+        let index = self.buckets_by.get(action, resource_type)?;
         self.buckets.get(index as usize)
     }
 

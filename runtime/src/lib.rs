@@ -10,6 +10,7 @@
 
 mod authorize;
 mod engine;
+mod grid;
 pub mod ratelimit;
 mod request;
 mod strings;

@@ -1,21 +1,26 @@
 //! Requests in the engine's input form: strings interned against the
-//! bundle, values flattened into one pool, and each entity's ancestors
-//! computed once (transitively, cycles tolerated) so `in` is a lookup.
+//! bundle, values flattened into one pool, entities sorted by key. The
+//! ancestors of the principal and the resource — what rule scopes and most
+//! `in` tests ask about — are computed once (transitively, cycles
+//! tolerated); for any other entity `in` walks its parents when asked, so
+//! preparing a request stays linear in its size however deep the hierarchy.
 
 use reaper_lang::request::{self as lang_request, Limits, RequestError};
+use reaper_lang::schema::index_u32;
 use reaper_lang::value::{Uid, Value};
+use rustc_hash::FxHashSet;
 
 use crate::engine::Engine;
 use crate::strings::LocalStrings;
 use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, normalize_set};
 
-/// One entity's data: attributes (a record in the request pool) and all
-/// its ancestors, sorted.
+/// One entity's data: attributes (a record in the request pool) and its
+/// direct parents (a range of `Request::parents`).
 #[derive(Debug, Clone)]
 pub struct EntityData {
     pub key: EntityKey,
     pub attrs: Slice,
-    ancestors: (u32, u32),
+    parents: (u32, u32),
 }
 
 /// A schema-valid authorization request, prepared for evaluation.
@@ -29,7 +34,11 @@ pub struct Request {
     pub(crate) principal_data: Option<u32>,
     pub(crate) resource_data: Option<u32>,
     pub(crate) entities: Vec<EntityData>,
-    ancestors: Vec<EntityKey>,
+    /// Every entity's direct parents, back to back.
+    parents: Vec<EntityKey>,
+    /// The principal's and the resource's ancestors, sorted.
+    principal_ancestors: Box<[EntityKey]>,
+    resource_ancestors: Box<[EntityKey]>,
     pub(crate) values: Vec<Val>,
     pub(crate) ips: Vec<ipnet::IpNet>,
     pub(crate) strings: LocalStrings,
@@ -42,22 +51,101 @@ impl Request {
         self.entities.get(i)
     }
 
-    /// The sorted ancestors of an entity with data (empty for one without).
-    pub fn ancestors(&self, key: EntityKey) -> &[EntityKey] {
-        match self.entity(key) {
-            Some(data) => {
-                let (start, len) = data.ancestors;
-                self.ancestors
-                    .get(start as usize..(start + len) as usize)
-                    .unwrap_or(&[])
-            }
-            None => &[],
-        }
+    /// The principal's ancestors, sorted.
+    pub fn principal_ancestors(&self) -> &[EntityKey] {
+        &self.principal_ancestors
+    }
+
+    /// The resource's ancestors, sorted.
+    pub fn resource_ancestors(&self) -> &[EntityKey] {
+        &self.resource_ancestors
     }
 
     /// `a in b`: equal, or `b` among `a`'s ancestors.
     pub fn is_in(&self, a: EntityKey, b: EntityKey) -> bool {
-        a == b || self.ancestors(a).binary_search(&b).is_ok()
+        if a == b {
+            return true;
+        }
+        match self.known_ancestors(a) {
+            Some(ancestors) => ancestors.binary_search(&b).is_ok(),
+            None => self.walk_ancestors(a, |ancestor| ancestor == b),
+        }
+    }
+
+    /// `a in [b, …]`: whether `a` is in any of `targets`; `None` when one
+    /// of them is not an entity (the set is malformed).
+    pub(crate) fn is_in_any(&self, a: EntityKey, targets: &[Val]) -> Option<bool> {
+        let computed;
+        let ancestors = match self.known_ancestors(a) {
+            Some(ancestors) => ancestors,
+            None if targets.len() <= 1 => {
+                // One walk either way: stop as soon as the target is found.
+                return match targets.first() {
+                    Some(Val::Entity(b)) => Some(self.is_in(a, *b)),
+                    Some(_) => None,
+                    None => Some(false),
+                };
+            }
+            None => {
+                computed = self.ancestors_of(a);
+                &computed
+            }
+        };
+        for target in targets {
+            let Val::Entity(b) = target else { return None };
+            if *b == a || ancestors.binary_search(b).is_ok() {
+                return Some(true);
+            }
+        }
+        Some(false)
+    }
+
+    fn known_ancestors(&self, key: EntityKey) -> Option<&[EntityKey]> {
+        if key == self.principal {
+            Some(&self.principal_ancestors)
+        } else if key == self.resource {
+            Some(&self.resource_ancestors)
+        } else {
+            None
+        }
+    }
+
+    fn parents_of(&self, key: EntityKey) -> &[EntityKey] {
+        self.entity(key).map_or(&[], |data| {
+            let (start, len) = data.parents;
+            self.parents
+                .get(start as usize..(start + len) as usize)
+                .unwrap_or(&[])
+        })
+    }
+
+    /// All of `key`'s ancestors, sorted.
+    fn ancestors_of(&self, key: EntityKey) -> Vec<EntityKey> {
+        let mut all = Vec::new();
+        self.walk_ancestors(key, |ancestor| {
+            all.push(ancestor);
+            false
+        });
+        all.sort_unstable();
+        all
+    }
+
+    /// Visits each ancestor of `from` once (through parents of entities
+    /// that have data, so cycles end) until `stop` returns true; returns
+    /// whether it did.
+    fn walk_ancestors(&self, from: EntityKey, mut stop: impl FnMut(EntityKey) -> bool) -> bool {
+        let mut seen: FxHashSet<EntityKey> = FxHashSet::default();
+        let mut stack: Vec<EntityKey> = self.parents_of(from).to_vec();
+        while let Some(next) = stack.pop() {
+            if !seen.insert(next) {
+                continue;
+            }
+            if stop(next) {
+                return true;
+            }
+            stack.extend_from_slice(self.parents_of(next));
+        }
+        false
     }
 }
 
@@ -80,33 +168,27 @@ impl Engine {
         let resource = prep.uid(&request.resource);
         let context = prep.record(&request.context);
         let mut entities: Vec<EntityData> = Vec::with_capacity(request.entities.len());
-        let mut parents: Vec<Vec<EntityKey>> = Vec::with_capacity(request.entities.len());
+        let mut parents: Vec<EntityKey> = Vec::new();
         for entity in &request.entities {
             let key = prep.uid(&entity.uid);
             let attrs = prep.record(&entity.attrs);
+            let start = index_u32(parents.len());
+            parents.extend(entity.parents.iter().map(|p| prep.uid(p)));
             entities.push(EntityData {
                 key,
                 attrs,
-                ancestors: (0, 0),
+                parents: (start, index_u32(parents.len()) - start),
             });
-            parents.push(entity.parents.iter().map(|p| prep.uid(p)).collect());
         }
-        let mut order: Vec<usize> = (0..entities.len()).collect();
-        order.sort_by_key(|i| entities[*i].key);
-        let mut entities: Vec<EntityData> = order.iter().map(|i| entities[*i].clone()).collect();
-        let parents: Vec<Vec<EntityKey>> = order
-            .iter()
-            .map(|i| std::mem::take(&mut parents[*i]))
-            .collect();
-        let ancestors = ancestor_closure(&mut entities, &parents);
+        entities.sort_unstable_by_key(|e| e.key);
         let find = |key: EntityKey| {
             entities
                 .binary_search_by_key(&key, |e| e.key)
                 .ok()
-                .map(reaper_lang::schema::index_u32)
+                .map(index_u32)
         };
         let (principal_data, resource_data) = (find(principal), find(resource));
-        Request {
+        let mut request = Request {
             principal,
             action: request.action.0,
             resource,
@@ -114,40 +196,17 @@ impl Engine {
             principal_data,
             resource_data,
             entities,
-            ancestors,
+            parents,
+            principal_ancestors: Box::default(),
+            resource_ancestors: Box::default(),
             values: prep.values,
             ips: prep.ips,
             strings: prep.strings,
-        }
+        };
+        request.principal_ancestors = request.ancestors_of(principal).into();
+        request.resource_ancestors = request.ancestors_of(resource).into();
+        request
     }
-}
-
-/// Fills each entity's ancestor range: everything reachable through parents
-/// (of entities that have data), each once, sorted. `entities` is sorted by
-/// key and `parents` is parallel to it.
-fn ancestor_closure(entities: &mut [EntityData], parents: &[Vec<EntityKey>]) -> Vec<EntityKey> {
-    let index_of = |key: EntityKey, entities: &[EntityData]| {
-        entities.binary_search_by_key(&key, |e| e.key).ok()
-    };
-    let mut all = Vec::new();
-    for i in 0..entities.len() {
-        let mut found: rustc_hash::FxHashSet<EntityKey> = rustc_hash::FxHashSet::default();
-        let mut stack: Vec<EntityKey> = parents[i].clone();
-        while let Some(next) = stack.pop() {
-            if !found.insert(next) {
-                continue;
-            }
-            if let Some(j) = index_of(next, entities) {
-                stack.extend(parents[j].iter().copied());
-            }
-        }
-        let mut found: Vec<EntityKey> = found.into_iter().collect();
-        found.sort_unstable();
-        let start = reaper_lang::schema::index_u32(all.len());
-        entities[i].ancestors = (start, reaper_lang::schema::index_u32(found.len()));
-        all.extend(found);
-    }
-    all
 }
 
 struct Preparer<'e> {
@@ -173,7 +232,7 @@ impl Preparer<'_> {
             Value::Ip(ip) => {
                 self.ips.push(*ip);
                 Val::Ip(IpRef {
-                    index: reaper_lang::schema::index_u32(self.ips.len() - 1),
+                    index: index_u32(self.ips.len() - 1),
                     pool: Pool::Request,
                 })
             }
@@ -205,8 +264,8 @@ impl Preparer<'_> {
     }
 
     fn push(&mut self, items: Vec<Val>) -> Slice {
-        let start = reaper_lang::schema::index_u32(self.values.len());
-        let len = reaper_lang::schema::index_u32(items.len());
+        let start = index_u32(self.values.len());
+        let len = index_u32(items.len());
         self.values.extend(items);
         Slice::new(Pool::Request, start, len)
     }

@@ -475,16 +475,7 @@ impl Env<'_> {
             }
             BinaryOp::InEntity => Some(request.is_in(a.entity()?, b.entity()?)),
             BinaryOp::InEntitySet => {
-                let x = a.entity()?;
-                let set = b.set()?;
-                let pools = self.pools(&[]);
-                for member in pools.slice(set) {
-                    let Val::Entity(y) = member else { return None };
-                    if request.is_in(x, *y) {
-                        return Some(true);
-                    }
-                }
-                Some(false)
+                request.is_in_any(a.entity()?, self.pools(&[]).slice(b.set()?))
             }
             BinaryOp::InSet => Some(self.pools(&[]).contains(b.set()?, &Val::from_words(a))),
             _ => self
@@ -721,17 +712,20 @@ impl Env<'_> {
             },
             BinaryOp::InEntitySet => match (a, b) {
                 (Val::Entity(x), Val::Set(set)) => {
-                    let mut found = false;
-                    for member in pools.slice(set) {
-                        let Val::Entity(y) = member else {
-                            return Err(malformed());
-                        };
-                        if self.is_in(x, *y)? {
-                            found = true;
-                            break;
+                    let members = pools.slice(set);
+                    match self.request {
+                        Some(request) => request.is_in_any(x, members).ok_or_else(malformed)?,
+                        None => {
+                            let mut found = false;
+                            for member in members {
+                                let Val::Entity(y) = member else {
+                                    return Err(malformed());
+                                };
+                                found = found || *y == x;
+                            }
+                            found
                         }
                     }
-                    found
                 }
                 _ => return Err(malformed()),
             },

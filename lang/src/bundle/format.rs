@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use super::{
-    Bundle, Constant, Domain, HttpMapping, IndexEntry, MAX_NESTING, Pattern, Rule, verify,
+    Bundle, Constant, Domain, HttpMapping, IndexEntry, Pattern, Rule, TableExtent, verify,
 };
 use crate::bytecode::Function;
 use crate::limits::StoreSpec;
@@ -344,7 +344,7 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
     let invalid = |why: String| Err(BundleError::Invalid(why));
     let entity_count = section.entity_types.len();
     let mut types: Vec<Type> = Vec::with_capacity(section.types.len());
-    let mut depths: Vec<usize> = Vec::with_capacity(section.types.len());
+    let mut extent = TableExtent::with_capacity(section.types.len());
     for (index, node) in section.types.iter().enumerate() {
         let earlier = |id: u32, what: &str| -> Result<usize, BundleError> {
             let id = id as usize;
@@ -356,13 +356,25 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
                 )))
             }
         };
-        let (ty, depth) = match node {
-            TypeNode::Bool => (Type::Bool, 1),
-            TypeNode::Int => (Type::Int, 1),
-            TypeNode::String => (Type::String, 1),
-            TypeNode::Ip => (Type::Ip, 1),
-            TypeNode::Duration => (Type::Duration, 1),
-            TypeNode::Timestamp => (Type::Timestamp, 1),
+        let children: Vec<usize> = match node {
+            TypeNode::Set(elem) => vec![earlier(*elem, "element type")?],
+            TypeNode::Record(fields) => fields
+                .iter()
+                .map(|field| earlier(field.ty, "field type"))
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
+        };
+        // Bound the tree before building it: each entry clones its children.
+        extent
+            .push(&format!("type {index}"), children.iter().copied())
+            .map_err(BundleError::Invalid)?;
+        let ty = match node {
+            TypeNode::Bool => Type::Bool,
+            TypeNode::Int => Type::Int,
+            TypeNode::String => Type::String,
+            TypeNode::Ip => Type::Ip,
+            TypeNode::Duration => Type::Duration,
+            TypeNode::Timestamp => Type::Timestamp,
             TypeNode::Entity(id) => {
                 if id.0 as usize >= entity_count {
                     return invalid(format!(
@@ -370,27 +382,12 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
                         id.0
                     ));
                 }
-                (Type::Entity(*id), 1)
+                Type::Entity(*id)
             }
-            TypeNode::Set(elem) => {
-                let elem = earlier(*elem, "element type")?;
-                (Type::Set(Box::new(types[elem].clone())), depths[elem] + 1)
-            }
-            TypeNode::Record(fields) => {
-                let mut depth = 1;
-                for field in fields {
-                    depth = depth.max(depths[earlier(field.ty, "field type")?] + 1);
-                }
-                (Type::Record(record(fields, &types)?), depth)
-            }
+            TypeNode::Set(_) => Type::Set(Box::new(types[children[0]].clone())),
+            TypeNode::Record(fields) => Type::Record(record(fields, &types)?),
         };
-        if depth > MAX_NESTING {
-            return invalid(format!(
-                "type {index} is nested {depth} levels deep (limit {MAX_NESTING})"
-            ));
-        }
         types.push(ty);
-        depths.push(depth);
     }
     let field_types = |fields: &[FieldNode]| -> Result<RecordType, BundleError> {
         if let Some(bad) = fields.iter().find(|f| f.ty as usize >= types.len()) {

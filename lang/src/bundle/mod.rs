@@ -21,6 +21,60 @@ use crate::types::{ActionId, EntityTypeId};
 /// bounds source nesting lower than this.
 pub const MAX_NESTING: usize = 300;
 
+/// Most nodes the trees of a bundle's type table, or of its constant table,
+/// may expand to in all. Entries refer to earlier entries, so a small table
+/// can describe a DAG whose tree is exponentially large; decoding and
+/// comparing walk the tree, so its size is what must be bounded.
+pub const MAX_EXPANDED_NODES: usize = 1 << 22;
+
+/// Depth and tree size of the entries of a flat table (types, constants)
+/// whose entries refer to earlier ones; refuses a table nested deeper than
+/// [`MAX_NESTING`] or expanding beyond [`MAX_EXPANDED_NODES`].
+#[derive(Debug, Default)]
+pub(crate) struct TableExtent {
+    /// Per entry: (depth, nodes in its tree).
+    entries: Vec<(usize, usize)>,
+    total_nodes: usize,
+}
+
+impl TableExtent {
+    pub(crate) fn with_capacity(entries: usize) -> Self {
+        TableExtent {
+            entries: Vec::with_capacity(entries),
+            total_nodes: 0,
+        }
+    }
+
+    /// Records the next entry, made of the earlier entries `children`
+    /// (indexes the caller has checked are earlier). `what` names the entry
+    /// in the error, e.g. "type 7".
+    pub(crate) fn push(
+        &mut self,
+        what: &str,
+        children: impl IntoIterator<Item = usize>,
+    ) -> Result<(), String> {
+        let (mut depth, mut nodes) = (1usize, 1usize);
+        for child in children {
+            let (child_depth, child_nodes) = self.entries[child];
+            depth = depth.max(child_depth + 1);
+            nodes = nodes.saturating_add(child_nodes);
+        }
+        if depth > MAX_NESTING {
+            return Err(format!(
+                "{what} is nested {depth} levels deep (limit {MAX_NESTING})"
+            ));
+        }
+        self.total_nodes = self.total_nodes.saturating_add(nodes);
+        if self.total_nodes > MAX_EXPANDED_NODES {
+            return Err(format!(
+                "{what} takes the table beyond {MAX_EXPANDED_NODES} nodes when expanded"
+            ));
+        }
+        self.entries.push((depth, nodes));
+        Ok(())
+    }
+}
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Bundle {
     pub package: Option<String>,

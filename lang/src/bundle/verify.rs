@@ -3,7 +3,7 @@
 //! can index without bounds surprises. Register *types* are not verified;
 //! the VM treats a value of the wrong type as a run-time error.
 
-use super::{Bundle, Constant, MAX_NESTING, Scope};
+use super::{Bundle, Constant, Scope, TableExtent};
 use crate::bundle::format::BundleError;
 use crate::bytecode::{MAX_REGISTERS, Op};
 use crate::types::EntityTypeId;
@@ -36,7 +36,7 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
         }
     }
 
-    let mut depth = vec![0usize; bundle.constants.len()];
+    let mut extent = TableExtent::with_capacity(bundle.constants.len());
     for (index, constant) in bundle.constants.iter().enumerate() {
         let earlier = |id: u32| -> Result<usize, BundleError> {
             let id = id as usize;
@@ -48,7 +48,7 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
                 ))
             }
         };
-        depth[index] = match constant {
+        let children: Vec<usize> = match constant {
             Constant::String(s) | Constant::Entity(_, s) if *s as usize >= strings => {
                 return invalid(format!(
                     "constant {index} refers to string {s} of {strings}"
@@ -63,25 +63,20 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
             Constant::Action(a) if a.0 as usize >= actions => {
                 return invalid(format!("constant {index} names unknown action {}", a.0));
             }
-            Constant::Set(items) => {
-                let mut d = 1;
-                for item in items {
-                    d = d.max(depth[earlier(*item)?] + 1);
-                }
-                d
-            }
-            Constant::Record(slots) => {
-                let mut d = 1;
-                for slot in slots.iter().flatten() {
-                    d = d.max(depth[earlier(*slot)?] + 1);
-                }
-                d
-            }
-            _ => 1,
+            Constant::Set(items) => items
+                .iter()
+                .map(|item| earlier(*item))
+                .collect::<Result<_, _>>()?,
+            Constant::Record(slots) => slots
+                .iter()
+                .flatten()
+                .map(|slot| earlier(*slot))
+                .collect::<Result<_, _>>()?,
+            _ => Vec::new(),
         };
-        if depth[index] > MAX_NESTING {
-            return invalid(format!("constant {index} is nested too deeply"));
-        }
+        extent
+            .push(&format!("constant {index}"), children)
+            .map_err(BundleError::Invalid)?;
     }
 
     for (index, table) in bundle.attr_tables.iter().enumerate() {
