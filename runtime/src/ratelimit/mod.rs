@@ -268,7 +268,7 @@ impl Engine {
             // The key: this limit's prefix, then its `by` values (or, with an
             // Envoy override, the override's numbers first).
             key.clear();
-            key.extend(&code.key_prefix);
+            key.extend_from_slice(&code.key_prefix);
             let mut numbers = Limit::from(&limit.spec);
             if let Some(o) = descriptor.limit {
                 // As in lyft/ratelimit, an override of 0 refuses every hit.
@@ -280,13 +280,13 @@ impl Engine {
                     };
                 }
                 // Overridden limits count on counters of their own.
-                key.extend(&[1]);
-                key.extend(&numbers.count.to_le_bytes());
-                key.extend(&numbers.period_ms.to_le_bytes());
+                key.push(1);
+                key.extend_from_slice(&numbers.count.to_le_bytes());
+                key.extend_from_slice(&numbers.period_ms.to_le_bytes());
             } else {
-                key.extend(&[0]);
+                key.push(0);
             }
-            match input.evaluate(self, code, |text| key.push_text(text)) {
+            match input.evaluate(self, code, |text| push_text(&mut key, text)) {
                 Evaluated::NotApplicable => continue,
                 Evaluated::Failed(error) => {
                     errors.push((index, error));
@@ -294,7 +294,7 @@ impl Engine {
                 }
                 Evaluated::Applies => {}
             }
-            let hit = self.counters.hit(key.as_bytes(), &numbers, hits, now_ms);
+            let hit = self.counters.hit(&key, &numbers, hits, now_ms);
             limits.push(LimitStatus {
                 limit: index,
                 count: numbers.count,
@@ -324,56 +324,10 @@ impl Engine {
 
 /// A counter key under construction: on the stack up to 192 bytes (nearly
 /// every key), on the heap beyond.
-struct KeyBuf {
-    inline: [u8; 192],
-    len: usize,
-    heap: Vec<u8>,
-}
+type KeyBuf = SmallVec<[u8; 192]>;
 
-impl KeyBuf {
-    fn new() -> Self {
-        Self {
-            inline: [0; 192],
-            len: 0,
-            heap: Vec::new(),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.len = 0;
-        self.heap.clear();
-    }
-
-    fn extend(&mut self, bytes: &[u8]) {
-        let end = self.len + bytes.len();
-        if self.heap.is_empty() && end <= self.inline.len() {
-            self.inline[self.len..end].copy_from_slice(bytes);
-        } else {
-            if self.heap.is_empty() {
-                self.heap.extend_from_slice(&self.inline[..self.len]);
-            }
-            self.heap.extend_from_slice(bytes);
-        }
-        self.len = end;
-    }
-
-    /// Appends a length-prefixed text, so key parts can never run together.
-    fn push_text(&mut self, text: &str) {
-        self.extend(&reaper_lang::schema::index_u32(text.len()).to_le_bytes());
-        self.extend(text.as_bytes());
-    }
-
-    fn as_bytes(&self) -> &[u8] {
-        if self.heap.is_empty() {
-            &self.inline[..self.len]
-        } else {
-            &self.heap
-        }
-    }
-}
-
-/// Appends a length-prefixed text (for prefixes built once at load time).
-fn push_text(key: &mut Vec<u8>, text: &str) {
+/// Appends a length-prefixed text, so key parts can never run together.
+fn push_text(key: &mut KeyBuf, text: &str) {
     key.extend_from_slice(&reaper_lang::schema::index_u32(text.len()).to_le_bytes());
     key.extend_from_slice(text.as_bytes());
 }
@@ -440,13 +394,13 @@ pub(crate) fn limit_codes(bundle: &reaper_lang::bundle::Bundle) -> Vec<Vec<Limit
                 .limits
                 .iter()
                 .map(|limit| {
-                    let mut prefix = Vec::new();
+                    let mut prefix = KeyBuf::new();
                     push_text(&mut prefix, &domain.name);
                     push_text(&mut prefix, &limit.spec.name);
                     LimitCode {
                         condition: limit.condition.map(|f| Shape::of(bundle, f)),
                         keys: limit.keys.iter().map(|f| Shape::of(bundle, *f)).collect(),
-                        key_prefix: prefix.into_boxed_slice(),
+                        key_prefix: Box::from(prefix.as_slice()),
                     }
                 })
                 .collect()
