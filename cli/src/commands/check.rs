@@ -5,10 +5,9 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use reaper_compiler::diagnostics::{self, Diagnostic};
-
 use crate::Outcome;
-use crate::load::{self, LoadError};
+use crate::load::LoadError;
+use crate::pipeline;
 use crate::render::{self, Batch, Colors, Format};
 
 #[derive(Debug, clap::Args)]
@@ -29,36 +28,18 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
     } else {
         args.paths.clone()
     };
-    let packages = load::packages(&paths)?;
-    if packages.is_empty() {
-        return Err(LoadError {
-            path: paths
-                .iter()
-                .map(|p| p.display().to_string())
-                .collect::<Vec<_>>()
-                .join(", "),
-            reason: "no `*.reaper` files found".into(),
-        });
-    }
-    let mut results: Vec<(load::Package, Vec<Diagnostic>)> = Vec::with_capacity(packages.len());
-    for mut package in packages {
-        let checked = reaper_compiler::check_files(&package.sources, &package.valid);
-        let mut all = std::mem::take(&mut package.diagnostics);
-        all.extend(checked.diagnostics);
-        diagnostics::sort(&mut all);
-        results.push((package, all));
-    }
+    let results = pipeline::check_all(&paths)?;
     let batches: Vec<Batch<'_>> = results
         .iter()
-        .map(|(p, d)| Batch {
-            sources: &p.sources,
-            diagnostics: d,
+        .map(|c| Batch {
+            sources: &c.package.sources,
+            diagnostics: &c.diagnostics,
         })
         .collect();
     let mut out = render::render(args.format, &batches, colors);
     let (errors, warnings) = render::counts(&batches);
     if args.format == Format::Human {
-        let files: usize = results.iter().map(|(p, _)| p.sources.len()).sum();
+        let files: usize = results.iter().map(|c| c.package.sources.len()).sum();
         out.push_str(&summary(errors, warnings, results.len(), files));
     }
     let mut stdout = std::io::stdout().lock();

@@ -9,6 +9,7 @@ use crate::ast::{
 
 use super::doc::Doc;
 use super::printer::{BRACES, BRACKETS, Gap, Printer};
+use crate::source::Span;
 
 impl<'a> Printer<'a> {
     pub(super) fn file(&mut self, file: &File) -> Doc<'a> {
@@ -184,12 +185,23 @@ impl<'a> Printer<'a> {
     }
 
     fn ratelimit(&mut self, decl: &RateLimitDecl) -> Doc<'a> {
+        self.named_block("ratelimit", decl.domain.span, &decl.limits, Self::limit)
+    }
+
+    /// `keyword "name" { items }`, the name kept as written.
+    fn named_block<T>(
+        &mut self,
+        keyword: &'static str,
+        name: Span,
+        items: &[T],
+        item: impl FnMut(&mut Self, &T) -> Doc<'a>,
+    ) -> Doc<'a> {
         Doc::concat(vec![
-            self.kw("ratelimit"),
+            self.kw(keyword),
             Doc::Space,
-            self.verbatim(decl.domain.span),
+            self.verbatim(name),
             Doc::Space,
-            self.block(&decl.limits, Self::limit),
+            self.block(items, item),
         ])
     }
 
@@ -278,13 +290,7 @@ impl<'a> Printer<'a> {
     }
 
     fn test(&mut self, decl: &TestDecl) -> Doc<'a> {
-        Doc::concat(vec![
-            self.kw("test"),
-            Doc::Space,
-            self.verbatim(decl.name.span),
-            Doc::Space,
-            self.block(&decl.statements, Self::test_stmt),
-        ])
+        self.named_block("test", decl.name.span, &decl.statements, Self::test_stmt)
     }
 
     fn test_stmt(&mut self, stmt: &TestStmt) -> Doc<'a> {
