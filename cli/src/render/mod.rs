@@ -49,24 +49,3 @@ pub fn counts(batches: &[Batch<'_>]) -> (usize, usize) {
         Severity::Warning => (e, w + 1),
     })
 }
-
-/// Policy-derived text made safe for a terminal: control characters (and
-/// bidirectional overrides) shown as `\u{…}` escapes instead of acting.
-pub fn escape(text: &str) -> std::borrow::Cow<'_, str> {
-    let unsafe_char = |c: char| {
-        (c.is_control() && c != '\n' && c != '\t')
-            || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
-    };
-    if !text.chars().any(unsafe_char) {
-        return std::borrow::Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 8);
-    for c in text.chars() {
-        if unsafe_char(c) {
-            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
-        } else {
-            out.push(c);
-        }
-    }
-    std::borrow::Cow::Owned(out)
-}

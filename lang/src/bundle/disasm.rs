@@ -1,15 +1,16 @@
 //! A stable, readable listing of a bundle (`reaper compile --emit asm`):
 //! schema, constants, the rule index, each rule's code, rate limits and
 //! stores. It changes only when the compiled policy changes, so users can
-//! commit it and review its diffs.
+//! commit it and review its diffs. Names, clause texts and patterns come
+//! from policy text (or from an untrusted bundle), so the listing is
+//! escaped as a whole before it is returned.
 
 use std::fmt::Write;
 
 use super::{Bundle, Constant, Effect, PatternPart, Scope};
 use crate::bytecode::{Function, Op};
 use crate::literal;
-use crate::plural::count;
-use crate::schema::{Schema, field_name};
+use crate::schema::Schema;
 use crate::types::{ActionId, EntityTypeId, RecordType};
 
 pub fn disassemble(bundle: &Bundle) -> String {
@@ -23,20 +24,14 @@ pub fn disassemble(bundle: &Bundle) -> String {
     d.domains(&mut out);
     d.stores(&mut out);
     d.http(&mut out);
-    out
+    match crate::printable::printable(&out) {
+        std::borrow::Cow::Borrowed(_) => out,
+        std::borrow::Cow::Owned(escaped) => escaped,
+    }
 }
 
 struct Disasm<'a> {
     bundle: &'a Bundle,
-}
-
-/// Whose context a function reads: `context.f` names depend on the action.
-#[derive(Clone, Copy)]
-enum Reader {
-    /// A rule's function: its first action, if it has one.
-    Rule(Option<ActionId>),
-    /// Limits and the http mapping read no context.
-    Other,
 }
 
 impl Disasm<'_> {
@@ -76,13 +71,13 @@ impl Disasm<'_> {
         }
         let _ = writeln!(
             out,
-            "; {}, {}, {}, {}, {}, {}",
-            count(b.rules.len(), "rule", "rules"),
-            count(b.domains.len(), "domain", "domains"),
-            count(b.schema.stores.len(), "store", "stores"),
-            count(b.functions.len(), "function", "functions"),
-            count(b.constants.len(), "constant", "constants"),
-            count(b.strings.len(), "string", "strings")
+            "; {} rules, {} domains, {} stores, {} functions, {} constants, {} strings",
+            b.rules.len(),
+            b.domains.len(),
+            b.stores.len(),
+            b.functions.len(),
+            b.constants.len(),
+            b.strings.len()
         );
     }
 
@@ -95,7 +90,7 @@ impl Disasm<'_> {
                 let opt = if f.optional { "?" } else { "" };
                 format!(
                     "{}{opt}: {} @{slot}",
-                    field_name(&f.name),
+                    f.name,
                     self.schema_ref().display_type(&f.ty)
                 )
             })
@@ -115,26 +110,14 @@ impl Disasm<'_> {
             } else {
                 format!(" in {}", self.types(&t.parents))
             };
-            let body = match &t.ids {
-                Some(ids) => {
-                    let ids: Vec<String> = ids.iter().map(|i| format!("{i:?}")).collect();
-                    format!("enum [{}]", ids.join(", "))
-                }
-                None => self.record(&t.attrs),
-            };
-            let _ = writeln!(out, "  entity {} #{id}{parents} {body}", t.name);
+            let _ = writeln!(
+                out,
+                "  entity {} #{id}{parents} {}",
+                t.name,
+                self.record(&t.attrs)
+            );
         }
         for (id, a) in self.schema_ref().actions.iter().enumerate() {
-            let groups = if a.groups.is_empty() {
-                String::new()
-            } else {
-                let names: Vec<&str> = a.groups.iter().map(|g| self.action(*g)).collect();
-                format!(" in [{}]", names.join(", "))
-            };
-            if a.is_group {
-                let _ = writeln!(out, "  action group {} #{id}{groups}", a.name);
-                continue;
-            }
             let on = if a.resource_types.is_empty() {
                 " on *".to_owned()
             } else {
@@ -145,11 +128,7 @@ impl Disasm<'_> {
             } else {
                 format!(" by {}", self.types(&a.principal_types))
             };
-            let context = match &a.context {
-                Some(record) => format!(" context {}", self.record(record)),
-                None => String::new(),
-            };
-            let _ = writeln!(out, "  action {} #{id}{groups}{on}{by}{context}", a.name);
+            let _ = writeln!(out, "  action {} #{id}{on}{by}", a.name);
         }
         let _ = writeln!(out, "  context {}", self.record(&self.schema_ref().context));
     }
@@ -162,22 +141,14 @@ impl Disasm<'_> {
             Constant::Bool(b) => b.to_string(),
             Constant::Int(n) => n.to_string(),
             Constant::String(s) => self.string(*s),
-            Constant::Ip(ip) => literal::format_ip(ip),
+            Constant::Ip(ip) => ip.to_string(),
             Constant::Duration(ms) => literal::format_duration(*ms),
             Constant::Timestamp(ms) => literal::format_timestamp(*ms),
-            Constant::Decimal(n) => format!("decimal {}", literal::format_decimal(*n)),
             Constant::Entity(ty, id) => format!("{}::{}", self.entity(*ty), self.string(*id)),
             Constant::Action(a) => format!("action {}", self.action(*a)),
             Constant::Set(items) => {
                 let items: Vec<String> = items.iter().map(|i| self.constant(*i)).collect();
                 format!("[{}]", items.join(", "))
-            }
-            Constant::Map(entries) => {
-                let entries: Vec<String> = entries
-                    .iter()
-                    .map(|(k, v)| format!("{}: {}", self.string(*k), self.constant(*v)))
-                    .collect();
-                format!("map {{{}}}", entries.join(", "))
             }
             Constant::Record(slots) => {
                 let slots: Vec<String> = slots
@@ -242,18 +213,7 @@ impl Disasm<'_> {
     }
 
     fn rules(&self, out: &mut String) {
-        // A rule's first action (by the index) names its context's fields.
-        let mut first_action: Vec<Option<ActionId>> = vec![None; self.bundle.rules.len()];
-        for entry in &self.bundle.index {
-            for rule in &entry.rules {
-                if let Some(slot) = first_action.get_mut(*rule as usize)
-                    && slot.is_none()
-                {
-                    *slot = Some(entry.action);
-                }
-            }
-        }
-        for (index, rule) in self.bundle.rules.iter().enumerate() {
+        for rule in &self.bundle.rules {
             let effect = match rule.effect {
                 Effect::Permit => "permit",
                 Effect::Forbid => "forbid",
@@ -267,41 +227,29 @@ impl Disasm<'_> {
                 let _ = writeln!(out, "  @{key}({value:?})");
             }
             let _ = writeln!(out, "  scope {}", self.scope(rule.scope));
-            let action = first_action.get(index).copied().flatten();
             for clause in &rule.conditions {
                 let _ = writeln!(
                     out,
                     "  clause @{}: {} (line {})",
                     clause.start, clause.text, clause.line
                 );
-                for part in &clause.parts {
-                    let _ = writeln!(out, "    part @{}: {}", part.start, part.text);
-                }
             }
-            self.function_of(out, rule.function, "  ", Reader::Rule(action));
+            self.function(out, rule.function, "  ");
         }
     }
 
     fn function(&self, out: &mut String, index: u32, indent: &str) {
-        self.function_of(out, index, indent, Reader::Other);
-    }
-
-    fn function_of(&self, out: &mut String, index: u32, indent: &str, reader: Reader) {
         let Some(function) = self.bundle.functions.get(index as usize) else {
             let _ = writeln!(out, "{indent}f{index} (missing)");
             return;
         };
-        let _ = writeln!(
-            out,
-            "{indent}f{index}, {}",
-            count(usize::from(function.registers), "register", "registers")
-        );
-        self.code(out, function, indent, reader);
+        let _ = writeln!(out, "{indent}f{index}, {} registers", function.registers);
+        self.code(out, function, indent);
     }
 
-    fn code(&self, out: &mut String, function: &Function, indent: &str, reader: Reader) {
+    fn code(&self, out: &mut String, function: &Function, indent: &str) {
         for (pc, op) in function.code.iter().enumerate() {
-            let (text, note) = self.op(op, reader);
+            let (text, note) = self.op(op);
             let line = format!("{indent}  {pc:>4}  {text}");
             let _ = match note {
                 Some(note) => writeln!(out, "{line:<52} ; {note}"),
@@ -310,32 +258,9 @@ impl Disasm<'_> {
         }
     }
 
-    fn context_field(&self, slot: u32, reader: Reader) -> Option<String> {
-        let record = match reader {
-            Reader::Rule(Some(action)) => self.schema_ref().context_of(action),
-            _ => &self.schema_ref().context,
-        };
-        let field = record.fields.get(slot as usize)?;
-        Some(format!("context.{}", field_name(&field.name)))
-    }
-
-    fn context_table(&self, table: u32) -> String {
-        let Some(entries) = self.bundle.context_tables.get(table as usize) else {
-            return "?".to_owned();
-        };
-        let names: Vec<String> = entries
-            .iter()
-            .map(|(action, slot)| {
-                let field = self
-                    .schema_ref()
-                    .context_of(*action)
-                    .fields
-                    .get(*slot as usize)
-                    .map_or("?".to_owned(), |f| field_name(&f.name));
-                format!("{}: context.{field} @{slot}", self.action(*action))
-            })
-            .collect();
-        names.join(" | ")
+    fn context_field(&self, slot: u32) -> Option<String> {
+        let field = self.schema_ref().context.fields.get(slot as usize)?;
+        Some(format!("context.{}", field.name))
     }
 
     fn attr_table(&self, table: u32) -> String {
@@ -356,7 +281,7 @@ impl Disasm<'_> {
         names.join(" | ")
     }
 
-    fn op(&self, op: &Op, reader: Reader) -> (String, Option<String>) {
+    fn op(&self, op: &Op) -> (String, Option<String>) {
         let m = |name: &str, args: String| format!("{name:<12} {args}");
         match *op {
             Op::Const { dst, index } => (
@@ -386,19 +311,11 @@ impl Disasm<'_> {
             ),
             Op::ContextField { dst, slot } => (
                 m("context", format!("r{dst}, @{slot}")),
-                self.context_field(slot, reader),
+                self.context_field(slot),
             ),
             Op::ContextHasField { dst, slot } => (
                 m("has.context", format!("r{dst}, @{slot}")),
-                self.context_field(slot, reader),
-            ),
-            Op::ContextFieldOf { dst, table } => (
-                m("context.of", format!("r{dst}, k{table}")),
-                Some(self.context_table(table)),
-            ),
-            Op::ContextHasFieldOf { dst, table } => (
-                m("has.context.of", format!("r{dst}, k{table}")),
-                Some(self.context_table(table)),
+                self.context_field(slot),
             ),
             Op::BinaryConst { op, dst, a, index } => (
                 m(op.mnemonic(), format!("r{dst}, r{a}, c{index}")),
@@ -533,23 +450,18 @@ impl Disasm<'_> {
     }
 
     fn stores(&self, out: &mut String) {
-        if self.schema_ref().stores.is_empty() {
+        if self.bundle.stores.is_empty() {
             return;
         }
         let _ = writeln!(out, "\nstores");
-        for store in &self.schema_ref().stores {
+        for store in &self.bundle.stores {
             let ms = |v: u64| literal::format_duration(i64::try_from(v).unwrap_or(i64::MAX));
             let opt = |v: Option<u64>, unit: &str| {
                 v.map_or_else(|| "unbounded".to_owned(), |v| format!("{v}{unit}"))
             };
-            let by = if store.principal_types.is_empty() {
-                "*".to_owned()
-            } else {
-                self.types(&store.principal_types)
-            };
             let _ = writeln!(
                 out,
-                "  {} by {by}: ttl {}, max_ttl {}, max_value {}, max_keys {}",
+                "  {}: ttl {}, max_ttl {}, max_value {}, max_keys {}",
                 store.name,
                 ms(store.ttl_ms),
                 ms(store.max_ttl_ms),
@@ -582,4 +494,41 @@ fn pattern_text(pattern: &[PatternPart]) -> String {
     }
     text.push('"');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bundle::{ConditionInfo, Rule};
+
+    #[test]
+    fn control_characters_are_escaped_in_the_listing() {
+        let bundle = Bundle {
+            rules: vec![Rule {
+                id: "r\u{1b}[2J".into(),
+                effect: Effect::Permit,
+                annotations: Vec::new(),
+                file: "evil\u{202e}.reaper".into(),
+                line: 1,
+                function: 0,
+                scope: Scope::Any,
+                conditions: vec![ConditionInfo {
+                    unless: false,
+                    text: "context.x == \"\u{1b}]0;title\u{7}\"".into(),
+                    line: 1,
+                    start: 0,
+                }],
+            }],
+            ..Bundle::default()
+        };
+        let listing = disassemble(&bundle);
+        assert!(
+            !listing
+                .chars()
+                .any(|c| crate::printable::is_unsafe(c) && c != '\n'),
+            "{listing:?}"
+        );
+        assert!(listing.contains(r#"rule "r\u{1b}[2J" permit (evil\u{202e}.reaper:1)"#));
+        assert!(listing.contains(r#"clause @0: context.x == "\u{1b}]0;title\u{7}" (line 1)"#));
+    }
 }

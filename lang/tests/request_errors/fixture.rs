@@ -39,7 +39,6 @@ pub(crate) fn entity_type(
         name: name.to_owned(),
         parents: parents.to_vec(),
         attrs: RecordType::new(attrs),
-        ids: None,
     }
 }
 
@@ -48,9 +47,6 @@ pub(crate) fn action(name: &str, on: &[EntityTypeId], by: &[EntityTypeId]) -> Ac
         name: name.to_owned(),
         resource_types: on.to_vec(),
         principal_types: by.to_vec(),
-        groups: Vec::new(),
-        is_group: false,
-        context: None,
     }
 }
 
@@ -116,7 +112,6 @@ pub(crate) fn schema() -> Schema {
             field("mfa", Type::Bool),
             optional("now", Type::Timestamp),
         ]),
-        stores: Vec::new(),
     }
 }
 
