@@ -61,7 +61,15 @@ pub struct SourceFile {
     pub name: String,
     pub text: Arc<str>,
     line_starts: Vec<u32>,
+    /// `char_marks[i]` is the number of characters in the first
+    /// `i * CHAR_MARK_BYTES` bytes, so a column on a line of megabytes is
+    /// found without counting the whole line (a generated policy may be one
+    /// line, with thousands of diagnostics on it).
+    char_marks: Vec<u32>,
 }
+
+/// Distance between two entries of [`SourceFile::char_marks`].
+const CHAR_MARK_BYTES: usize = 4096;
 
 /// A 1-based line and column; the column counts characters, not bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -76,28 +84,69 @@ impl SourceFile {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| offset(i + 1)))
             .collect();
+        let mut char_marks = vec![0];
+        let mut chars = 0;
+        for block in text.as_bytes().chunks(CHAR_MARK_BYTES) {
+            chars += count_chars(block);
+            char_marks.push(offset(chars));
+        }
         Self {
             name: name.into(),
             text,
             line_starts,
+            char_marks,
         }
     }
 
-    /// Line and column of a byte offset (clamped to the text).
-    pub fn line_col(&self, at: u32) -> LineCol {
+    /// Byte offsets at which lines start: `0`, then one past each `\n`.
+    pub fn line_starts(&self) -> &[u32] {
+        &self.line_starts
+    }
+
+    /// The 0-based line holding a byte offset (clamped to the text); a
+    /// `\n` belongs to the line it ends.
+    pub fn line_of(&self, at: u32) -> usize {
         let at = at.min(offset(self.text.len()));
-        let line = self.line_starts.partition_point(|start| *start <= at) - 1;
-        let line_start = self.line_starts[line] as usize;
-        let mut end = at as usize;
-        while !self.text.is_char_boundary(end) {
-            end -= 1;
+        // `line_starts[0]` is 0, so at least one start is `<= at`.
+        self.line_starts
+            .partition_point(|start| *start <= at)
+            .saturating_sub(1)
+    }
+
+    /// Line and column of a byte offset (clamped to the text, and moved back
+    /// to a character boundary). Costs a binary search and at most a few
+    /// KiB of counting, however long the line.
+    pub fn line_col(&self, at: u32) -> LineCol {
+        let mut at = (at as usize).min(self.text.len());
+        while !self.text.is_char_boundary(at) {
+            at -= 1;
         }
-        let column = self.text[line_start..end].chars().count() + 1;
+        let line = self.line_of(offset(at));
+        let line_start = self.line_starts.get(line).map_or(0, |s| *s as usize);
+        let column = if at - line_start <= CHAR_MARK_BYTES {
+            count_chars(&self.text.as_bytes()[line_start..at])
+        } else {
+            self.chars_before(at) - self.chars_before(line_start)
+        } + 1;
         LineCol {
             line: offset(line + 1),
             column: offset(column),
         }
     }
+
+    /// Characters before byte offset `at`, a character boundary.
+    fn chars_before(&self, at: usize) -> usize {
+        let block = at / CHAR_MARK_BYTES;
+        let marked = self.char_marks.get(block).map_or(0, |m| *m as usize);
+        let from = block * CHAR_MARK_BYTES;
+        marked + count_chars(&self.text.as_bytes()[from..at])
+    }
+}
+
+/// Characters in UTF-8 bytes: every byte but the continuation bytes
+/// (`0b10xx_xxxx`) starts one. Counts a character cut at the end of `bytes`.
+fn count_chars(bytes: &[u8]) -> usize {
+    bytes.iter().filter(|b| (**b as i8) >= -0x40).count()
 }
 
 /// The files of one package, in the order they were added.
@@ -154,5 +203,31 @@ mod tests {
         // `x` follows a two-byte character: byte 5, column 2.
         assert_eq!(file.line_col(5), LineCol { line: 2, column: 2 });
         assert_eq!(file.line_col(99), LineCol { line: 3, column: 1 });
+        // Inside the two-byte character: its column.
+        assert_eq!(file.line_col(4), LineCol { line: 2, column: 1 });
+        assert_eq!(file.line_of(2), 0);
+        assert_eq!(file.line_of(3), 1);
+        assert_eq!(file.line_of(99), 2);
+    }
+
+    #[test]
+    fn columns_on_lines_of_megabytes_count_characters() {
+        // Lines that cross many marks, with multi-byte characters on either
+        // side of mark boundaries.
+        let line = "é".repeat(3000) + &"x".repeat(5000) + &"名".repeat(2000);
+        let text = format!("first\n{line}\n{line}");
+        let file = SourceFile::new("long.reaper", text.as_str());
+        for (at, _) in text.char_indices().step_by(997) {
+            let start = text[..at].rfind('\n').map_or(0, |i| i + 1);
+            let expected = text[start..at].chars().count() + 1;
+            assert_eq!(
+                file.line_col(offset(at)).column,
+                offset(expected),
+                "at {at}"
+            );
+        }
+        let end = file.line_col(offset(text.len()));
+        assert_eq!(end.line, 3);
+        assert_eq!(end.column, offset(line.chars().count() + 1));
     }
 }
