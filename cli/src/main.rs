@@ -1,11 +1,13 @@
 //! The `reaper` binary: parses arguments and runs one command. Each command
-//! lives in its own file under `commands/`; reading files and rendering
-//! diagnostics happen here, never in the compiler.
+//! lives in its own file under `commands/`; reading files happens here and
+//! rendering diagnostics in the library's `render` module, never in the
+//! compiler.
 
 mod commands;
 mod load;
 mod pipeline;
-mod render;
+
+use reaper_cli::render;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
