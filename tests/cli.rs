@@ -244,6 +244,82 @@ fn hostile_inputs_get_diagnostics_not_crashes() {
     assert!(stdout(&out).contains("error[E0002]"), "{}", stdout(&out));
 }
 
+/// Every command that prints diagnostics for people, on one policy file in
+/// `dir`: (command line, where the report goes).
+fn human_reports<'a>(dir: &Path, file: &'a str) -> Vec<(Vec<&'a str>, &'static str)> {
+    write(
+        dir,
+        "request.json",
+        r#"{"principal": {"type": "User", "id": "u1"}, "action": "read", "resource": {"type": "Document", "id": "d"}}"#,
+    );
+    vec![
+        (vec!["check", file], "stdout"),
+        (vec!["compile", "--emit", "asm", file], "stderr"),
+        (vec!["test", file], "stderr"),
+        (vec!["eval", file, "--request", "request.json"], "stderr"),
+    ]
+}
+
+/// A one-line allow-list of 5,000 users with a typo near the end, and 100,000
+/// nested parentheses on one line: their diagnostics start past column
+/// 65,535, where miette's report panicked (exit 101) in every command.
+#[test]
+fn long_line_diagnostics_do_not_panic() {
+    let dir = scratch("long-lines");
+    let users: Vec<String> = (0..4999).map(|i| format!("User::\"u{i}\"")).collect();
+    let allow = format!(
+        "entity User\nentity Document\naction read on Document by User\n\
+         permit read on Document when principal in [{}, Usr::\"u4999\"];\n",
+        users.join(", ")
+    );
+    write(&dir, "allow.reaper", &allow);
+    let column = allow
+        .lines()
+        .nth(3)
+        .and_then(|l| l.find("Usr"))
+        .unwrap_or(0)
+        + 1;
+    let parens = format!(
+        "entity User\nentity Document\naction read on Document by User\n\
+         permit read on Document when {}true{};\n",
+        "(".repeat(100_000),
+        ")".repeat(100_000)
+    );
+    write(&dir, "parens.reaper", &parens);
+    let cases = [
+        (
+            "allow.reaper",
+            format!("[allow.reaper:4:{column}]"),
+            "E0100",
+        ),
+        ("parens.reaper", "[parens.reaper:4:".to_owned(), "E0012"),
+    ];
+    for (file, place, code_id) in &cases {
+        for (args, stream) in human_reports(&dir, file) {
+            let out = run(&dir, &args);
+            let report = if stream == "stdout" {
+                stdout(&out)
+            } else {
+                stderr(&out)
+            };
+            assert_eq!(code(&out), 1, "reaper {args:?}: {}", stderr(&out));
+            assert!(report.contains(code_id), "reaper {args:?}: {report}");
+            assert!(report.contains(place.as_str()), "reaper {args:?}: {report}");
+            assert!(report.contains('…'), "the line is cut: {report}");
+            assert!(
+                report.len() < 2_000,
+                "reaper {args:?} printed {} bytes",
+                report.len()
+            );
+        }
+        for format in ["short", "json"] {
+            let out = run(&dir, &["check", "--format", format, file]);
+            assert_eq!(code(&out), 1, "--format {format}: {}", stderr(&out));
+            assert!(stdout(&out).contains(code_id), "{}", stdout(&out));
+        }
+    }
+}
+
 #[test]
 fn examples_check_clean() {
     let root = common::workspace();

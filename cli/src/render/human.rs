@@ -1,13 +1,16 @@
 //! miette's graphical report: the message, the code, the source snippet with
 //! labelled spans, and help. Labels in another file than the primary span
-//! (a declaration in a sibling file) become notes with their location.
+//! (a declaration in a sibling file) become notes with their location. The
+//! snippet is built per diagnostic (`snippet.rs`), so no line is too long to
+//! show and no file too large to report on.
 
 use std::fmt;
 
-use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan, NamedSource, SourceSpan};
+use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use reaper_compiler::diagnostics::{Diagnostic, Severity};
-use reaper_compiler::source::{Sources, Span};
+use reaper_compiler::source::Sources;
 
+use super::snippet::Snippet;
 use super::{Batch, range};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -18,7 +21,7 @@ pub enum Colors {
 
 struct Report<'a> {
     diagnostic: &'a Diagnostic,
-    source: NamedSource<String>,
+    source: Snippet<'a>,
     labels: Vec<LabeledSpan>,
     help: Option<String>,
 }
@@ -67,25 +70,19 @@ impl miette::Diagnostic for Report<'_> {
     }
 }
 
-fn source_span(span: Span) -> SourceSpan {
-    SourceSpan::from((span.start as usize, span.len()))
-}
-
-fn report<'a>(sources: &Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
+fn report<'a>(sources: &'a Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
     let file = diagnostic.primary.span.file;
     let primary_message =
         (!diagnostic.primary.message.is_empty()).then(|| diagnostic.primary.message.clone());
-    let mut labels = vec![LabeledSpan::new_primary_with_span(
-        primary_message,
-        source_span(diagnostic.primary.span),
-    )];
+    // (message, primary) for each label in this file, in the order of `spans`.
+    let mut shown = vec![(primary_message, true)];
+    let mut spans = Vec::with_capacity(1 + diagnostic.secondary.len());
+    spans.push(diagnostic.primary.span.start..diagnostic.primary.span.end);
     let mut notes = Vec::new();
     for label in &diagnostic.secondary {
         if label.span.file == file {
-            labels.push(LabeledSpan::new_with_span(
-                Some(label.message.clone()),
-                source_span(label.span),
-            ));
+            shown.push((Some(label.message.clone()), false));
+            spans.push(label.span.start..label.span.end);
         } else {
             let ((line, column), _) = range(sources, label.span);
             let name = &sources.file(label.span.file).name;
@@ -101,10 +98,21 @@ fn report<'a>(sources: &Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
             Some(text)
         }
     };
-    let source_file = sources.file(file);
+    let (source, spans) = Snippet::new(sources.file(file), &spans);
+    let labels = shown
+        .into_iter()
+        .zip(spans)
+        .map(|((message, primary), span)| {
+            if primary {
+                LabeledSpan::new_primary_with_span(message, span)
+            } else {
+                LabeledSpan::new_with_span(message, span)
+            }
+        })
+        .collect();
     Report {
         diagnostic,
-        source: NamedSource::new(source_file.name.clone(), source_file.text.to_string()),
+        source,
         labels,
         help,
     }

@@ -5,6 +5,7 @@
 mod human;
 mod json;
 mod short;
+mod snippet;
 
 use reaper_compiler::diagnostics::{Diagnostic, Severity};
 use reaper_compiler::source::{Sources, Span};
