@@ -320,6 +320,84 @@ fn long_line_diagnostics_do_not_panic() {
     }
 }
 
+/// Whether `text` holds a character a terminal would obey (line feeds and
+/// tabs aside).
+fn has_raw_controls(text: &str) -> bool {
+    text.chars()
+        .any(|c| reaper_lang::printable::is_unsafe(c) && c != '\n' && c != '\t')
+}
+
+/// ESC sequences, a bell, a carriage return, a C1 control and a
+/// right-to-left override in a comment, string literals, a rule id and the
+/// file name: human and short output show them escaped, JSON as JSON
+/// escapes, and nothing reaches the terminal raw.
+#[test]
+fn control_characters_are_escaped_in_diagnostics() {
+    let dir = scratch("control-characters");
+    let file = "evil\u{1b}[31m\u{202e}.reaper";
+    write(
+        &dir,
+        file,
+        "// \u{1b}]0;pwned\u{7} \u{202e}comment\u{9b}2J\n\
+         entity User { department: String }\n\
+         action read on User by User\n\
+         @id(\"r\u{1b}[2J\")\n\
+         permit read when principal.department == \"\u{1b}[31m\r\" && principal.departmnt == \"x\";\n\
+         @id(\"r\u{1b}[2J\")\n\
+         permit read;\n",
+    );
+    let human = run(&dir, &["check", file]);
+    assert_eq!(code(&human), 1);
+    let text = stdout(&human);
+    assert!(!has_raw_controls(&text), "{text:?}");
+    assert!(
+        text.contains(r#"rule id `r\u{1b}[2J` is used twice"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r"[evil\u{1b}[31m\u{202e}.reaper:5:"),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"== "\u{1b}[31m\u{d}" && principal.departmnt"#),
+        "{text}"
+    );
+
+    let short = run(&dir, &["check", "--format", "short", file]);
+    let text = stdout(&short);
+    assert!(!has_raw_controls(&text), "{text:?}");
+    assert_eq!(text.lines().count(), 2, "{text}");
+    assert!(
+        text.contains(
+            r"evil\u{1b}[31m\u{202e}.reaper:6:5: error[E0104]: rule id `r\u{1b}[2J` is used twice"
+        ),
+        "{text}"
+    );
+
+    let json = run(&dir, &["check", "--format", "json", file]);
+    let text = stdout(&json);
+    assert!(!text.contains('\u{1b}'), "serde_json escapes ESC: {text}");
+    assert!(text.contains(r"r\u001b[2J"), "{text}");
+    let parsed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(parsed[1]["message"], "rule id `r\u{1b}[2J` is used twice");
+
+    // A policy that compiles: its listing quotes the literal and the clause.
+    write(
+        &dir,
+        "clean.reaper",
+        "entity User { department: String }\n\
+         action read on User by User\n\
+         @id(\"r\u{1b}[2J\")\n\
+         permit read when principal.department like \"\u{1b}[31m*\u{202e}\";\n",
+    );
+    let asm = run(&dir, &["compile", "--emit", "asm", "clean.reaper"]);
+    assert_eq!(code(&asm), 0, "{}", stderr(&asm));
+    let text = stdout(&asm);
+    assert!(!has_raw_controls(&text), "{text:?}");
+    assert!(text.contains(r#"rule "r\u{1b}[2J""#), "{text}");
+    assert!(text.contains(r#"like "\u{1b}[31m*\u{202e}""#), "{text}");
+}
+
 #[test]
 fn examples_check_clean() {
     let root = common::workspace();

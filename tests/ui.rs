@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::path::Path;
 
 use reaper_compiler::diagnostics::ALL_CODES;
+use reaper_lang::printable::printable;
 
 /// Renders a case: its source files, then `reaper check`'s output and exit code.
 fn render_case(ui: &Path, case: &Path) -> String {
@@ -35,7 +36,11 @@ fn render_case(ui: &Path, case: &Path) -> String {
     for file in &files {
         let name = file.strip_prefix(ui).unwrap_or(file).display().to_string();
         let bytes = std::fs::read(file).unwrap_or_default();
-        out.push_str(&format!("--- {name}\n{}", String::from_utf8_lossy(&bytes)));
+        // Escaped as reaper shows it, so reading a snapshot of a case with
+        // control characters (lex/control_characters) cannot drive the
+        // reviewer's terminal.
+        let source = String::from_utf8_lossy(&bytes);
+        out.push_str(&format!("--- {name}\n{}", printable(&source)));
         if !out.ends_with('\n') {
             out.push('\n');
         }

@@ -2,13 +2,15 @@
 //! labelled spans, and help. Labels in another file than the primary span
 //! (a declaration in a sibling file) become notes with their location. The
 //! snippet is built per diagnostic (`snippet.rs`), so no line is too long to
-//! show and no file too large to report on.
+//! show and no file too large to report on. Every text that may quote the
+//! policy (message, labels, help, file names) is escaped for the terminal.
 
 use std::fmt;
 
 use miette::{GraphicalReportHandler, GraphicalTheme, LabeledSpan};
 use reaper_compiler::diagnostics::{Diagnostic, Severity};
 use reaper_compiler::source::Sources;
+use reaper_lang::printable::{printable, printable_line};
 
 use super::snippet::Snippet;
 use super::{Batch, range};
@@ -34,7 +36,7 @@ impl fmt::Debug for Report<'_> {
 
 impl fmt::Display for Report<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.diagnostic.message)
+        f.write_str(&printable(&self.diagnostic.message))
     }
 }
 
@@ -72,8 +74,8 @@ impl miette::Diagnostic for Report<'_> {
 
 fn report<'a>(sources: &'a Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
     let file = diagnostic.primary.span.file;
-    let primary_message =
-        (!diagnostic.primary.message.is_empty()).then(|| diagnostic.primary.message.clone());
+    let primary_message = (!diagnostic.primary.message.is_empty())
+        .then(|| printable(&diagnostic.primary.message).into_owned());
     // (message, primary) for each label in this file, in the order of `spans`.
     let mut shown = vec![(primary_message, true)];
     let mut spans = Vec::with_capacity(1 + diagnostic.secondary.len());
@@ -81,11 +83,11 @@ fn report<'a>(sources: &'a Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
     let mut notes = Vec::new();
     for label in &diagnostic.secondary {
         if label.span.file == file {
-            shown.push((Some(label.message.clone()), false));
+            shown.push((Some(printable(&label.message).into_owned()), false));
             spans.push(label.span.start..label.span.end);
         } else {
             let ((line, column), _) = range(sources, label.span);
-            let name = &sources.file(label.span.file).name;
+            let name = printable_line(&sources.file(label.span.file).name);
             notes.push(format!("{}: {name}:{line}:{column}", label.message));
         }
     }
@@ -97,7 +99,8 @@ fn report<'a>(sources: &'a Sources, diagnostic: &'a Diagnostic) -> Report<'a> {
             text.push_str(&notes.join("\n"));
             Some(text)
         }
-    };
+    }
+    .map(|help| printable(&help).into_owned());
     let (source, spans) = Snippet::new(sources.file(file), &spans);
     let labels = shown
         .into_iter()

@@ -1,7 +1,11 @@
 //! `file:line:col: severity[code]: message`, one line per diagnostic: the
-//! shape editors' problem matchers and `grep` expect.
+//! shape editors' problem matchers and `grep` expect. The file name and the
+//! message are escaped, line feeds included, so each diagnostic stays one
+//! line and cannot drive the terminal.
 
 use std::fmt::Write;
+
+use reaper_lang::printable::printable_line;
 
 use super::{Batch, range};
 
@@ -9,13 +13,13 @@ pub fn render(batch: &Batch<'_>) -> String {
     let mut out = String::new();
     for d in batch.diagnostics {
         let ((line, column), _) = range(batch.sources, d.primary.span);
-        let file = &batch.sources.file(d.primary.span.file).name;
+        let file = printable_line(&batch.sources.file(d.primary.span.file).name);
         let _ = writeln!(
             out,
             "{file}:{line}:{column}: {}[{}]: {}",
             d.severity().as_str(),
             d.code.id,
-            d.message
+            printable_line(&d.message)
         );
     }
     out

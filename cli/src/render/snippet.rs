@@ -5,15 +5,17 @@
 //! file for every diagnostic, and a label past column 65,535 panicked inside
 //! miette (a format width is a `u16`). A [`Snippet`] holds only the lines
 //! miette will print, each cut, when it is very long, to windows around the
-//! labels (`…` marks a cut), with the labels' offsets remapped into it. Line
-//! and column numbers stay those of the original file, and a snippet of
-//! ordinary short lines reads exactly as the file itself would.
+//! labels (`…` marks a cut) and its control characters escaped, with the
+//! labels' offsets remapped into it. Line and column numbers stay those of
+//! the original file, and a snippet of ordinary short lines reads exactly as
+//! the file itself would.
 
 use std::borrow::Cow;
 use std::ops::Range;
 
 use miette::{MietteError, MietteSpanContents, SourceCode, SourceSpan, SpanContents};
 use reaper_compiler::source::SourceFile;
+use reaper_lang::printable::printable_line;
 
 /// Lines of context miette shows above and below a label (its default).
 const CONTEXT_LINES: usize = 1;
@@ -63,7 +65,7 @@ impl<'a> Snippet<'a> {
         points.dedup();
         let mut snippet = Snippet {
             file,
-            name: file.name.clone(),
+            name: printable_line(&file.name).into_owned(),
             text: String::new(),
             lines: Vec::new(),
             points: Vec::with_capacity(points.len()),
@@ -236,9 +238,11 @@ impl SourceCode for Snippet<'_> {
     }
 }
 
-/// How source text is shown.
+/// Source text as shown: control characters and bidi overrides escaped
+/// (`\u{1b}`), so a string literal or comment cannot drive the terminal.
+/// Labels stay on their text because offsets are recorded after escaping.
 fn show(text: &str) -> Cow<'_, str> {
-    Cow::Borrowed(text)
+    printable_line(text)
 }
 
 /// A span moved inside the file and onto character boundaries.
