@@ -563,6 +563,83 @@ fn test_reports_as_json() {
     assert_eq!(report["packages"].as_array().unwrap().len(), 3);
 }
 
+/// Test names, rule ids, entity ids and clause texts with ESC sequences, a
+/// bell, a C1 control and a right-to-left override: `reaper test` and
+/// `reaper eval --explain` print them escaped; the JSON report keeps them.
+#[test]
+fn control_characters_are_escaped_in_test_and_explain_output() {
+    let dir = scratch("test-control-characters");
+    std::fs::create_dir_all(dir.join("pkg")).unwrap();
+    write(
+        &dir.join("pkg"),
+        "policy.reaper",
+        "entity User { name: String }\n\
+         entity Document\n\
+         action read on Document by User\n\
+         @id(\"owner\u{1b}[2J\")\n\
+         permit read on Document when principal.name == \"\u{1b}]0;pwned\u{7}\";\n\
+         @id(\"blink\")\n\
+         permit read on Document when principal.name == \"\u{1b}[5m\";\n\
+         test \"strangers\u{1b}[31m read\u{202e}\" {\n\
+           principal User::\"bob\u{9b}\" { name: \"bob\" };\n\
+           resource Document::\"plan\";\n\
+           expect permit read because [\"owner\u{1b}[2J\"];\n\
+         }\n",
+    );
+    let raw = |text: &str| {
+        text.chars()
+            .any(|c| reaper_lang::printable::is_unsafe(c) && c != '\n')
+    };
+    let out = run(&dir, &["test", "pkg"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!raw(&text), "{text:?}");
+    for expected in [
+        "test strangers\\u{1b}[31m read\\u{202e} ... FAILED\n",
+        "---- strangers\\u{1b}[31m read\\u{202e} (pkg/policy.reaper:8) ----\n",
+        "expect permit read on Document::\"plan\"",
+        "expected: permit because [owner\\u{1b}[2J]\n",
+    ] {
+        assert!(text.contains(expected), "no `{expected}` in:\n{text}");
+    }
+
+    let out = run(&dir, &["test", "--format", "json", "pkg"]);
+    let report: Json = serde_json::from_str(&stdout(&out)).expect("valid JSON");
+    let name = &report["packages"][0]["tests"][0]["name"];
+    assert_eq!(name, "strangers\u{1b}[31m read\u{202e}");
+
+    write(
+        &dir,
+        "request.json",
+        r#"{"principal": {"type": "User", "id": "bob", "attrs": {"name": "\u001b]0;pwned\u0007"}},
+            "action": "read", "resource": {"type": "Document", "id": "plan"}}"#,
+    );
+    let out = run(
+        &dir,
+        &["eval", "pkg", "--request", "request.json", "--explain"],
+    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(!raw(&text), "{text:?}");
+    assert!(text.contains("reasons:  owner\\u{1b}[2J\n"), "{text}");
+    assert!(text.contains("+ owner\\u{1b}[2J"), "{text}");
+    assert!(
+        text.contains(r#"not applied: `when principal.name == "\u{1b}[5m"` was false"#),
+        "{text}"
+    );
+
+    // A request the policy refuses quotes what it refuses, escaped too.
+    write(
+        &dir,
+        "bad.json",
+        r#"{"principal": {"type": "User", "id": "bob", "attrs": {"name": "x"}},
+            "action": "re\u001b[2Jad", "resource": {"type": "Document", "id": "plan"}}"#,
+    );
+    let out = run(&dir, &["eval", "pkg", "--request", "bad.json"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert!(!raw(&stderr(&out)), "{:?}", stderr(&out));
+}
+
 /// The document-sharing bundle, compiled by the library.
 fn example_bundle() -> Vec<u8> {
     std::fs::read(workspace().join("tests/golden/document-sharing.rpb")).unwrap()

@@ -13,6 +13,7 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use reaper_lang::printable::printable_line;
 
 /// Policy as code: authorization, rate limits and retention in one language.
 #[derive(Debug, Parser)]
@@ -79,7 +80,8 @@ fn main() -> ExitCode {
         Ok(Outcome::Success) => ExitCode::SUCCESS,
         Ok(Outcome::Failure) => ExitCode::from(1),
         Err(error) => {
-            eprintln!("error: {error}");
+            // Paths come from the command line and the directories walked.
+            eprintln!("error: {}", printable_line(&error.to_string()));
             ExitCode::from(2)
         }
     }

@@ -56,9 +56,10 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
             std::fs::write(&path, &bytes).map_err(|e| LoadError::from_io(&path, &e))?;
             if args.emit == Emit::Bundle {
                 let hash = reaper_lang::bundle::content_hash(&bytes).unwrap_or_default();
+                let shown = path.display().to_string();
                 eprintln!(
                     "wrote {} ({} bytes, sha256 {hash})",
-                    path.display(),
+                    reaper_lang::printable::printable_line(&shown),
                     bytes.len()
                 );
             }

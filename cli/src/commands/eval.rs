@@ -1,11 +1,13 @@
 //! `reaper eval PATH|BUNDLE --request req.json` prints the decision as
 //! JSON; `--batch requests.jsonl` prints one decision per line (a table to
 //! snapshot); `--explain` shows, for each candidate rule, whether it applied
-//! and which clause decided it.
+//! and which clause decided it, with the rule ids, file names and clause
+//! texts it quotes from the policy escaped for the terminal.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
+use reaper_lang::printable::printable_line;
 use reaper_runtime::{Decision, Engine, RuleOutcome};
 use serde_json::{Value as Json, json};
 
@@ -40,7 +42,8 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
         let request = match engine.decode_request(&text) {
             Ok(request) => request,
             Err(e) => {
-                eprintln!("error: {}: invalid request: {e}", path.display());
+                let message = format!("{}: invalid request: {e}", path.display());
+                eprintln!("error: {}", printable_line(&message));
                 return Ok(Outcome::Failure);
             }
         };
@@ -83,7 +86,11 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
         let _ = writeln!(stdout, "{row}");
     }
     if invalid > 0 {
-        eprintln!("error: {invalid} invalid request(s) in {}", path.display());
+        let path = path.display().to_string();
+        eprintln!(
+            "error: {invalid} invalid request(s) in {}",
+            printable_line(&path)
+        );
         return Ok(Outcome::Failure);
     }
     Ok(Outcome::Success)
@@ -130,10 +137,10 @@ fn explain(engine: &Engine, request: &reaper_runtime::Request) -> String {
     let decision = &explanation.decision;
     let mut out = String::new();
     let verdict = if decision.allow { "allow" } else { "deny" };
-    let reasons: Vec<&str> = decision
+    let reasons: Vec<String> = decision
         .reasons
         .iter()
-        .map(|r| engine.rule_id(*r))
+        .map(|r| printable_line(engine.rule_id(*r)).into_owned())
         .collect();
     let _ = writeln!(out, "decision: {verdict}");
     let _ = writeln!(
@@ -184,7 +191,11 @@ fn explain(engine: &Engine, request: &reaper_runtime::Request) -> String {
             RuleOutcome::NotApplied { .. } => "-",
             RuleOutcome::Failed { .. } => "!",
         };
-        let _ = writeln!(out, "  {mark} {:<24} {effect}  {line}", info.id);
+        // The clause text, the file name and an error may quote the policy
+        // or the request.
+        let id = printable_line(&info.id);
+        let line = printable_line(&line);
+        let _ = writeln!(out, "  {mark} {id:<24} {effect}  {line}");
     }
     out
 }

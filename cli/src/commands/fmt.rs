@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use reaper_compiler::parse;
 use reaper_compiler::source::{FileId, Sources};
+use reaper_lang::printable::printable_line;
 
 use crate::Outcome;
 use crate::load::{self, LoadError};
@@ -71,15 +72,16 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
         let bytes = std::fs::read(&path).map_err(|e| LoadError::from_io(&path, &e))?;
         let name = path.display().to_string();
         let (formatted, diagnostics) = format_text(&name, &bytes);
+        let shown = printable_line(&name);
         match formatted {
             Formatted::Same => {}
             Formatted::Changed(text) => {
                 if args.check {
                     failed = true;
-                    let _ = writeln!(stdout, "{name}");
+                    let _ = writeln!(stdout, "{shown}");
                 } else {
                     write_atomically(&path, text.as_bytes())?;
-                    let _ = writeln!(stdout, "formatted {name}");
+                    let _ = writeln!(stdout, "formatted {shown}");
                 }
             }
             Formatted::Refused(sources) => {
@@ -90,7 +92,7 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
                 };
                 let _ =
                     stdout.write_all(render::render(Format::Human, &[batch], colors).as_bytes());
-                let _ = writeln!(stdout, "not formatted: {name} has errors");
+                let _ = writeln!(stdout, "not formatted: {shown} has errors");
             }
         }
     }

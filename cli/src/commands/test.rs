@@ -1,7 +1,9 @@
 //! `reaper test [PATH...]`: runs the `test` blocks of every package and
 //! reports like `cargo test`: one line per test, then each failure with the
 //! expected and actual decision and reasons. Exit 1 if any test fails or a
-//! package does not compile. `--format json` for CI tooling.
+//! package does not compile. `--format json` for CI tooling. Test names,
+//! descriptions and rule ids come from the policy: the human report escapes
+//! them (`reaper_lang::printable`), the JSON report carries them as they are.
 
 use std::collections::BTreeSet;
 use std::io::Write;
@@ -9,6 +11,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reaper_compiler::test_cases::{Check, TestCase, test_cases};
+use reaper_lang::printable::{printable, printable_line};
 use reaper_runtime::Engine;
 use reaper_runtime::ratelimit::Code;
 use reaper_runtime::ratelimit::counters::MemoryCounters;
@@ -68,7 +71,10 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
                 .map(|case| run_case(&engine, &bytes, case))
                 .collect(),
             Err(e) => {
-                eprintln!("error: {name}: internal error: the bundle does not verify: {e}");
+                eprintln!(
+                    "error: {}: internal error: the bundle does not verify: {e}",
+                    printable_line(&name)
+                );
                 broken += 1;
                 report.push((name, None));
                 continue;
@@ -278,6 +284,7 @@ fn human(report: &[(String, Option<Vec<TestResult>>)]) -> String {
     let (mut passed, mut failed) = (0, 0);
     let mut failures = Vec::new();
     for (package, results) in report {
+        let package = printable_line(package);
         let Some(results) = results else {
             let _ = writeln!(
                 out,
@@ -287,13 +294,14 @@ fn human(report: &[(String, Option<Vec<TestResult>>)]) -> String {
         };
         let _ = writeln!(out, "\nrunning {} tests in {package}", results.len());
         for result in results {
+            let name = printable_line(&result.name);
             if result.failures.is_empty() {
                 passed += 1;
-                let _ = writeln!(out, "test {} ... ok", result.name);
+                let _ = writeln!(out, "test {name} ... ok");
             } else {
                 failed += 1;
-                let _ = writeln!(out, "test {} ... FAILED", result.name);
-                failures.push((package, result));
+                let _ = writeln!(out, "test {name} ... FAILED");
+                failures.push((package.clone(), result));
             }
         }
     }
@@ -303,10 +311,13 @@ fn human(report: &[(String, Option<Vec<TestResult>>)]) -> String {
             let _ = writeln!(
                 out,
                 "\n---- {} ({package}/{}:{}) ----",
-                result.name, result.file, result.line
+                printable_line(&result.name),
+                printable_line(&result.file),
+                result.line
             );
+            // A failure spans lines of its own; what it quotes is escaped.
             for failure in &result.failures {
-                let _ = writeln!(out, "  {failure}");
+                let _ = writeln!(out, "  {}", printable(failure));
             }
         }
     }
