@@ -292,7 +292,8 @@ fn long_line_diagnostics_do_not_panic() {
             format!("[allow.reaper:4:{column}]"),
             "E0100",
         ),
-        ("parens.reaper", "[parens.reaper:4:".to_owned(), "E0012"),
+        // The 257th parenthesis from the left.
+        ("parens.reaper", "[parens.reaper:4:286]".to_owned(), "E0012"),
     ];
     for (file, place, code_id) in &cases {
         for (args, stream) in human_reports(&dir, file) {
@@ -317,6 +318,52 @@ fn long_line_diagnostics_do_not_panic() {
             assert_eq!(code(&out), 1, "--format {format}: {}", stderr(&out));
             assert!(stdout(&out).contains(code_id), "{}", stdout(&out));
         }
+    }
+}
+
+/// E0012 used to point at the 257th level counted from the inside (the
+/// parser builds trees bottom-up), near the end of a generated line; a
+/// reader counts from the left.
+#[test]
+fn nesting_too_deep_is_reported_where_a_reader_counts_257() {
+    let dir = scratch("nesting-from-the-left");
+    let head = "entity User\naction a on User\npermit a when ";
+    let cases = [
+        (
+            format!(
+                "{head}{}true{};\n",
+                "(".repeat(100_000),
+                ")".repeat(100_000)
+            ),
+            14 + 257,
+        ),
+        (format!("{head}{}true;\n", "!".repeat(100_000)), 14 + 257),
+        (
+            format!(
+                "{head}{}true{};\n",
+                "![-(".repeat(25_000),
+                ")]".repeat(25_000)
+            ),
+            14 + 257,
+        ),
+        // No brackets: the 256th `+`, where the chain passes 256 levels.
+        (
+            format!("{head}1{} == 2;\n", " + 1".repeat(100_000)),
+            14 + 1 + 255 * 4 + 2,
+        ),
+    ];
+    for (i, (text, column)) in cases.iter().enumerate() {
+        let name = format!("case{i}.reaper");
+        write(&dir, &name, text);
+        let out = run(&dir, &["check", "--format", "short", &name]);
+        assert_eq!(code(&out), 1, "{}", stderr(&out));
+        assert_eq!(
+            stdout(&out).lines().next().unwrap_or_default(),
+            format!(
+                "{name}:3:{column}: error[E0012]: expression is nested more than 256 levels deep"
+            ),
+        );
+        assert_eq!(stdout(&out).lines().count(), 1, "{}", stdout(&out));
     }
 }
 

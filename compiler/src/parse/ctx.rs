@@ -173,41 +173,52 @@ impl<'s> ParseCtx<'s> {
 
     /// Builds an expression node, replacing it with an error node if the
     /// tree would grow taller than [`MAX_EXPR_DEPTH`].
+    ///
+    /// Brackets and prefix operators nested too deep are caught before
+    /// parsing, at the level a reader counts to (`depth.rs`); what reaches
+    /// this check is nesting that shows no bracket, such as a chain of
+    /// hundreds of `&&` or `.attr`.
     pub fn expr(&mut self, kind: ExprKind, l: usize, r: usize) -> Expr {
+        // The expression may fill a whole generated line: point at its first
+        // token (every token starts with an ASCII character).
+        let at = self.span(l, (l + 1).min(r));
+        let label = format!("level {} starts here", MAX_EXPR_DEPTH + 1);
+        self.bounded(kind, l, r, at, label)
+    }
+
+    /// A binary node, reported at its operator if it makes the tree too
+    /// deep: in a chain `a && b && …` that is the operator where the chain
+    /// passes the bound, not the start of the whole chain.
+    pub fn binary(
+        &mut self,
+        (op, ol, or): (BinaryOp, usize, usize),
+        lhs: Expr,
+        rhs: Expr,
+        l: usize,
+        r: usize,
+    ) -> Expr {
+        let kind = ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        };
+        let at = self.span(ol, or);
+        let label = format!("nesting passes {MAX_EXPR_DEPTH} levels here");
+        self.bounded(kind, l, r, at, label)
+    }
+
+    fn bounded(&mut self, kind: ExprKind, l: usize, r: usize, at: Span, label: String) -> Expr {
         let expr = Expr::new(kind, self.span(l, r));
         if expr.depth <= MAX_EXPR_DEPTH {
             return expr;
         }
         if !self.depth_reported {
             self.depth_reported = true;
-            // The expression may fill a whole generated line: point at the
-            // token where the nesting passes the limit (every token starts
-            // with an ASCII character).
-            let at = self.span(l, (l + 1).min(r));
-            self.diagnostics.push(
-                Diagnostic::new(
-                    &Code::NESTING_TOO_DEEP,
-                    at,
-                    format!("expression is nested more than {MAX_EXPR_DEPTH} levels deep"),
-                )
-                .label(format!("level {} starts here", MAX_EXPR_DEPTH + 1))
-                .help("split the condition into several `when` clauses or rules"),
-            );
+            let diagnostic = nesting_too_deep(at, Nested::Expression).label(label);
+            self.diagnostics.push(diagnostic);
         }
         // Dropping `expr` recurses at most MAX_EXPR_DEPTH + 1 levels.
         Expr::new(ExprKind::Error, expr.span)
-    }
-
-    pub fn binary(&mut self, op: BinaryOp, lhs: Expr, rhs: Expr, l: usize, r: usize) -> Expr {
-        self.expr(
-            ExprKind::Binary {
-                op,
-                lhs: Box::new(lhs),
-                rhs: Box::new(rhs),
-            },
-            l,
-            r,
-        )
     }
 
     /// `-` applied to an integer literal is the negative literal itself, so
@@ -315,14 +326,8 @@ impl<'s> ParseCtx<'s> {
         let span = ty.span();
         if !self.depth_reported {
             self.depth_reported = true;
-            self.diagnostics.push(
-                Diagnostic::new(
-                    &Code::NESTING_TOO_DEEP,
-                    span,
-                    format!("type is nested more than {MAX_EXPR_DEPTH} levels deep"),
-                )
-                .label("this type"),
-            );
+            self.diagnostics
+                .push(nesting_too_deep(span, Nested::Type).label("this type"));
         }
         TypeExpr::Named(Ident {
             name: "Bool".into(),
@@ -443,6 +448,33 @@ impl<'s> ParseCtx<'s> {
         }
         diagnostic
     }
+}
+
+/// What nests too deep: the message and the advice differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nested {
+    Expression,
+    Type,
+}
+
+/// E0012 at `at`, without its label.
+pub fn nesting_too_deep(at: Span, what: Nested) -> Diagnostic {
+    let (noun, help) = match what {
+        Nested::Expression => (
+            "expression",
+            "split the condition into several `when` clauses or rules",
+        ),
+        Nested::Type => (
+            "type",
+            "give inner records names: an attribute can hold an entity type",
+        ),
+    };
+    Diagnostic::new(
+        &Code::NESTING_TOO_DEEP,
+        at,
+        format!("{noun} is nested more than {MAX_EXPR_DEPTH} levels deep"),
+    )
+    .help(help)
 }
 
 /// Whether the parser wanted a name or a value: a `;` found there ends a

@@ -1,15 +1,17 @@
 //! Stage 2, tokens to syntax tree. The token stream is split into top-level
 //! chunks (one per declaration, rule, block or test) and each chunk is parsed
-//! by the lalrpop grammar, so a broken item never hides its neighbours.
+//! by the lalrpop grammar, so a broken item never hides its neighbours. A
+//! chunk nested too deep is reported and not parsed (`depth.rs`).
 //!
 //! **Invariant:** parsing never fails. It returns a tree, the comments, and a
 //! list of diagnostics; a chunk that does not parse becomes [`Item::Error`].
 
 pub(crate) mod ctx;
+mod depth;
 
 use lalrpop_util::lalrpop_mod;
 
-use crate::ast::{BrokenItem, DeclKind, File, Ident, Item};
+use crate::ast::{BrokenItem, DeclKind, File, Ident, Item, MAX_EXPR_DEPTH};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::lex::{Comment, Tok, lex};
 use crate::source::{FileId, MAX_FILE_BYTES, Span};
@@ -68,6 +70,23 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
         let next = tokens.get(range.end).copied();
         ctx.start_chunk(next);
         let span = Span::new(file, chunk[0].0, chunk[chunk.len() - 1].2);
+        if let Some((l, _, r)) = depth::too_deep(chunk).and_then(|i| chunk.get(i)) {
+            // Declarations nest record types; everything else expressions.
+            let what = match chunk[0].1 {
+                Tok::Entity | Tok::Context => ctx::Nested::Type,
+                _ => ctx::Nested::Expression,
+            };
+            let at = Span::new(file, *l, *r);
+            ctx.diagnostics.push(
+                ctx::nesting_too_deep(at, what)
+                    .label(format!("level {} starts here", MAX_EXPR_DEPTH + 1)),
+            );
+            parsed.file.items.push(Item::Error(BrokenItem {
+                span,
+                declares: declared_name(file, chunk),
+            }));
+            continue;
+        }
         match parser.parse(&mut ctx, chunk.iter().map(|t| Ok::<_, ()>(*t))) {
             Ok(Chunk::Package(name)) if index == 0 => parsed.file.package = Some(name),
             Ok(Chunk::Package(name)) => ctx.diagnostics.push(
