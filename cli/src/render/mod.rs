@@ -20,6 +20,7 @@ pub enum Format {
 }
 
 /// Diagnostics of one package with the sources they point into.
+#[derive(Clone, Copy)]
 pub struct Batch<'a> {
     pub sources: &'a Sources,
     pub diagnostics: &'a [Diagnostic],
