@@ -131,8 +131,9 @@ pub fn render(batch: &Batch<'_>, colors: Colors) -> String {
     for diagnostic in batch.diagnostics {
         let report = report(batch.sources, diagnostic);
         if handler.render_report(&mut out, &report).is_err() {
-            // Rendering into a String cannot fail; keep the message regardless.
-            out.push_str(&diagnostic.message);
+            // miette gives up on a snippet it cannot read; the message at
+            // least is shown.
+            out.push_str(&printable(&diagnostic.message));
         }
         out.push('\n');
     }
