@@ -917,11 +917,15 @@ fn a_bundle_with_many_actions_and_types_loads_and_decides() {
             name: format!("T{i}"),
             parents: Vec::new(),
             attrs: RecordType::default(),
+            ids: None,
         });
         bundle.schema.actions.push(ActionDef {
             name: format!("a{i}"),
             resource_types: Vec::new(),
             principal_types: Vec::new(),
+            groups: Vec::new(),
+            is_group: false,
+            context: None,
         });
     }
     let bytes = bundle::encode(&bundle);

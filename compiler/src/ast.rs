@@ -28,6 +28,7 @@ pub enum Item {
     Entity(EntityDecl),
     Action(ActionDecl),
     Context(ContextDecl),
+    TypeAlias(TypeAliasDecl),
     Rule(Rule),
     RateLimit(RateLimitDecl),
     Store(StoreDecl),
@@ -49,6 +50,7 @@ pub struct BrokenItem {
 pub enum DeclKind {
     Entity,
     Action,
+    TypeAlias,
 }
 
 impl Item {
@@ -57,6 +59,7 @@ impl Item {
             Item::Entity(d) => d.span,
             Item::Action(d) => d.span,
             Item::Context(d) => d.span,
+            Item::TypeAlias(d) => d.span,
             Item::Rule(d) => d.span,
             Item::RateLimit(d) => d.span,
             Item::Store(d) => d.span,
@@ -67,20 +70,23 @@ impl Item {
     }
 }
 
-/// `entity Document in [Folder] { owner: User, labels: Set<String> }`
+/// `entity Document in [Folder] { owner: User, labels: Set<String> }`, or
+/// `entity App enum ["web", "cli"]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntityDecl {
     pub name: Ident,
     pub parents: Vec<Ident>,
     /// `None` when the declaration has no braces at all.
     pub attrs: Option<Vec<AttrDecl>>,
+    /// An enumerated type's ids (`enum ["web", "cli"]`).
+    pub ids: Option<Vec<StrLit>>,
     pub span: Span,
 }
 
-/// `email?: String`
+/// `email?: String`, `"x-role"?: String`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrDecl {
-    pub name: Ident,
+    pub name: FieldName,
     pub optional: bool,
     pub ty: TypeExpr,
     pub span: Span,
@@ -88,9 +94,14 @@ pub struct AttrDecl {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TypeExpr {
-    /// A primitive (`Int`) or an entity type (`User`).
+    /// A primitive (`Int`), an entity type (`User`) or an alias (`Tasks`).
     Named(Ident),
-    Set(Box<TypeExpr>, Span),
+    /// `Set<T>` or `Map<String, T>`: the generic's name and arguments.
+    Generic {
+        name: Ident,
+        args: Vec<TypeExpr>,
+        span: Span,
+    },
     Record(Vec<AttrDecl>, Span),
 }
 
@@ -99,7 +110,9 @@ impl TypeExpr {
     pub fn depth(&self) -> u32 {
         match self {
             TypeExpr::Named(_) => 1,
-            TypeExpr::Set(inner, _) => 1 + inner.depth(),
+            TypeExpr::Generic { args, .. } => {
+                1 + args.iter().map(TypeExpr::depth).max().unwrap_or(0)
+            }
             TypeExpr::Record(fields, _) => {
                 1 + fields.iter().map(|f| f.ty.depth()).max().unwrap_or(0)
             }
@@ -109,17 +122,29 @@ impl TypeExpr {
     pub fn span(&self) -> Span {
         match self {
             TypeExpr::Named(ident) => ident.span,
-            TypeExpr::Set(_, span) | TypeExpr::Record(_, span) => *span,
+            TypeExpr::Generic { span, .. } | TypeExpr::Record(_, span) => *span,
         }
     }
 }
 
-/// `action read, edit on [Document] by [User]`
+/// `type Tasks = Set<Task>`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeAliasDecl {
+    pub name: Ident,
+    pub ty: TypeExpr,
+    pub span: Span,
+}
+
+/// `action read, edit in [viewers] on [Document] by [User] context { … }`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActionDecl {
     pub names: Vec<Ident>,
+    /// The groups the actions are in.
+    pub groups: Vec<Ident>,
     pub resources: Vec<Ident>,
     pub principals: Vec<Ident>,
+    /// The actions' own context record.
+    pub context: Option<Vec<AttrDecl>>,
     pub span: Span,
 }
 
@@ -259,10 +284,12 @@ pub struct Setting {
     pub span: Span,
 }
 
-/// `store sessions { ttl 30m, max_ttl 24h }`
+/// `store sessions by [Service] { ttl 30m, max_ttl 24h }`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreDecl {
     pub name: Ident,
+    /// The principal types that may access the store; empty: the default.
+    pub principals: Vec<Ident>,
     pub settings: Vec<Setting>,
     pub span: Span,
 }
@@ -334,17 +361,20 @@ pub enum Verdict {
     Deny,
 }
 
-/// `expect deny delete on Document::"x" because ["mfa-delete"];`
+/// `expect deny delete on Document::"x" with { key: "k" } because ["mfa-delete"];`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Expectation {
     pub verdict: Verdict,
     pub action: ActionRef,
     pub resource: Option<EntityLit>,
+    /// Context fields for this expectation alone, over the test's context.
+    pub with: Option<Expr>,
     pub because: Option<Vec<StrLit>>,
     pub span: Span,
 }
 
-/// `expect ratelimit "edge" { path: "/login" } matches [login] allows 5;`
+/// `expect ratelimit "edge" { path: "/login" } matches [login] allows 5;`,
+/// optionally with a sequence of hits: `{ 5 hits => ok; at 1m: 1 hit => ok; }`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LimitExpectation {
     pub domain: StrLit,
@@ -352,6 +382,24 @@ pub struct LimitExpectation {
     pub descriptor_span: Span,
     pub matches: Option<Vec<Ident>>,
     pub allows: Option<IntLit>,
+    pub steps: Option<Vec<LimitStep>>,
+    pub span: Span,
+}
+
+/// `at 1m: 3 hits => over_limit login, remaining 0, reset 30s;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitStep {
+    /// `at DURATION`: when, from the start of the sequence.
+    pub at: Option<Expr>,
+    pub count: IntLit,
+    /// `hit` or `hits`.
+    pub unit: Ident,
+    /// `ok` or `over_limit`.
+    pub outcome: Ident,
+    /// The limit expected to be closest to tripping.
+    pub limit: Option<Ident>,
+    /// `remaining N`, `reset DURATION`.
+    pub details: Vec<Setting>,
     pub span: Span,
 }
 
@@ -394,6 +442,8 @@ pub enum Literal {
     Size(i64),
     /// Milliseconds since the Unix epoch.
     Timestamp(i64),
+    /// Ten-thousandths.
+    Decimal(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

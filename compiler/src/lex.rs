@@ -82,6 +82,8 @@ pub enum Tok<'s> {
     Matches,
     #[token("allows")]
     Allows,
+    #[token("type")]
+    Type,
 
     #[regex(r"[A-Za-z_][A-Za-z0-9_]*", |lex| lex.slice())]
     Ident(&'s str),
@@ -90,6 +92,9 @@ pub enum Tok<'s> {
     /// A number with a unit: a duration (`30m`) or a size (`16KiB`).
     #[regex(r"[0-9][0-9_]*[A-Za-z][A-Za-z0-9_]*", |lex| lex.slice())]
     UnitNumber(&'s str),
+    /// A number with a fraction: a decimal (`12.5`).
+    #[regex(r"[0-9]+\.[0-9]+", |lex| lex.slice())]
+    Decimal(&'s str),
     /// A dotted quad, maybe with a prefix length: `10.1.2.3`, `10.0.0.0/8`.
     #[regex(r"[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+(/[0-9]+)?", |lex| lex.slice())]
     Ip(&'s str),
@@ -184,7 +189,7 @@ impl Tok<'_> {
         match self {
             Tok::Comment(_) => "a comment".into(),
             Tok::Ident(s) => format!("identifier `{s}`"),
-            Tok::Int(s) | Tok::UnitNumber(s) | Tok::Ip(s) | Tok::Timestamp(s) => {
+            Tok::Int(s) | Tok::UnitNumber(s) | Tok::Ip(s) | Tok::Timestamp(s) | Tok::Decimal(s) => {
                 format!("literal `{s}`")
             }
             Tok::Str(s) | Tok::UnterminatedStr(s) | Tok::SingleQuoted(s) => format!("string {s}"),
@@ -201,6 +206,7 @@ impl Tok<'_> {
             | Tok::UnitNumber(s)
             | Tok::Ip(s)
             | Tok::Timestamp(s)
+            | Tok::Decimal(s)
             | Tok::Str(s)
             | Tok::UnterminatedStr(s)
             | Tok::SingleQuoted(s) => s,
@@ -241,6 +247,7 @@ impl Tok<'_> {
             Tok::Because => "because",
             Tok::Matches => "matches",
             Tok::Allows => "allows",
+            Tok::Type => "type",
             Tok::At => "@",
             Tok::PathSep => "::",
             Tok::Colon => ":",
@@ -484,7 +491,7 @@ mod tests {
     #[test]
     fn literals_are_single_tokens() {
         assert_eq!(
-            kinds("10.0.0.0/8 30m 1h30m 16KiB 2026-01-01T00:00:00Z 1_000"),
+            kinds("10.0.0.0/8 30m 1h30m 16KiB 2026-01-01T00:00:00Z 1_000 12.5"),
             vec![
                 Tok::Ip("10.0.0.0/8"),
                 Tok::UnitNumber("30m"),
@@ -492,6 +499,7 @@ mod tests {
                 Tok::UnitNumber("16KiB"),
                 Tok::Timestamp("2026-01-01T00:00:00Z"),
                 Tok::Int("1_000"),
+                Tok::Decimal("12.5"),
             ]
         );
     }

@@ -38,6 +38,8 @@ pub enum Check {
         matches: Option<Vec<String>>,
         /// This many hits in a row are allowed and the next is not.
         allows: Option<u64>,
+        /// Hits sent in order on shared counters, each with what it expects.
+        steps: Vec<typed::LimitStep>,
     },
     /// Test data the compiler could not turn into values.
     Invalid {
@@ -60,11 +62,8 @@ fn case(package: &Package, test: &typed::Test) -> TestCase {
     let schema = &package.schema;
     let mut checks = Vec::new();
     let data = entities(schema, test);
-    let context = match &test.context {
-        Some(expr) => record_value(expr, &schema.context),
-        None => Some(vec![None; schema.context.fields.len()]),
-    };
     for expect in &test.expectations {
+        let context = context_value(schema, test.context.as_ref(), expect);
         let action = schema
             .action(expect.action)
             .map_or("?", |a| a.name.as_str());
@@ -80,7 +79,7 @@ fn case(package: &Package, test: &typed::Test) -> TestCase {
             expect.resource.1
         );
         let line = expect.origin.line;
-        let (Some(principal), Ok(entities), Some(context)) = (&test.principal, &data, &context)
+        let (Some(principal), Ok(entities), Some(context)) = (&test.principal, &data, context)
         else {
             let reason = data
                 .as_ref()
@@ -98,7 +97,7 @@ fn case(package: &Package, test: &typed::Test) -> TestCase {
             principal: uid(principal),
             action: expect.action,
             resource: uid(&expect.resource),
-            context: context.clone(),
+            context,
             entities: entities.clone(),
         };
         checks.push(Check::Authorize {
@@ -126,6 +125,7 @@ fn case(package: &Package, test: &typed::Test) -> TestCase {
             descriptor: expect.descriptor.clone(),
             matches: expect.matches.clone(),
             allows: expect.allows,
+            steps: expect.steps.clone(),
         });
     }
     TestCase {
@@ -134,6 +134,36 @@ fn case(package: &Package, test: &typed::Test) -> TestCase {
         line: test.origin.line,
         checks,
     }
+}
+
+/// The context of an expectation's request: the test's, with the fields of
+/// its `with` over it, laid out for its action's context record.
+fn context_value(
+    schema: &Schema,
+    context: Option<&typed::Expr>,
+    expect: &typed::Expectation,
+) -> Option<Vec<Option<Value>>> {
+    let record = schema.context_of(expect.action);
+    let mut fields: Vec<(String, typed::Expr)> = Vec::new();
+    for expr in [context, expect.with.as_ref()].into_iter().flatten() {
+        let ExprKind::Record(given) = &expr.kind else {
+            return None;
+        };
+        for (name, value) in given {
+            fields.retain(|(n, _)| n != name);
+            fields.push((name.clone(), value.clone()));
+        }
+    }
+    record
+        .fields
+        .iter()
+        .map(
+            |declared| match fields.iter().find(|(name, _)| *name == declared.name) {
+                Some((_, e)) => value(e, &declared.ty).map(Some),
+                None => Some(None),
+            },
+        )
+        .collect()
 }
 
 fn uid((ty, id): &(reaper_lang::types::EntityTypeId, String)) -> Uid {
@@ -183,6 +213,11 @@ fn value(expr: &typed::Expr, ty: &Type) -> Option<Value> {
             .map(|item| value(item, elem))
             .collect::<Option<Vec<_>>>()
             .map(Value::set),
+        (ExprKind::Record(entries), Type::Map(elem)) => entries
+            .iter()
+            .map(|(key, item)| Some((key.clone(), value(item, elem)?)))
+            .collect::<Option<Vec<_>>>()
+            .map(Value::map),
         _ => fold::constant(expr),
     }
 }

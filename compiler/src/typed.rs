@@ -6,7 +6,7 @@
 //! every operand has the type its operator needs, every optional attribute
 //! read is guarded, every id and slot is in range of [`Package::schema`].
 
-use reaper_lang::limits::{LimitSpec, StoreSpec};
+use reaper_lang::limits::LimitSpec;
 use reaper_lang::schema::Schema;
 use reaper_lang::types::{ActionId, EntityTypeId, RecordType, Type};
 
@@ -23,13 +23,19 @@ pub enum Ty {
     Ip,
     Duration,
     Timestamp,
+    Decimal,
     /// An entity of one of these types (sorted, deduplicated, non-empty).
     Entity(Vec<EntityTypeId>),
     Set(Box<Ty>),
     /// `[]`: a set of anything, until context says what.
     EmptySet,
+    /// `Map<String, T>`.
+    Map(Box<Ty>),
     /// Fields sorted by name; a field's index is its slot.
     Record(Vec<FieldTy>),
+    /// The context of a rule whose actions have different context records
+    /// (sorted action ids): its fields are read through the action.
+    Context(Vec<ActionId>),
     /// An action (the `action` variable and bare action names).
     Action,
     /// A rate-limit descriptor: string entries, any of which may be absent.
@@ -49,8 +55,10 @@ impl Ty {
             Type::Ip => Ty::Ip,
             Type::Duration => Ty::Duration,
             Type::Timestamp => Ty::Timestamp,
+            Type::Decimal => Ty::Decimal,
             Type::Entity(id) => Ty::Entity(vec![*id]),
             Type::Set(elem) => Ty::Set(Box::new(Ty::from_type(elem))),
+            Type::Map(value) => Ty::Map(Box::new(Ty::from_type(value))),
             Type::Record(record) => Ty::record(record),
         }
     }
@@ -100,6 +108,7 @@ pub enum Const {
     Ip(ipnet::IpNet),
     Duration(i64),
     Timestamp(i64),
+    Decimal(i64),
     Entity(EntityTypeId, String),
     Action(ActionId),
 }
@@ -115,6 +124,7 @@ impl Const {
             Const::Ip(net) => Value::Ip(*net),
             Const::Duration(ms) => Value::Duration(*ms),
             Const::Timestamp(ms) => Value::Timestamp(*ms),
+            Const::Decimal(n) => Value::Decimal(*n),
             Const::Entity(ty, id) => Value::Entity(Uid {
                 ty: *ty,
                 id: id.clone(),
@@ -136,6 +146,9 @@ pub struct Expr {
 pub enum Access {
     /// A record field, by slot.
     Record { slot: u32 },
+    /// A field of the context of a rule whose actions have different
+    /// context records: the slot for each action that has the field.
+    Context { slots: Vec<(ActionId, u32)> },
     /// An entity attribute: the slot for each possible entity type (the
     /// base's type list, in order).
     Entity { slots: Vec<(EntityTypeId, u32)> },
@@ -188,10 +201,28 @@ pub enum BinOp {
     InSet,
     /// Ip `in` Ip: range containment.
     InRange,
+    /// Ip `in` a set of Ips: containment in any of them.
+    InRanges,
     /// `set.contains_all(other)`
     ContainsAll,
     /// `set.contains_any(other)`
     ContainsAny,
+    /// `contains_all` on sets of Ips: by containment.
+    ContainsAllRanges,
+    /// `contains_any` on sets of Ips: by containment.
+    ContainsAnyRanges,
+    /// String `+` String.
+    Concat,
+    /// `s.starts_with(t)`
+    StartsWith,
+    /// `s.ends_with(t)`
+    EndsWith,
+    /// `s.contains(t)` on strings.
+    ContainsText,
+    /// `map.contains_key(k)`
+    HasKey,
+    /// `map.get(k)`: an absent key is an error.
+    GetKey,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -207,6 +238,27 @@ pub enum UnOp {
     IsIpv6,
     IsLoopback,
     IsMulticast,
+    /// `e.id()`: an entity reference's id.
+    EntityId,
+    /// `ip(s)` of a computed string.
+    ParseIp,
+    /// `decimal(s)` of a computed string.
+    ParseDecimal,
+    ToDate,
+    ToTime,
+    DayOfWeek,
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    ToDays,
+    ToHours,
+    ToMinutes,
+    ToSeconds,
+    ToMilliseconds,
+    /// `map.keys()`
+    Keys,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -285,9 +337,12 @@ impl Origin {
 pub struct Condition {
     pub kind: ConditionKind,
     pub expr: Expr,
-    /// The clause as written (`when resource.public`), whitespace collapsed,
-    /// for explanations.
+    /// The clause in canonical form (`when resource.public`), comments left
+    /// out, for explanations.
     pub text: String,
+    /// The operands of the clause's top-level chain (`&&` of a `when`, `||`
+    /// of an `unless`) in canonical form, when it is one.
+    pub parts: Vec<String>,
     pub line: u32,
 }
 
@@ -376,6 +431,8 @@ pub struct Expectation {
     pub action: ActionId,
     /// The resource's entity; the test's `resource` unless `on` names another.
     pub resource: (EntityTypeId, String),
+    /// `with { … }`: context fields over the test's, for this expectation.
+    pub with: Option<Expr>,
     /// Exact reasons expected, when given.
     pub because: Option<Vec<String>>,
     pub origin: Origin,
@@ -387,7 +444,23 @@ pub struct LimitExpectation {
     pub descriptor: Vec<(String, String)>,
     pub matches: Option<Vec<String>>,
     pub allows: Option<u64>,
+    /// A sequence of hits on shared counters, with what each step expects.
+    pub steps: Vec<LimitStep>,
     pub origin: Origin,
+}
+
+/// `at 1m: 3 hits => over_limit login, remaining 0, reset 30s;`
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitStep {
+    /// Milliseconds from the start of the sequence.
+    pub at_ms: u64,
+    pub hits: u64,
+    pub over_limit: bool,
+    /// The limit closest to tripping after the last hit.
+    pub limit: Option<String>,
+    pub remaining: Option<u64>,
+    pub reset_ms: Option<u64>,
+    pub line: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -409,7 +482,6 @@ pub struct Package {
     pub schema: Schema,
     pub rules: Vec<Rule>,
     pub domains: Vec<Domain>,
-    pub stores: Vec<StoreSpec>,
     pub http: Option<HttpMapping>,
     pub tests: Vec<Test>,
 }

@@ -79,8 +79,29 @@ pub enum BinaryOp {
     InSet,
     /// Ip `in` Ip: the left range lies within the right one.
     InRange,
+    /// Ip `in` a set of Ips: the left range lies within one of them.
+    InRanges,
+    /// Every element of the right set is in the left one.
     ContainsAll,
+    /// Some element of the right set is in the left one.
     ContainsAny,
+    /// `ContainsAll` for sets of Ips: every range of the right set lies
+    /// within a range of the left one.
+    ContainsAllRanges,
+    /// `ContainsAny` for sets of Ips.
+    ContainsAnyRanges,
+    /// String `+` String.
+    Concat,
+    /// `a.starts_with(b)` on strings.
+    StartsWith,
+    /// `a.ends_with(b)` on strings.
+    EndsWith,
+    /// `a.contains(b)` on strings: `b` occurs in `a`.
+    ContainsText,
+    /// `m.contains_key(k)` on a map.
+    HasKey,
+    /// `m.get(k)` on a map; an absent key is an error.
+    GetKey,
 }
 
 impl BinaryOp {
@@ -99,8 +120,17 @@ impl BinaryOp {
             BinaryOp::InEntitySet => "in.entities",
             BinaryOp::InSet => "in.set",
             BinaryOp::InRange => "in.range",
+            BinaryOp::InRanges => "in.ranges",
             BinaryOp::ContainsAll => "contains.all",
             BinaryOp::ContainsAny => "contains.any",
+            BinaryOp::ContainsAllRanges => "contains.all.ranges",
+            BinaryOp::ContainsAnyRanges => "contains.any.ranges",
+            BinaryOp::Concat => "concat",
+            BinaryOp::StartsWith => "starts_with",
+            BinaryOp::EndsWith => "ends_with",
+            BinaryOp::ContainsText => "contains.text",
+            BinaryOp::HasKey => "has.key",
+            BinaryOp::GetKey => "get.key",
         }
     }
 }
@@ -111,12 +141,40 @@ pub enum UnaryOp {
     Not,
     /// Checked negation: negating the smallest Int is an error.
     Neg,
+    /// Of a set or a map.
     IsEmpty,
+    /// Elements of a set, entries of a map.
     Len,
     IsIpv4,
     IsIpv6,
     IsLoopback,
     IsMulticast,
+    /// An entity reference's id, as a String.
+    EntityId,
+    /// `ip(s)` of a computed String; text that is not an address or range
+    /// is an error (in a rate limit: the limit does not apply).
+    ParseIp,
+    /// `decimal(s)` of a computed String, failing like `ParseIp`.
+    ParseDecimal,
+    /// Timestamp to the midnight (UTC) that starts its day.
+    ToDate,
+    /// Timestamp to the Duration since its midnight (UTC).
+    ToTime,
+    /// Timestamp to its ISO day of the week (1 Monday … 7 Sunday).
+    DayOfWeek,
+    Year,
+    Month,
+    Day,
+    Hour,
+    Minute,
+    /// Duration to whole days, truncated toward zero.
+    ToDays,
+    ToHours,
+    ToMinutes,
+    ToSeconds,
+    ToMilliseconds,
+    /// A map's keys, as a set.
+    Keys,
 }
 
 impl UnaryOp {
@@ -130,6 +188,23 @@ impl UnaryOp {
             UnaryOp::IsIpv6 => "is_ipv6",
             UnaryOp::IsLoopback => "is_loopback",
             UnaryOp::IsMulticast => "is_multicast",
+            UnaryOp::EntityId => "id",
+            UnaryOp::ParseIp => "parse.ip",
+            UnaryOp::ParseDecimal => "parse.decimal",
+            UnaryOp::ToDate => "to_date",
+            UnaryOp::ToTime => "to_time",
+            UnaryOp::DayOfWeek => "day_of_week",
+            UnaryOp::Year => "year",
+            UnaryOp::Month => "month",
+            UnaryOp::Day => "day",
+            UnaryOp::Hour => "hour",
+            UnaryOp::Minute => "minute",
+            UnaryOp::ToDays => "to_days",
+            UnaryOp::ToHours => "to_hours",
+            UnaryOp::ToMinutes => "to_minutes",
+            UnaryOp::ToSeconds => "to_seconds",
+            UnaryOp::ToMilliseconds => "to_milliseconds",
+            UnaryOp::Keys => "keys",
         }
     }
 }
@@ -196,6 +271,20 @@ pub enum Op {
     ContextHasField {
         dst: Reg,
         slot: u32,
+    },
+    /// `dst = context.field` when the field's slot depends on the action
+    /// (actions with context records of their own): `table` gives the slot
+    /// for each action. An action not in the table, or an absent field, is
+    /// an error.
+    ContextFieldOf {
+        dst: Reg,
+        table: u32,
+    },
+    /// `dst = context has field`, by action: false for an action not in
+    /// the table.
+    ContextHasFieldOf {
+        dst: Reg,
+        table: u32,
     },
     /// `dst = a OP constants[index]`.
     BinaryConst {
@@ -318,7 +407,9 @@ impl Op {
             | Op::AttrOf { dst, .. }
             | Op::HasAttrOf { dst, .. }
             | Op::ContextField { dst, .. }
-            | Op::ContextHasField { dst, .. } => (Vec::new(), Some(dst)),
+            | Op::ContextHasField { dst, .. }
+            | Op::ContextFieldOf { dst, .. }
+            | Op::ContextHasFieldOf { dst, .. } => (Vec::new(), Some(dst)),
             Op::BinaryConst { dst, a, .. } => (vec![a], Some(dst)),
             Op::ConstBinary { dst, b, .. } => (vec![b], Some(dst)),
             Op::Field { dst, src, .. }

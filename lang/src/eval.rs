@@ -18,6 +18,10 @@ pub enum EvalError {
     /// The http mapping read a header the request does not have.
     #[error("header `{0}` is missing")]
     MissingHeader(String),
+    /// `ip(…)` or `decimal(…)` of a computed string that does not denote
+    /// one (the message quotes an excerpt of the text).
+    #[error("{0}")]
+    InvalidValue(String),
     /// A value of an unexpected kind reached an instruction; only a bundle
     /// that was not produced by the compiler can cause it.
     #[error("malformed bundle: {0}")]
@@ -32,6 +36,7 @@ impl EvalError {
             EvalError::MissingEntity(_) => "missing-entity",
             EvalError::MissingAttribute(_) => "missing-attribute",
             EvalError::MissingHeader(_) => "missing-header",
+            EvalError::InvalidValue(_) => "invalid-value",
             EvalError::Malformed(_) => "malformed",
         }
     }

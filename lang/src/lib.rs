@@ -14,6 +14,7 @@ pub mod json;
 pub mod limits;
 pub mod literal;
 pub mod pattern;
+pub mod plural;
 pub mod printable;
 pub mod request;
 pub mod schema;

@@ -3,6 +3,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::types::EntityTypeId;
+
 /// How a limit counts hits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Algorithm {
@@ -47,4 +49,7 @@ pub struct StoreSpec {
     pub max_value_bytes: Option<u64>,
     /// Most live keys; `None` means unbounded.
     pub max_keys: Option<u64>,
+    /// The entity types that may access the store (`store s by [Service]`);
+    /// empty means any type.
+    pub principal_types: Vec<EntityTypeId>,
 }

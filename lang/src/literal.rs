@@ -1,6 +1,7 @@
-//! Text forms of the non-trivial literal types: durations (`1h30m`), sizes
-//! (`16KiB`), IP addresses and CIDR ranges (`10.0.0.0/8`) and timestamps
-//! (`2026-01-01T00:00:00Z`).
+//! Text forms of the non-trivial literal types: durations (`1h30m`, and
+//! `-5h` in requests), sizes (`16KiB`), IP addresses and CIDR ranges
+//! (`10.0.0.0/8`), timestamps (`2026-01-01T00:00:00Z`) and decimals
+//! (`12.5`).
 //!
 //! Both the compiler (policy literals) and the runtime (request values sent as
 //! JSON strings) read these forms, so they are parsed in one place.
@@ -27,6 +28,8 @@ pub enum LiteralError {
     Timestamp(String, String),
     #[error("`{}` is not a 64-bit integer", excerpt(.0))]
     Int(String),
+    #[error("`{}` is not a decimal: {why}", excerpt(.0), why = .1)]
+    Decimal(String, &'static str),
     #[error(
         "`{}` has no known unit: durations use ms, s, m, h, d and sizes use B, KB, KiB, MB, MiB, GB, GiB",
         excerpt(.0)
@@ -89,13 +92,25 @@ pub fn parse_unit_literal(text: &str) -> Result<UnitLiteral, LiteralError> {
     }
 }
 
-/// Parses a duration such as `500ms`, `30m` or `1h30m` into milliseconds.
+/// Parses a duration such as `500ms`, `30m` or `1h30m` into milliseconds;
+/// a leading `-` negates it (`-5h`, as a time zone west of UTC needs).
 /// Units appear at most once, largest first, so each duration has one spelling
 /// a reader can take in at a glance.
 pub fn parse_duration(text: &str) -> Result<i64, LiteralError> {
     let err = |why| LiteralError::Duration(text.to_owned(), why);
     if text.is_empty() {
         return Err(err("it is empty"));
+    }
+    if let Some(positive) = text.strip_prefix('-') {
+        if positive.starts_with('-') || positive.is_empty() {
+            return Err(err("each unit needs a number before it"));
+        }
+        return parse_duration(positive)
+            .map(|ms| -ms)
+            .map_err(|e| match e {
+                LiteralError::Duration(_, why) => err(why),
+                other => other,
+            });
     }
     let mut rest = text;
     let mut total: i64 = 0;
@@ -133,6 +148,51 @@ pub fn parse_duration(text: &str) -> Result<i64, LiteralError> {
             .ok_or_else(|| err("it does not fit in 64 bits of milliseconds"))?;
     }
     Ok(total)
+}
+
+/// Ten-thousandths in one unit of a decimal.
+pub const DECIMAL_SCALE: i64 = 10_000;
+
+/// Parses a decimal such as `12.5`, `-0.0001` or `3` into ten-thousandths.
+/// At most four fractional digits: more would be silently rounded, so they
+/// are refused.
+pub fn parse_decimal(text: &str) -> Result<i64, LiteralError> {
+    let err = |why| LiteralError::Decimal(text.to_owned(), why);
+    let (negative, unsigned) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || (unsigned.contains('.') && !digits(fraction)) {
+        return Err(err("expected digits with an optional fraction, as in `12.5`"));
+    }
+    if fraction.len() > 4 {
+        return Err(err("decimals have at most four fractional digits"));
+    }
+    let whole: i64 = whole
+        .parse()
+        .map_err(|_| err("it does not fit in 64 bits of ten-thousandths"))?;
+    let mut frac: i64 = 0;
+    for (i, b) in fraction.bytes().enumerate() {
+        frac += i64::from(b - b'0') * 10i64.pow(3 - u32::try_from(i).unwrap_or(3));
+    }
+    let magnitude = whole
+        .checked_mul(DECIMAL_SCALE)
+        .and_then(|w| w.checked_add(frac))
+        .ok_or_else(|| err("it does not fit in 64 bits of ten-thousandths"))?;
+    Ok(if negative { -magnitude } else { magnitude })
+}
+
+/// Renders ten-thousandths as a decimal literal: `12.5`, `3.0`, `-0.0001`.
+pub fn format_decimal(n: i64) -> String {
+    let sign = if n < 0 { "-" } else { "" };
+    let magnitude = n.unsigned_abs();
+    let scale = DECIMAL_SCALE.unsigned_abs();
+    let fraction = format!("{:04}", magnitude % scale);
+    let fraction = fraction.trim_end_matches('0');
+    let fraction = if fraction.is_empty() { "0" } else { fraction };
+    format!("{sign}{}.{fraction}", magnitude / scale)
 }
 
 /// Parses a size such as `512B`, `16KiB` or `1GB` into bytes.
@@ -183,6 +243,16 @@ pub fn parse_ip(text: &str) -> Result<IpNet, LiteralError> {
             }
             Ok(net)
         }
+    }
+}
+
+/// Renders an address or range: an address alone (`10.1.2.3`), a range
+/// with its prefix (`10.0.0.0/8`).
+pub fn format_ip(net: &IpNet) -> String {
+    if net.prefix_len() == net.max_prefix_len() {
+        net.addr().to_string()
+    } else {
+        net.to_string()
     }
 }
 
@@ -253,9 +323,35 @@ mod tests {
 
     #[test]
     fn durations_round_trip_through_canonical_form() {
-        for ms in [0, 1, 999, 1_000, 61_000, 5_400_000, 90_061_001] {
+        for ms in [0, 1, 999, 1_000, 61_000, 5_400_000, 90_061_001, -1, -18_000_000] {
             assert_eq!(parse_duration(&format_duration(ms)), Ok(ms));
         }
+    }
+
+    #[test]
+    fn negative_durations() {
+        assert_eq!(parse_duration("-5h"), Ok(-18_000_000));
+        assert_eq!(parse_duration("-1h30m"), Ok(-5_400_000));
+        assert!(parse_duration("--5h").is_err());
+        assert!(parse_duration("-").is_err());
+        assert!(parse_duration("5h-").is_err());
+    }
+
+    #[test]
+    fn decimals() {
+        assert_eq!(parse_decimal("12.5"), Ok(125_000));
+        assert_eq!(parse_decimal("-0.0001"), Ok(-1));
+        assert_eq!(parse_decimal("3"), Ok(30_000));
+        assert!(parse_decimal("1.23456").is_err());
+        assert!(parse_decimal("1.").is_err());
+        assert!(parse_decimal(".5").is_err());
+        assert!(parse_decimal("1e5").is_err());
+        assert!(parse_decimal("922337203685478").is_err());
+        for n in [0, 1, -1, 125_000, 30_000, -12_345_678, i64::MAX, i64::MIN + 1] {
+            assert_eq!(parse_decimal(&format_decimal(n)), Ok(n), "{n}");
+        }
+        assert_eq!(format_decimal(125_000), "12.5");
+        assert_eq!(format_decimal(30_000), "3.0");
     }
 
     #[test]

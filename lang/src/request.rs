@@ -10,7 +10,7 @@ use thiserror::Error;
 use crate::excerpt::excerpt;
 use crate::json::{self, JsonError};
 use crate::literal;
-use crate::schema::Schema;
+use crate::schema::{STORE_ACTIONS, Schema};
 use crate::types::{ActionId, EntityTypeId, RecordType, Type};
 use crate::value::{Uid, Value};
 
@@ -129,6 +129,23 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
         );
     };
     if let Some(def) = schema.action(action) {
+        if def.is_group {
+            let members: Vec<&str> = schema
+                .members(action)
+                .into_iter()
+                .filter(|m| *m != action)
+                .filter_map(|m| schema.action(m))
+                .filter(|m| !m.is_group)
+                .map(|m| m.name.as_str())
+                .collect();
+            return err(
+                "action",
+                format!(
+                    "`{action_name}` is an action group; a request names one of its actions ({})",
+                    members.join(", ")
+                ),
+            );
+        }
         for (what, uid, types) in [
             ("principal", &principal, &def.principal_types),
             ("resource", &resource, &def.resource_types),
@@ -143,10 +160,12 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
                 );
             }
         }
+        store_access(schema, action_name, &principal, &resource)?;
     }
+    let context_type = schema.context_of(action);
     let context = match object.get("context") {
-        Some(json) => decoder.record(json, "context", &schema.context)?,
-        None => decoder.record(&Json::Object(Map::new()), "context", &schema.context)?,
+        Some(json) => decoder.record(json, "context", context_type)?,
+        None => decoder.record(&Json::Object(Map::new()), "context", context_type)?,
     };
     if let Some(list) = object.get("entities") {
         let Json::Array(items) = list else {
@@ -179,6 +198,40 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
         context,
         entities: entities.list,
     })
+}
+
+/// A store access names a declared store, by a principal of a type the
+/// store admits (`store sessions by [Service]`).
+fn store_access(
+    schema: &Schema,
+    action_name: &str,
+    principal: &Uid,
+    resource: &Uid,
+) -> Result<(), RequestError> {
+    if !STORE_ACTIONS.contains(&action_name) {
+        return Ok(());
+    }
+    let Some(store) = schema.store(&resource.id) else {
+        // The resource is a `Store`, whose ids were checked already.
+        return Ok(());
+    };
+    if !store.principal_types.is_empty() && !store.principal_types.contains(&principal.ty) {
+        let allowed: Vec<String> = store
+            .principal_types
+            .iter()
+            .map(|t| format!("`{}`", type_name(schema, *t)))
+            .collect();
+        return err(
+            "principal.type",
+            format!(
+                "store `{}` is accessed by {}, not by a `{}`",
+                excerpt(&store.name),
+                allowed.join(" or "),
+                type_name(schema, principal.ty)
+            ),
+        );
+    }
+    Ok(())
 }
 
 /// The entities a request carries data for, each once.
@@ -302,7 +355,26 @@ impl Decoder<'_> {
         let Some(ty) = self.schema.entity_type_id(ty) else {
             return err(&type_path, format!("unknown entity type `{}`", excerpt(ty)));
         };
-        let id = self.string(required(object, path, "id")?, &join(path, "id"))?;
+        let id_path = join(path, "id");
+        let id = self.string(required(object, path, "id")?, &id_path)?;
+        if let Some(def) = self.schema.entity_type(ty)
+            && let Some(ids) = def.ids.as_ref().filter(|_| !def.allows_id(id))
+        {
+            let known: Vec<String> = ids.iter().map(|i| format!("{:?}", excerpt(i))).collect();
+            let known = if known.is_empty() {
+                "none is declared".to_owned()
+            } else {
+                format!("declared: {}", known.join(", "))
+            };
+            return err(
+                &id_path,
+                format!(
+                    "`{}` has no entity {:?} ({known})",
+                    def.name,
+                    excerpt(id)
+                ),
+            );
+        }
         Ok(Uid {
             ty,
             id: id.to_owned(),
@@ -482,6 +554,45 @@ impl Decoder<'_> {
                 literal::parse_timestamp(text)
                     .map(Value::Timestamp)
                     .or_else(|e| err(path, e.to_string()))
+            }
+            Type::Decimal => {
+                // A string is exact; a JSON number is read as the text it
+                // prints as, so `12.5` is 12.5 and `1e-7` is refused.
+                let text = match json {
+                    Json::Number(n) => n.to_string(),
+                    Json::String(_) => self.string(json, path)?.to_owned(),
+                    other => return mismatch(other),
+                };
+                literal::parse_decimal(&text)
+                    .map(Value::Decimal)
+                    .or_else(|e| err(path, e.to_string()))
+            }
+            Type::Map(value_type) => {
+                let Json::Object(object) = json else {
+                    return mismatch(json);
+                };
+                if object.len() > self.limits.max_set_len {
+                    return err(
+                        path,
+                        format!("a map holds at most {} entries", self.limits.max_set_len),
+                    );
+                }
+                let mut entries = Vec::with_capacity(object.len());
+                for (key, item) in object {
+                    if key.len() > self.limits.max_string_bytes {
+                        return err(
+                            path,
+                            format!(
+                                "a key of {} bytes exceeds the limit of {} bytes",
+                                key.len(),
+                                self.limits.max_string_bytes
+                            ),
+                        );
+                    }
+                    let item = self.value(item, &format!("{path}[{:?}]", excerpt(key)), value_type)?;
+                    entries.push((key.clone(), item));
+                }
+                Ok(Value::map(entries))
             }
             Type::Entity(want) => {
                 if !json.is_object() {

@@ -24,8 +24,13 @@ pub enum Type {
     Duration,
     /// Milliseconds since the Unix epoch.
     Timestamp,
+    /// A fixed-point number with four fractional digits, held as the
+    /// number of ten-thousandths (Cedar's `decimal`).
+    Decimal,
     Entity(EntityTypeId),
     Set(Box<Type>),
+    /// `Map<String, T>`: string keys, values of one type.
+    Map(Box<Type>),
     Record(RecordType),
 }
 
@@ -66,14 +71,18 @@ fn slot(index: usize) -> u32 {
 }
 
 /// The primitive type names, as written in policies.
-pub const PRIMITIVE_NAMES: [(&str, Type); 6] = [
+pub const PRIMITIVE_NAMES: [(&str, Type); 7] = [
     ("Bool", Type::Bool),
     ("Int", Type::Int),
     ("String", Type::String),
     ("Ip", Type::Ip),
     ("Duration", Type::Duration),
     ("Timestamp", Type::Timestamp),
+    ("Decimal", Type::Decimal),
 ];
+
+/// The generic type names: `Set<T>` and `Map<String, T>`.
+pub const GENERIC_NAMES: [&str; 2] = ["Set", "Map"];
 
 /// The primitive type a name denotes, if it is one.
 pub fn primitive(name: &str) -> Option<Type> {

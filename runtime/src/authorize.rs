@@ -8,6 +8,7 @@ use smallvec::SmallVec;
 
 use crate::engine::Engine;
 use crate::request::Request;
+use crate::scratch::Scratch;
 use crate::value::Val;
 use crate::vm::{Env, Fault, Registers};
 
@@ -28,12 +29,15 @@ pub struct Decision {
 pub enum RuleOutcome {
     Applied,
     /// Clause `clause` (an index into the rule's clauses) decided it does
-    /// not apply.
+    /// not apply; `part` is the operand of its top-level chain that did,
+    /// when the clause is one.
     NotApplied {
         clause: usize,
+        part: Option<usize>,
     },
     Failed {
         clause: usize,
+        part: Option<usize>,
         error: EvalError,
     },
 }
@@ -60,7 +64,7 @@ impl Engine {
         let mut run = RuleRun {
             engine: self,
             env: self.env(request),
-            scratch: Vec::new(),
+            scratch: Scratch::default(),
             registers: Registers::new(),
             forbids: SmallVec::new(),
             permits: SmallVec::new(),
@@ -90,7 +94,7 @@ impl Engine {
     pub fn explain(&self, request: &Request) -> Explanation {
         let decision = self.authorize(request);
         let env = self.env(request);
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         let mut registers = Registers::new();
         let mut candidates = Vec::new();
         for rule in self.candidates(request) {
@@ -102,21 +106,33 @@ impl Engine {
             };
             scratch.clear();
             let outcome = env.run::<true>(function, &mut registers, &mut scratch);
-            // The deciding clause is the one whose code ran last.
+            // The deciding clause is the one whose code ran last, and its
+            // deciding part the one whose code ran last within the clause.
+            let last = outcome.executed.last().copied().unwrap_or(0);
             let clause = info
                 .conditions
                 .iter()
-                .rposition(|c| c.start <= outcome.last_pc)
+                .rposition(|c| c.start <= last)
                 .unwrap_or(0);
+            let part = info.conditions.get(clause).and_then(|c| {
+                c.parts.iter().rposition(|p| {
+                    outcome
+                        .executed
+                        .iter()
+                        .any(|pc| (p.start..p.end).contains(pc))
+                })
+            });
             let result = match outcome.result {
                 Ok(Val::Bool(true)) => RuleOutcome::Applied,
-                Ok(Val::Bool(false)) => RuleOutcome::NotApplied { clause },
+                Ok(Val::Bool(false)) => RuleOutcome::NotApplied { clause, part },
                 Ok(_) | Err(Fault::NotApplicable) => RuleOutcome::Failed {
                     clause,
+                    part,
                     error: EvalError::Malformed("a rule did not give a Bool"),
                 },
                 Err(Fault::Error(error)) => RuleOutcome::Failed {
                     clause,
+                    part,
                     error: *error,
                 },
             };
@@ -180,7 +196,7 @@ impl Engine {
 struct RuleRun<'a> {
     engine: &'a Engine,
     env: Env<'a>,
-    scratch: Vec<Val>,
+    scratch: Scratch,
     registers: Registers,
     forbids: SmallVec<[u32; 4]>,
     permits: SmallVec<[u32; 4]>,

@@ -13,7 +13,7 @@ use rustc_hash::FxHashMap;
 use crate::grid::Grid;
 use crate::ratelimit::counters::{CounterStore, MemoryCounters};
 use crate::strings::Strings;
-use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, normalize_set};
+use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, map_layout, normalize_set};
 
 /// The rules that may apply to requests with one action and resource type,
 /// split by literal scope so a request looks up only its own.
@@ -245,6 +245,8 @@ pub struct Engine {
     pub(crate) buckets: Vec<Bucket>,
     /// By (attribute table, entity type), the attribute's slot.
     attr_slots: Grid,
+    /// By (context table, action), the context field's slot.
+    context_slots: Grid,
     /// For each rule, how to run it.
     pub(crate) rule_code: Box<[RuleCode]>,
     /// For each domain, its limits prepared for evaluation.
@@ -346,6 +348,18 @@ impl Engine {
                     slots.iter().map(move |(ty, slot)| (table, ty.0, *slot))
                 }),
         );
+        let context_slots = Grid::new(
+            bundle.context_tables.len(),
+            bundle.schema.actions.len(),
+            bundle
+                .context_tables
+                .iter()
+                .enumerate()
+                .flat_map(|(table, slots)| {
+                    let table = reaper_lang::schema::index_u32(table);
+                    slots.iter().map(move |(action, slot)| (table, action.0, *slot))
+                }),
+        );
         let rule_code = bundle
             .rules
             .iter()
@@ -373,6 +387,7 @@ impl Engine {
             buckets_by,
             buckets,
             attr_slots,
+            context_slots,
             counters,
         }
     }
@@ -404,7 +419,7 @@ impl Engine {
 
     /// A retention namespace's limits.
     pub fn store(&self, name: &str) -> Option<&StoreSpec> {
-        self.bundle.stores.iter().find(|s| s.name == name)
+        self.bundle.schema.store(name)
     }
 
     pub(crate) fn strings(&self) -> &Strings {
@@ -418,6 +433,11 @@ impl Engine {
     /// The slot of attribute table `table` for entity type `ty`.
     pub(crate) fn attr_slot(&self, table: u32, ty: u32) -> Option<u32> {
         self.attr_slots.get(table, ty)
+    }
+
+    /// The slot of context table `table` for action `action`.
+    pub(crate) fn context_slot(&self, table: u32, action: u32) -> Option<u32> {
+        self.context_slots.get(table, action)
     }
 
     pub(crate) fn bucket(&self, action: u32, resource_type: u32) -> Option<&Bucket> {
@@ -461,7 +481,10 @@ fn constant_pool(bundle: &Bundle) -> ConstantPool {
         let part = |i: u32, values: &[Val]| values.get(i as usize).copied().unwrap_or(Val::Absent);
         let value = match constant {
             Constant::Bool(b) => Val::Bool(*b),
-            Constant::Int(n) | Constant::Duration(n) | Constant::Timestamp(n) => Val::Int(*n),
+            Constant::Int(n)
+            | Constant::Duration(n)
+            | Constant::Timestamp(n)
+            | Constant::Decimal(n) => Val::Int(*n),
             Constant::String(s) => Val::Str(*s),
             Constant::Ip(ip) => {
                 ips.push(*ip);
@@ -480,9 +503,17 @@ fn constant_pool(bundle: &Bundle) -> ConstantPool {
                     scratch: &[],
                     constant_ips: &ips,
                     request_ips: &[],
+                    scratch_ips: &[],
                 };
                 normalize_set(&pools, &mut members);
                 Val::Set(push(&mut pool, members))
+            }
+            Constant::Map(entries) => {
+                let entries = entries
+                    .iter()
+                    .map(|(key, value)| (*key, part(*value, &values)))
+                    .collect();
+                Val::Map(push(&mut pool, map_layout(entries)))
             }
             Constant::Record(slots) => {
                 let fields: Vec<Val> = slots

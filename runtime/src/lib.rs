@@ -11,8 +11,10 @@
 mod authorize;
 mod engine;
 mod grid;
+pub mod http;
 pub mod ratelimit;
 mod request;
+mod scratch;
 mod strings;
 mod value;
 mod vm;

@@ -12,7 +12,7 @@ use rustc_hash::FxHashSet;
 
 use crate::engine::Engine;
 use crate::strings::LocalStrings;
-use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, normalize_set};
+use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, map_layout, normalize_set};
 
 /// One entity's data: attributes (a record in the request pool) and its
 /// direct parents (a range of `Request::parents`).
@@ -227,7 +227,9 @@ impl Preparer<'_> {
     fn value(&mut self, value: &Value) -> Val {
         match value {
             Value::Bool(b) => Val::Bool(*b),
-            Value::Int(n) | Value::Duration(n) | Value::Timestamp(n) => Val::Int(*n),
+            Value::Int(n) | Value::Duration(n) | Value::Timestamp(n) | Value::Decimal(n) => {
+                Val::Int(*n)
+            }
             Value::String(s) => Val::Str(self.strings.intern(self.engine.strings(), s)),
             Value::Ip(ip) => {
                 self.ips.push(*ip);
@@ -246,10 +248,21 @@ impl Preparer<'_> {
                     scratch: &[],
                     constant_ips: &self.engine.constant_ips,
                     request_ips: &self.ips,
+                    scratch_ips: &[],
                 };
                 // Interning changed the order (strings now sort by symbol).
                 normalize_set(&pools, &mut converted);
                 Val::Set(self.push(converted))
+            }
+            Value::Map(entries) => {
+                let entries = entries
+                    .iter()
+                    .map(|(key, value)| {
+                        let key = self.strings.intern(self.engine.strings(), key);
+                        (key, self.value(value))
+                    })
+                    .collect();
+                Val::Map(self.push(map_layout(entries)))
             }
             Value::Record(slots) => Val::Record(self.record(slots)),
         }

@@ -62,6 +62,15 @@ impl LocalStrings {
         sym
     }
 
+    /// The symbol this table gave `text`, if any.
+    pub fn get(&self, text: &str) -> Option<Sym> {
+        self.ids.get(text).copied()
+    }
+
+    pub fn len(&self) -> u32 {
+        reaper_lang::schema::index_u32(self.texts.len())
+    }
+
     /// The text of a symbol from either table; `""` for an unknown symbol,
     /// which only a malformed bundle could produce.
     pub fn text<'a>(&'a self, global: &'a Strings, sym: Sym) -> &'a str {
@@ -82,6 +91,25 @@ pub enum Texts<'a> {
 }
 
 impl<'a> Texts<'a> {
+    /// How many symbols this table adds past the bundle's.
+    pub fn len(self) -> u32 {
+        match self {
+            Texts::Local(local) => local.len(),
+            Texts::Borrowed(texts) => reaper_lang::schema::index_u32(texts.len()),
+        }
+    }
+
+    /// The symbol this table gives `text`, if it has it.
+    pub fn get(self, global: &Strings, text: &str) -> Option<Sym> {
+        match self {
+            Texts::Local(local) => local.get(text),
+            Texts::Borrowed(texts) => texts
+                .iter()
+                .position(|t| *t == text)
+                .map(|i| global.len().saturating_add(reaper_lang::schema::index_u32(i))),
+        }
+    }
+
     pub fn text(self, global: &'a Strings, sym: Sym) -> &'a str {
         match (sym.checked_sub(global.len()), self) {
             (None, _) => global.text(sym).unwrap_or(""),

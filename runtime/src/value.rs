@@ -121,6 +121,9 @@ pub enum Val {
     Record(Slice),
     /// An optional field or attribute that is not there.
     Absent,
+    /// `n` keys (strings, sorted by symbol, distinct) then their `n`
+    /// values: the keys alone are a set.
+    Map(Slice),
 }
 
 /// A value as two machine words, for the VM's register file: writing and
@@ -174,6 +177,7 @@ impl Val {
             Val::Set(s) => Words(6, s.to_bits()),
             Val::Record(s) => Words(7, s.to_bits()),
             Val::Absent => Words(8, 0),
+            Val::Map(s) => Words(9, s.to_bits()),
         }
     }
 
@@ -191,6 +195,7 @@ impl Val {
             }),
             6 => Val::Set(Slice::from_bits(w.1)),
             7 => Val::Record(Slice::from_bits(w.1)),
+            9 => Val::Map(Slice::from_bits(w.1)),
             _ => Val::Absent,
         }
     }
@@ -213,7 +218,7 @@ fn pool_of_bits(bits: u64) -> Pool {
 }
 
 /// The pools values may point into: values of the bundle's constants, of
-/// the request, and built during evaluation; IP ranges of the first two.
+/// the request, and built during evaluation; likewise IP ranges.
 #[derive(Clone, Copy)]
 pub struct Pools<'a> {
     pub constants: &'a [Val],
@@ -221,6 +226,7 @@ pub struct Pools<'a> {
     pub scratch: &'a [Val],
     pub constant_ips: &'a [IpNet],
     pub request_ips: &'a [IpNet],
+    pub scratch_ips: &'a [IpNet],
 }
 
 impl<'a> Pools<'a> {
@@ -242,7 +248,8 @@ impl<'a> Pools<'a> {
     pub fn ip(&self, r: IpRef) -> IpNet {
         let table = match r.pool {
             Pool::Const => self.constant_ips,
-            Pool::Request | Pool::Scratch => self.request_ips,
+            Pool::Request => self.request_ips,
+            Pool::Scratch => self.scratch_ips,
         };
         table.get(r.index as usize).copied().unwrap_or_default()
     }
@@ -257,7 +264,9 @@ impl<'a> Pools<'a> {
             (Val::Str(x), Val::Str(y)) | (Val::Action(x), Val::Action(y)) => x.cmp(y),
             (Val::Entity(x), Val::Entity(y)) => x.cmp(y),
             (Val::Ip(x), Val::Ip(y)) => self.ip(*x).cmp(&self.ip(*y)),
-            (Val::Set(x), Val::Set(y)) | (Val::Record(x), Val::Record(y)) => {
+            (Val::Set(x), Val::Set(y))
+            | (Val::Record(x), Val::Record(y))
+            | (Val::Map(x), Val::Map(y)) => {
                 let (xs, ys) = (self.slice(*x), self.slice(*y));
                 for (p, q) in xs.iter().zip(ys) {
                     let order = self.cmp(p, q);
@@ -291,6 +300,24 @@ impl<'a> Pools<'a> {
             items.binary_search_by(|item| self.cmp(item, v)).is_ok()
         }
     }
+
+    /// A map's keys (a set) and values.
+    pub fn map_parts(&self, map: Slice) -> (&'a [Val], &'a [Val]) {
+        let all = self.slice(map);
+        all.split_at(all.len() / 2)
+    }
+
+    /// The value of `key` in a map.
+    pub fn get(&self, map: Slice, key: Sym) -> Option<Val> {
+        let (keys, values) = self.map_parts(map);
+        let index = keys
+            .binary_search_by(|k| match k {
+                Val::Str(sym) => sym.cmp(&key),
+                _ => Ordering::Less,
+            })
+            .ok()?;
+        values.get(index).copied()
+    }
 }
 
 fn rank(v: &Val) -> u8 {
@@ -304,7 +331,19 @@ fn rank(v: &Val) -> u8 {
         Val::Set(_) => 6,
         Val::Record(_) => 7,
         Val::Absent => 8,
+        Val::Map(_) => 9,
     }
+}
+
+/// Lays out map entries as a map value's slice: keys (sorted by symbol,
+/// the last of repeated keys kept) then values.
+pub fn map_layout(mut entries: Vec<(Sym, Val)>) -> Vec<Val> {
+    entries.reverse();
+    entries.sort_by_key(|(k, _)| *k);
+    entries.dedup_by_key(|(k, _)| *k);
+    let mut out: Vec<Val> = entries.iter().map(|(k, _)| Val::Str(*k)).collect();
+    out.extend(entries.iter().map(|(_, v)| *v));
+    out
 }
 
 /// Sorts values into set order and removes duplicates.

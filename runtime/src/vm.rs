@@ -5,12 +5,15 @@
 
 use reaper_lang::bytecode::{BinaryOp, Function, HttpField, Op, UnaryOp, Var};
 use reaper_lang::eval::EvalError;
-use reaper_lang::value::ip;
+use reaper_lang::excerpt::excerpt;
+use reaper_lang::literal;
+use reaper_lang::value::{ip, time};
 
 use crate::engine::Engine;
 use crate::request::Request;
+use crate::scratch::Scratch;
 use crate::strings::Texts;
-use crate::value::{EntityKey, Pool, Pools, Slice, Sym, Val, Words, normalize_set};
+use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Sym, Val, Words, normalize_set};
 
 /// Why a function produced no value. Errors are boxed so a
 /// `Result<Val, Fault>` stays 16 bytes and returns in registers; the box is
@@ -61,11 +64,11 @@ pub(crate) struct Env<'a> {
     pub ips: &'a [ipnet::IpNet],
 }
 
-/// The outcome of running a function, and (when tracing) the last
-/// instruction that ran before it returned or failed.
+/// The outcome of running a function, and (when tracing) the instructions
+/// that ran, in order, but for the final `ret`.
 pub(crate) struct Outcome {
     pub result: Result<Val, Fault>,
-    pub last_pc: u32,
+    pub executed: Vec<u32>,
 }
 
 /// A register file. Functions with at most 16 registers (nearly all) use a
@@ -149,11 +152,11 @@ impl Env<'_> {
         &self,
         function: &Function,
         registers: &mut Registers,
-        scratch: &mut Vec<Val>,
+        scratch: &mut Scratch,
     ) -> Result<Val, Fault> {
-        let mut last_pc = 0;
+        let mut executed = Vec::new();
         if function.registers as usize <= INLINE_REGISTERS {
-            self.exec::<false, _>(function, &mut registers.inline, scratch, &mut last_pc)
+            self.exec::<false, _>(function, &mut registers.inline, scratch, &mut executed)
         } else {
             self.run::<false>(function, registers, scratch).result
         }
@@ -163,33 +166,57 @@ impl Env<'_> {
         &self,
         function: &Function,
         registers: &mut Registers,
-        scratch: &mut Vec<Val>,
+        scratch: &mut Scratch,
     ) -> Outcome {
-        let mut last_pc: u32 = 0;
+        let mut executed = Vec::new();
         let needed = function.registers as usize;
         let result = if needed <= INLINE_REGISTERS {
-            self.exec::<TRACE, _>(function, &mut registers.inline, scratch, &mut last_pc)
+            self.exec::<TRACE, _>(function, &mut registers.inline, scratch, &mut executed)
         } else {
             if registers.heap.len() < needed {
                 registers.heap.resize(needed, Val::Absent);
             }
-            self.exec::<TRACE, _>(function, &mut registers.heap, scratch, &mut last_pc)
+            self.exec::<TRACE, _>(function, &mut registers.heap, scratch, &mut executed)
         };
-        Outcome { result, last_pc }
+        Outcome { result, executed }
     }
 
-    fn pools<'p>(&'p self, scratch: &'p [Val]) -> Pools<'p> {
+    fn pools<'p>(&'p self, scratch: &'p Scratch) -> Pools<'p> {
         Pools {
             constants: self.engine.constants(),
             request: self.values,
-            scratch,
+            scratch: &scratch.values,
             constant_ips: &self.engine.constant_ips,
             request_ips: self.ips,
+            scratch_ips: &scratch.ips,
         }
     }
 
-    fn text(&self, sym: Sym) -> &str {
-        self.local.text(self.engine.strings(), sym)
+    /// The text of a symbol: the bundle's, the input's, or one this
+    /// evaluation built.
+    pub fn text<'s>(&'s self, scratch: &'s Scratch, sym: Sym) -> &'s str {
+        let strings = self.engine.strings();
+        match sym.checked_sub(strings.len().saturating_add(self.local.len())) {
+            Some(index) => scratch.text(index),
+            None => self.local.text(strings, sym),
+        }
+    }
+
+    /// Whether this runs a rate limit's code (which has a descriptor and no
+    /// request): there a value that cannot be computed makes the limit not
+    /// apply, as a missing entry does.
+    fn in_limit(&self) -> bool {
+        self.request.is_none() && self.http.is_none()
+    }
+
+    /// A conversion of text that failed (`ip(…)`, `decimal(…)`).
+    #[cold]
+    fn invalid(&self, message: String) -> Fault {
+        if self.in_limit() {
+            Fault::NotApplicable
+        } else {
+            EvalError::InvalidValue(message).into()
+        }
     }
 
     fn constant(&self, index: u32) -> Val {
@@ -204,8 +231,8 @@ impl Env<'_> {
         &self,
         function: &Function,
         regs: &mut R,
-        scratch: &mut Vec<Val>,
-        last_pc: &mut u32,
+        scratch: &mut Scratch,
+        executed: &mut Vec<u32>,
     ) -> Result<Val, Fault> {
         let code = &function.code[..];
         let mut pc: usize = 0;
@@ -213,10 +240,10 @@ impl Env<'_> {
             let Some(&op) = code.get(pc) else {
                 return Err(EvalError::Malformed("the code ends without `ret`").into());
             };
-            // The final `ret` belongs to no clause: the instruction before it
-            // tells which clause ended the evaluation.
+            // The final `ret` belongs to no clause: the instructions before
+            // it tell which clause, and which part of it, decided.
             if TRACE && !matches!(op, Op::Return { .. }) {
-                *last_pc = reaper_lang::schema::index_u32(pc);
+                executed.push(reaper_lang::schema::index_u32(pc));
             }
             pc += 1;
             match op {
@@ -240,15 +267,15 @@ impl Env<'_> {
                     Val::Bool(b) => regs.write(dst, Val::Bool(!b)),
                     _ => return Err(malformed()),
                 },
-                Op::Binary { op, dst, a, b } => {
+                Op::Binary { op, dst, a, b } if op != BinaryOp::Concat => {
                     let value = self.binary(op, regs.read(a), regs.read(b), scratch)?;
                     regs.write(dst, value);
                 }
-                Op::BinaryConst { op, dst, a, index } => {
+                Op::BinaryConst { op, dst, a, index } if op != BinaryOp::Concat => {
                     let value = self.binary(op, regs.read(a), self.constant(index), scratch)?;
                     regs.write(dst, value);
                 }
-                Op::ConstBinary { op, dst, index, b } => {
+                Op::ConstBinary { op, dst, index, b } if op != BinaryOp::Concat => {
                     let value = self.binary(op, self.constant(index), regs.read(b), scratch)?;
                     regs.write(dst, value);
                 }
@@ -279,13 +306,43 @@ impl Env<'_> {
     /// The instructions rule conditions rarely run, kept out of the hot loop
     /// so it stays small.
     #[inline(never)]
-    fn cold_op<R: RegFile>(
-        &self,
-        op: Op,
-        regs: &mut R,
-        scratch: &mut Vec<Val>,
-    ) -> Result<(), Fault> {
+    fn cold_op<R: RegFile>(&self, op: Op, regs: &mut R, scratch: &mut Scratch) -> Result<(), Fault> {
         match op {
+            Op::Binary {
+                op: BinaryOp::Concat,
+                dst,
+                a,
+                b,
+            } => {
+                let value = self.concat(regs.read(a), regs.read(b), scratch)?;
+                regs.write(dst, value);
+            }
+            Op::BinaryConst {
+                op: BinaryOp::Concat,
+                dst,
+                a,
+                index,
+            } => {
+                let value = self.concat(regs.read(a), self.constant(index), scratch)?;
+                regs.write(dst, value);
+            }
+            Op::ConstBinary {
+                op: BinaryOp::Concat,
+                dst,
+                index,
+                b,
+            } => {
+                let value = self.concat(self.constant(index), regs.read(b), scratch)?;
+                regs.write(dst, value);
+            }
+            Op::ContextFieldOf { dst, table } => regs.write(dst, self.context_field_of(table)?),
+            Op::ContextHasFieldOf { dst, table } => {
+                let present = self.context_slot(table).is_some_and(|slot| {
+                    self.request
+                        .is_some_and(|r| self.has_field(r.context, slot, scratch))
+                });
+                regs.write(dst, Val::Bool(present));
+            }
             Op::ContextHasField { dst, slot } => {
                 let request = self.request.ok_or_else(malformed)?;
                 regs.write(
@@ -366,7 +423,7 @@ impl Env<'_> {
             Op::Header { dst, name } => {
                 let http = self.http.ok_or_else(malformed)?;
                 let Some((_, value)) = http.headers.iter().find(|(n, _)| *n == name) else {
-                    return Err(EvalError::MissingHeader(self.text(name).to_owned()).into());
+                    return Err(EvalError::MissingHeader(self.text(scratch, name).to_owned()).into());
                 };
                 regs.write(dst, Val::Str(*value));
             }
@@ -396,11 +453,15 @@ impl Env<'_> {
                     .ok_or_else(malformed)?;
                 regs.write(
                     dst,
-                    Val::Bool(reaper_lang::pattern::matches(pattern, self.text(sym))),
+                    Val::Bool(reaper_lang::pattern::matches(
+                        pattern,
+                        self.text(scratch, sym),
+                    )),
                 );
             }
             Op::Unary { op, dst, src } => {
-                regs.write(dst, unary(op, regs.read(src), &self.pools(scratch))?)
+                let value = self.unary(op, regs.read(src), scratch)?;
+                regs.write(dst, value);
             }
             Op::Set { dst, start, count } | Op::Record { dst, start, count } => {
                 let mut items: Vec<Val> = regs.window(start, count).ok_or_else(malformed)?;
@@ -409,10 +470,10 @@ impl Env<'_> {
                 }
                 let slice = Slice::new(
                     Pool::Scratch,
-                    reaper_lang::schema::index_u32(scratch.len()),
+                    reaper_lang::schema::index_u32(scratch.values.len()),
                     reaper_lang::schema::index_u32(items.len()),
                 );
-                scratch.extend(items);
+                scratch.values.extend(items);
                 let value = if let Op::Set { .. } = op {
                     Val::Set(slice)
                 } else {
@@ -475,11 +536,11 @@ impl Env<'_> {
             }
             BinaryOp::InEntity => Some(request.is_in(a.entity()?, b.entity()?)),
             BinaryOp::InEntitySet => {
-                request.is_in_any(a.entity()?, self.pools(&[]).slice(b.set()?))
+                request.is_in_any(a.entity()?, self.input_pools().slice(b.set()?))
             }
-            BinaryOp::InSet => Some(self.pools(&[]).contains(b.set()?, &Val::from_words(a))),
+            BinaryOp::InSet => Some(self.input_pools().contains(b.set()?, &Val::from_words(a))),
             _ => self
-                .binary(op, Val::from_words(a), Val::from_words(b), &[])
+                .binary(op, Val::from_words(a), Val::from_words(b), &Scratch::default())
                 .ok()?
                 .to_words()
                 .as_bool(),
@@ -515,7 +576,7 @@ impl Env<'_> {
                 present(attribute(request, data, slot))
             }
             GuardRead::ContextHas { slot } => {
-                Words::bool(self.has_field(request.context, slot, &[]))
+                Words::bool(self.has_field(request.context, slot, &Scratch::default()))
             }
             GuardRead::Context { slot } => {
                 if slot >= request.context.len {
@@ -533,6 +594,19 @@ impl Env<'_> {
                 Var::Resource => Val::Entity(request.resource).to_words(),
                 _ => Words::NONE,
             },
+        }
+    }
+
+    /// The pools of the bundle and the input alone (guards build nothing).
+    #[inline(always)]
+    fn input_pools(&self) -> Pools<'_> {
+        Pools {
+            constants: self.engine.constants(),
+            request: self.values,
+            scratch: &[],
+            constant_ips: &self.engine.constant_ips,
+            request_ips: self.ips,
+            scratch_ips: &[],
         }
     }
 
@@ -596,8 +670,33 @@ impl Env<'_> {
         })
     }
 
+    /// The slot of a per-action context table for the request's action.
+    fn context_slot(&self, table: u32) -> Option<u32> {
+        let request = self.request?;
+        self.engine.context_slot(table, request.action)
+    }
+
+    /// `context.f` through a per-action table: a field the action's
+    /// context lacks reads as absent.
+    fn context_field_of(&self, table: u32) -> Result<Val, Fault> {
+        let request = self.request.ok_or_else(malformed)?;
+        let missing = || EvalError::MissingAttribute(format!("context field (table {table})"));
+        let Some(slot) = self.context_slot(table) else {
+            return Err(missing().into());
+        };
+        match request
+            .values
+            .get((request.context.start() + slot) as usize)
+            .copied()
+        {
+            Some(Val::Absent) => Err(missing().into()),
+            Some(value) if slot < request.context.len => Ok(value),
+            _ => Err(malformed()),
+        }
+    }
+
     #[inline(never)]
-    fn field(&self, record: Slice, slot: u32, scratch: &[Val]) -> Result<Val, Fault> {
+    fn field(&self, record: Slice, slot: u32, scratch: &Scratch) -> Result<Val, Fault> {
         match self
             .pools(scratch)
             .slice(record)
@@ -611,7 +710,7 @@ impl Env<'_> {
     }
 
     #[inline(never)]
-    fn has_field(&self, record: Slice, slot: u32, scratch: &[Val]) -> bool {
+    fn has_field(&self, record: Slice, slot: u32, scratch: &Scratch) -> bool {
         !matches!(
             self.pools(scratch).slice(record).get(slot as usize),
             None | Some(Val::Absent)
@@ -677,8 +776,18 @@ impl Env<'_> {
         format!("{}.{name}", self.engine.display_entity(key, self.local))
     }
 
+    /// `a + b` on strings: a new string, interned for this evaluation.
+    #[inline(never)]
+    fn concat(&self, a: Val, b: Val, scratch: &mut Scratch) -> Result<Val, Fault> {
+        let (Val::Str(x), Val::Str(y)) = (a, b) else {
+            return Err(malformed());
+        };
+        let joined = format!("{}{}", self.text(scratch, x), self.text(scratch, y));
+        Ok(Val::Str(scratch.intern(self.engine.strings(), self.local, &joined)))
+    }
+
     #[inline(always)]
-    fn binary(&self, op: BinaryOp, a: Val, b: Val, scratch: &[Val]) -> Result<Val, Fault> {
+    fn binary(&self, op: BinaryOp, a: Val, b: Val, scratch: &Scratch) -> Result<Val, Fault> {
         let pools = self.pools(scratch);
         let ints = || match (a, b) {
             (Val::Int(x), Val::Int(y)) => Ok((x, y)),
@@ -737,6 +846,53 @@ impl Env<'_> {
                 (Val::Ip(inner), Val::Ip(outer)) => ip::within(&pools.ip(inner), &pools.ip(outer)),
                 _ => return Err(malformed()),
             },
+            BinaryOp::InRanges => match (a, b) {
+                (Val::Ip(inner), Val::Set(set)) => within_any(&pools, inner, set)?,
+                _ => return Err(malformed()),
+            },
+            BinaryOp::ContainsAllRanges | BinaryOp::ContainsAnyRanges => match (a, b) {
+                (Val::Set(outer), Val::Set(inner)) => {
+                    let mut held = pools.slice(inner).iter().map(|v| match v {
+                        Val::Ip(r) => within_any(&pools, *r, outer),
+                        _ => Err(malformed()),
+                    });
+                    if op == BinaryOp::ContainsAllRanges {
+                        held.try_fold(true, |all, h| h.map(|h| all && h))?
+                    } else {
+                        held.try_fold(false, |any, h| h.map(|h| any || h))?
+                    }
+                }
+                _ => return Err(malformed()),
+            },
+            BinaryOp::StartsWith | BinaryOp::EndsWith | BinaryOp::ContainsText => match (a, b) {
+                (Val::Str(x), Val::Str(y)) => {
+                    let (x, y) = (self.text(scratch, x), self.text(scratch, y));
+                    match op {
+                        BinaryOp::StartsWith => x.starts_with(y),
+                        BinaryOp::EndsWith => x.ends_with(y),
+                        _ => x.contains(y),
+                    }
+                }
+                _ => return Err(malformed()),
+            },
+            BinaryOp::HasKey => match (a, b) {
+                (Val::Map(map), Val::Str(key)) => pools.get(map, key).is_some(),
+                _ => return Err(malformed()),
+            },
+            BinaryOp::GetKey => match (a, b) {
+                (Val::Map(map), Val::Str(key)) => {
+                    return pools.get(map, key).ok_or_else(|| {
+                        EvalError::MissingAttribute(format!(
+                            "[{:?}]",
+                            excerpt(self.text(scratch, key))
+                        ))
+                        .into()
+                    });
+                }
+                _ => return Err(malformed()),
+            },
+            // Built in the cold path, which can intern the result.
+            BinaryOp::Concat => return Err(malformed()),
             BinaryOp::ContainsAll | BinaryOp::ContainsAny => match (a, b) {
                 (Val::Set(all), Val::Set(some)) => {
                     let mut members = pools.slice(some).iter();
@@ -749,6 +905,55 @@ impl Env<'_> {
                 _ => return Err(malformed()),
             },
         }))
+    }
+
+    fn unary(&self, op: UnaryOp, value: Val, scratch: &mut Scratch) -> Result<Val, Fault> {
+        let pools = self.pools(scratch);
+        let ms = |v: Val| match v {
+            Val::Int(n) => Ok(n),
+            _ => Err(malformed()),
+        };
+        Ok(match (op, value) {
+            (UnaryOp::Not, Val::Bool(b)) => Val::Bool(!b),
+            (UnaryOp::Neg, Val::Int(n)) => Val::Int(n.checked_neg().ok_or(EvalError::Overflow)?),
+            (UnaryOp::IsEmpty, Val::Set(s)) => Val::Bool(s.len == 0),
+            (UnaryOp::IsEmpty, Val::Map(m)) => Val::Bool(m.len == 0),
+            (UnaryOp::Len, Val::Set(s)) => Val::Int(i64::from(s.len)),
+            (UnaryOp::Len, Val::Map(m)) => Val::Int(i64::from(m.len / 2)),
+            (UnaryOp::Keys, Val::Map(m)) => Val::Set(Slice::new(m.pool(), m.start(), m.len / 2)),
+            (UnaryOp::IsIpv4, Val::Ip(net)) => Val::Bool(ip::is_ipv4(&pools.ip(net))),
+            (UnaryOp::IsIpv6, Val::Ip(net)) => Val::Bool(!ip::is_ipv4(&pools.ip(net))),
+            (UnaryOp::IsLoopback, Val::Ip(net)) => Val::Bool(ip::is_loopback(&pools.ip(net))),
+            (UnaryOp::IsMulticast, Val::Ip(net)) => Val::Bool(ip::is_multicast(&pools.ip(net))),
+            (UnaryOp::EntityId, Val::Entity(key)) => Val::Str(key.id()),
+            (UnaryOp::ParseIp, Val::Str(sym)) => {
+                let net = literal::parse_ip(self.text(scratch, sym))
+                    .map_err(|e| self.invalid(e.to_string()))?;
+                scratch.ips.push(net);
+                Val::Ip(IpRef {
+                    index: reaper_lang::schema::index_u32(scratch.ips.len() - 1),
+                    pool: Pool::Scratch,
+                })
+            }
+            (UnaryOp::ParseDecimal, Val::Str(sym)) => Val::Int(
+                literal::parse_decimal(self.text(scratch, sym))
+                    .map_err(|e| self.invalid(e.to_string()))?,
+            ),
+            (UnaryOp::ToDate, v) => Val::Int(time::to_date(ms(v)?).ok_or(EvalError::Overflow)?),
+            (UnaryOp::ToTime, v) => Val::Int(time::to_time(ms(v)?)),
+            (UnaryOp::DayOfWeek, v) => Val::Int(time::day_of_week(ms(v)?)),
+            (UnaryOp::Year, v) => Val::Int(time::civil(ms(v)?).0),
+            (UnaryOp::Month, v) => Val::Int(time::civil(ms(v)?).1),
+            (UnaryOp::Day, v) => Val::Int(time::civil(ms(v)?).2),
+            (UnaryOp::Hour, v) => Val::Int(time::hour(ms(v)?)),
+            (UnaryOp::Minute, v) => Val::Int(time::minute(ms(v)?)),
+            (UnaryOp::ToDays, v) => Val::Int(time::whole(ms(v)?, 86_400_000)),
+            (UnaryOp::ToHours, v) => Val::Int(time::whole(ms(v)?, 3_600_000)),
+            (UnaryOp::ToMinutes, v) => Val::Int(time::whole(ms(v)?, 60_000)),
+            (UnaryOp::ToSeconds, v) => Val::Int(time::whole(ms(v)?, 1_000)),
+            (UnaryOp::ToMilliseconds, v) => Val::Int(ms(v)?),
+            _ => return Err(malformed()),
+        })
     }
 
     fn is_in(&self, a: EntityKey, b: EntityKey) -> Result<bool, Fault> {
@@ -772,16 +977,16 @@ fn attribute(request: &Request, data: &crate::request::EntityData, slot: u32) ->
         .copied()
 }
 
-fn unary(op: UnaryOp, value: Val, pools: &Pools<'_>) -> Result<Val, Fault> {
-    Ok(match (op, value) {
-        (UnaryOp::Not, Val::Bool(b)) => Val::Bool(!b),
-        (UnaryOp::Neg, Val::Int(n)) => Val::Int(n.checked_neg().ok_or(EvalError::Overflow)?),
-        (UnaryOp::IsEmpty, Val::Set(s)) => Val::Bool(s.len == 0),
-        (UnaryOp::Len, Val::Set(s)) => Val::Int(i64::from(s.len)),
-        (UnaryOp::IsIpv4, Val::Ip(net)) => Val::Bool(ip::is_ipv4(&pools.ip(net))),
-        (UnaryOp::IsIpv6, Val::Ip(net)) => Val::Bool(!ip::is_ipv4(&pools.ip(net))),
-        (UnaryOp::IsLoopback, Val::Ip(net)) => Val::Bool(ip::is_loopback(&pools.ip(net))),
-        (UnaryOp::IsMulticast, Val::Ip(net)) => Val::Bool(ip::is_multicast(&pools.ip(net))),
-        _ => return Err(malformed()),
-    })
+/// Whether range `inner` lies within one of the ranges of `set`.
+fn within_any(pools: &Pools<'_>, inner: IpRef, set: Slice) -> Result<bool, Fault> {
+    let inner = pools.ip(inner);
+    for outer in pools.slice(set) {
+        let Val::Ip(outer) = outer else {
+            return Err(malformed());
+        };
+        if ip::within(&inner, &pools.ip(*outer)) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }

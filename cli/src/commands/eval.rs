@@ -1,42 +1,88 @@
-//! `reaper eval PATH|BUNDLE --request req.json` prints the decision as
-//! JSON; `--batch requests.jsonl` prints one decision per line (a table to
-//! snapshot); `--explain` shows, for each candidate rule, whether it applied
-//! and which clause decided it, with the rule ids, file names and clause
-//! texts it quotes from the policy escaped for the terminal.
+//! `reaper eval PATH|BUNDLE` tries a policy on one input, outside `test`
+//! blocks, for each of its concerns:
+//!
+//! - `--request req.json`: an authorization request; prints the decision
+//!   as JSON. `--batch requests.jsonl`: one request per line, one decision
+//!   per line. `--explain` shows, for each candidate rule, whether it
+//!   applied and which clause (and which part of it) decided, as text or
+//!   with `--format json`.
+//! - `--ratelimit req.json`: Envoy's `RateLimitRequest` as JSON (the form
+//!   `/v1/ratelimit` takes); prints the response per hit, `--repeat N`
+//!   times, at `--now` (default: the current time).
+//! - `--http req.json`: an HTTP request as Envoy's ext_authz check sees it;
+//!   prints the authorization request the policy's `http` block maps it to,
+//!   and its decision.
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 
-use reaper_lang::printable::printable_line;
-use reaper_runtime::{Decision, Engine, RuleOutcome};
+use reaper_lang::request::Limits;
+use reaper_runtime::http::HttpRequest;
+use reaper_runtime::{Decision, Engine, Explanation, RuleOutcome};
 use serde_json::{Value as Json, json};
 
 use crate::Outcome;
 use crate::load::LoadError;
 use crate::pipeline;
 use crate::render::Colors;
+use reaper_lang::printable::printable_line;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum EvalFormat {
+    Human,
+    Json,
+}
 
 #[derive(Debug, clap::Args)]
-#[command(group(clap::ArgGroup::new("input").required(true).args(["request", "batch"])))]
+#[command(group(clap::ArgGroup::new("input").required(true).args(["request", "batch", "ratelimit", "http"])))]
 pub struct Args {
     /// A policy file, a package directory, or a compiled bundle.
     pub path: PathBuf,
-    /// A JSON request (`-` for stdin).
+    /// A JSON authorization request (`-` for stdin).
     #[arg(long)]
     pub request: Option<PathBuf>,
-    /// A file of JSON requests, one per line (`-` for stdin).
+    /// A file of JSON authorization requests, one per line (`-` for stdin).
     #[arg(long)]
     pub batch: Option<PathBuf>,
-    /// Explain the decision rule by rule (single requests).
-    #[arg(long, conflicts_with = "batch")]
+    /// A rate-limit request: Envoy's `RateLimitRequest` as JSON.
+    #[arg(long)]
+    pub ratelimit: Option<PathBuf>,
+    /// An HTTP request, as JSON: method, path, headers, source address.
+    #[arg(long)]
+    pub http: Option<PathBuf>,
+    /// Explain the decision rule by rule.
+    #[arg(long, conflicts_with_all = ["ratelimit"])]
     pub explain: bool,
+    /// How to print explanations: `human` (the default for one request) or
+    /// `json` (the default with `--batch`).
+    #[arg(long, value_enum)]
+    pub format: Option<EvalFormat>,
+    /// The time rate limits are counted at, and an HTTP request is made at
+    /// (RFC 3339). Defaults to now.
+    #[arg(long)]
+    pub now: Option<String>,
+    /// Send the rate-limit request this many times, printing each answer.
+    #[arg(long, default_value_t = 1, requires = "ratelimit")]
+    pub repeat: u64,
 }
 
 pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
     let Some(engine) = pipeline::engine(&args.path, colors)? else {
         return Ok(Outcome::Failure);
     };
-    let mut stdout = std::io::stdout().lock();
+    let now_ms = match &args.now {
+        Some(text) => reaper_lang::literal::parse_timestamp(text).map_err(|e| LoadError {
+            path: "--now".into(),
+            reason: e.to_string(),
+        })?,
+        None => wall_clock_ms(),
+    };
+    if let Some(path) = &args.ratelimit {
+        return ratelimit(&engine, path, now_ms, args.repeat);
+    }
+    if let Some(path) = &args.http {
+        return http(&engine, path, now_ms, args);
+    }
     if let Some(path) = &args.request {
         let text = read_input(path)?;
         let request = match engine.decode_request(&text) {
@@ -47,23 +93,55 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
                 return Ok(Outcome::Failure);
             }
         };
-        if args.explain {
-            let _ = stdout.write_all(explain(&engine, &request).as_bytes());
-        } else {
-            let decision = engine.authorize(&request);
-            let _ = writeln!(stdout, "{}", pretty(&decision_json(&engine, &decision)));
-        }
+        print_decision(&engine, &request, args, None);
         return Ok(Outcome::Success);
     }
     let Some(path) = &args.batch else {
         return Ok(Outcome::Failure);
     };
+    batch(&engine, path, args)
+}
+
+/// Prints one decision: JSON, or an explanation.
+fn print_decision(
+    engine: &Engine,
+    request: &reaper_runtime::Request,
+    args: &Args,
+    mapped: Option<&Json>,
+) {
+    let mut stdout = std::io::stdout().lock();
+    let format = args.format.unwrap_or(if args.explain {
+        EvalFormat::Human
+    } else {
+        EvalFormat::Json
+    });
+    if args.explain && format == EvalFormat::Human {
+        if let Some(mapped) = mapped {
+            let _ = writeln!(stdout, "request:  {}", printable_line(&mapped.to_string()));
+        }
+        let _ = stdout.write_all(explain_text(engine, &engine.explain(request)).as_bytes());
+        return;
+    }
+    let mut out = if args.explain {
+        explain_json(engine, &engine.explain(request))
+    } else {
+        decision_json(engine, &engine.authorize(request))
+    };
+    if let (Some(mapped), Some(object)) = (mapped, out.as_object_mut()) {
+        object.insert("request".into(), mapped.clone());
+    }
+    let _ = writeln!(stdout, "{}", pretty(&out));
+}
+
+fn batch(engine: &Engine, path: &Path, args: &Args) -> Result<Outcome, LoadError> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(std::io::stdin().lock())
     } else {
         let file = std::fs::File::open(path).map_err(|e| LoadError::from_io(path, &e))?;
         Box::new(std::io::BufReader::new(file))
     };
+    let human = args.format == Some(EvalFormat::Human);
+    let mut stdout = std::io::stdout().lock();
     let mut invalid = 0;
     for (index, line) in reader.lines().enumerate() {
         let line = line.map_err(|e| LoadError::from_io(path, &e))?;
@@ -71,29 +149,200 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
             continue;
         }
         let number = index + 1;
-        let row = match engine.decode_request(&line) {
-            Ok(request) => {
-                let mut row = decision_json(&engine, &engine.authorize(&request));
-                row.as_object_mut()
-                    .map(|o| o.insert("line".into(), json!(number)));
-                row
-            }
+        let request = match engine.decode_request(&line) {
+            Ok(request) => request,
             Err(e) => {
                 invalid += 1;
-                json!({ "line": number, "invalid": e.to_string() })
+                if human {
+                    let _ = writeln!(stdout, "line {number}: invalid: {}\n", printable_line(&e.to_string()));
+                } else {
+                    let _ = writeln!(stdout, "{}", json!({ "line": number, "invalid": e.to_string() }));
+                }
+                continue;
             }
         };
+        if human && args.explain {
+            let text = explain_text(engine, &engine.explain(&request));
+            let _ = writeln!(stdout, "line {number}:\n{text}");
+            continue;
+        }
+        let mut row = if args.explain {
+            explain_json(engine, &engine.explain(&request))
+        } else {
+            decision_json(engine, &engine.authorize(&request))
+        };
+        if let Some(object) = row.as_object_mut() {
+            object.insert("line".into(), json!(number));
+        }
         let _ = writeln!(stdout, "{row}");
     }
     if invalid > 0 {
-        let path = path.display().to_string();
         eprintln!(
-            "error: {invalid} invalid request(s) in {}",
-            printable_line(&path)
+            "error: {} in {}",
+            reaper_lang::plural::count(invalid, "invalid request", "invalid requests"),
+            printable_line(&path.display().to_string())
         );
         return Ok(Outcome::Failure);
     }
     Ok(Outcome::Success)
+}
+
+fn ratelimit(engine: &Engine, path: &Path, now_ms: i64, repeat: u64) -> Result<Outcome, LoadError> {
+    let text = read_input(path)?;
+    let request = match reaper_runtime::ratelimit::json::decode(&text, &Limits::default()) {
+        Ok(request) => request,
+        Err(e) => {
+            let message = format!("{}: invalid rate-limit request: {e}", path.display());
+            eprintln!("error: {}", printable_line(&message));
+            return Ok(Outcome::Failure);
+        }
+    };
+    let now = u64::try_from(now_ms).unwrap_or(0);
+    let mut stdout = std::io::stdout().lock();
+    for hit in 1..=repeat.max(1) {
+        match engine.rate_limit(&request, now) {
+            Ok(response) => {
+                let mut out =
+                    reaper_runtime::ratelimit::json::encode(engine, &request.domain, &response);
+                if repeat > 1
+                    && let Some(object) = out.as_object_mut()
+                {
+                    object.insert("hit".into(), json!(hit));
+                }
+                let text = if repeat > 1 {
+                    out.to_string()
+                } else {
+                    pretty(&out)
+                };
+                let _ = writeln!(stdout, "{text}");
+            }
+            Err(e) => {
+                // An unknown domain: Envoy's rate-limit services answer OK.
+                eprintln!("error: {}", printable_line(&e.to_string()));
+                return Ok(Outcome::Failure);
+            }
+        }
+    }
+    Ok(Outcome::Success)
+}
+
+/// `{"method", "path", "host"?, "headers"?: {name: value}, "source_ip",
+/// "time"?, "entities"?: [...]}`: an HTTP request, and the entity data the
+/// server would hold for the mapped request.
+fn http(engine: &Engine, path: &Path, now_ms: i64, args: &Args) -> Result<Outcome, LoadError> {
+    let text = read_input(path)?;
+    let (request, entities) = match http_request(&text, now_ms) {
+        Ok(parsed) => parsed,
+        Err(why) => {
+            let message = format!("{}: invalid HTTP request: {why}", path.display());
+            eprintln!("error: {}", printable_line(&message));
+            return Ok(Outcome::Failure);
+        }
+    };
+    let mapped = match engine.map_http(&request) {
+        Ok(mapped) => mapped,
+        Err(e) => {
+            // No request to decide: the check is denied, with the reason.
+            let out = json!({
+                "decision": "deny",
+                "reasons": [],
+                "errors": [{ "mapping": e.to_string() }],
+                "policy": engine.hash(),
+            });
+            let _ = writeln!(std::io::stdout().lock(), "{}", pretty(&out));
+            return Ok(Outcome::Success);
+        }
+    };
+    let mut full = mapped.request.clone();
+    if let (Some(object), Some(entities)) = (full.as_object_mut(), entities) {
+        object.insert("entities".into(), entities);
+    }
+    let prepared = match engine.decode_request(&full.to_string()) {
+        Ok(prepared) => prepared,
+        Err(e) => {
+            let message = format!("{}: the mapped request is invalid: {e}", path.display());
+            eprintln!("error: {}", printable_line(&message));
+            return Ok(Outcome::Failure);
+        }
+    };
+    print_decision(engine, &prepared, args, Some(&mapped.request));
+    Ok(Outcome::Success)
+}
+
+fn http_request(text: &str, now_ms: i64) -> Result<(HttpRequest, Option<Json>), String> {
+    let json = reaper_lang::json::parse(text).map_err(|e| match e {
+        reaper_lang::json::JsonError::Syntax(e) => format!("malformed JSON: {e}"),
+        reaper_lang::json::JsonError::DuplicateKey { path } => {
+            format!("`{path}`: this key is given twice in its object")
+        }
+    })?;
+    let Json::Object(object) = json else {
+        return Err("expected an object".into());
+    };
+    const KEYS: [&str; 7] = [
+        "method",
+        "path",
+        "host",
+        "headers",
+        "source_ip",
+        "time",
+        "entities",
+    ];
+    if let Some(key) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(format!(
+            "`{}`: unknown field; expected one of {}",
+            reaper_lang::excerpt::excerpt(key),
+            KEYS.join(", ")
+        ));
+    }
+    let text = |key: &str, default: Option<&str>| -> Result<String, String> {
+        match (object.get(key), default) {
+            (Some(Json::String(s)), _) => Ok(s.clone()),
+            (Some(_), _) => Err(format!("`{key}`: expected a string")),
+            (None, Some(default)) => Ok(default.to_owned()),
+            (None, None) => Err(format!("`{key}`: missing")),
+        }
+    };
+    let source_ip = reaper_lang::literal::parse_ip(&text("source_ip", None)?)
+        .map_err(|e| format!("`source_ip`: {e}"))?;
+    let time_ms = match object.get("time") {
+        None => now_ms,
+        Some(Json::String(t)) => {
+            reaper_lang::literal::parse_timestamp(t).map_err(|e| format!("`time`: {e}"))?
+        }
+        Some(_) => return Err("`time`: expected a timestamp string".into()),
+    };
+    let mut headers = Vec::new();
+    match object.get("headers") {
+        None => {}
+        Some(Json::Object(map)) => {
+            for (name, value) in map {
+                let Json::String(value) = value else {
+                    return Err(format!(
+                        "`headers.{}`: expected a string",
+                        reaper_lang::excerpt::excerpt(name)
+                    ));
+                };
+                headers.push((name.to_ascii_lowercase(), value.clone()));
+            }
+        }
+        Some(_) => return Err("`headers`: expected an object of names and values".into()),
+    }
+    let request = HttpRequest {
+        method: text("method", None)?,
+        path: text("path", None)?,
+        host: text("host", Some(""))?,
+        source_ip,
+        time_ms,
+        headers,
+    };
+    Ok((request, object.get("entities").cloned()))
+}
+
+fn wall_clock_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn read_input(path: &Path) -> Result<String, LoadError> {
@@ -130,35 +379,22 @@ pub fn decision_json(engine: &Engine, decision: &Decision) -> Json {
     })
 }
 
-/// A readable account of how each candidate rule was decided.
-fn explain(engine: &Engine, request: &reaper_runtime::Request) -> String {
-    use std::fmt::Write as _;
-    let explanation = engine.explain(request);
-    let decision = &explanation.decision;
-    let mut out = String::new();
-    let verdict = if decision.allow { "allow" } else { "deny" };
-    let reasons: Vec<String> = decision
-        .reasons
-        .iter()
-        .map(|r| printable_line(engine.rule_id(*r)).into_owned())
-        .collect();
-    let _ = writeln!(out, "decision: {verdict}");
-    let _ = writeln!(
-        out,
-        "reasons:  {}",
-        if reasons.is_empty() {
-            "none (no rule applied)".to_owned()
-        } else {
-            reasons.join(", ")
-        }
-    );
-    let _ = writeln!(out, "policy:   {}", engine.hash());
-    let total = engine.bundle().rules.len();
-    let _ = writeln!(
-        out,
-        "\n{} of {total} rules were candidates for this request:",
-        explanation.candidates.len()
-    );
+/// How one candidate was decided, for both forms of an explanation.
+struct Account<'e> {
+    id: &'e str,
+    effect: &'static str,
+    outcome: &'static str,
+    /// The deciding clause: text, line, and whether it is an `unless`.
+    clause: Option<&'e reaper_lang::bundle::ConditionInfo>,
+    /// The deciding part of it, when the clause is a chain.
+    part: Option<&'e str>,
+    error: Option<String>,
+    file: &'e str,
+    line: u32,
+}
+
+fn accounts<'e>(engine: &'e Engine, explanation: &Explanation) -> Vec<Account<'e>> {
+    let mut out = Vec::new();
     for (rule, outcome) in &explanation.candidates {
         let Some(info) = engine.bundle().rules.get(*rule as usize) else {
             continue;
@@ -167,35 +403,126 @@ fn explain(engine: &Engine, request: &reaper_runtime::Request) -> String {
             reaper_lang::bundle::Effect::Permit => "permit",
             reaper_lang::bundle::Effect::Forbid => "forbid",
         };
-        let clause = |clause: usize| info.conditions.get(clause);
-        let place = |line: u32| format!("({}:{line})", info.file);
-        let line = match outcome {
-            RuleOutcome::Applied => format!("applied {}", place(info.line)),
-            RuleOutcome::NotApplied { clause: index } => match clause(*index) {
-                Some(c) => {
-                    let verdict = if c.unless { "true" } else { "false" };
-                    format!("not applied: `{}` was {verdict} {}", c.text, place(c.line))
-                }
-                None => format!("not applied {}", place(info.line)),
-            },
+        let (kind, clause, part, error) = match outcome {
+            RuleOutcome::Applied => ("applied", None, None, None),
+            RuleOutcome::NotApplied { clause, part } => ("not_applied", Some(*clause), *part, None),
             RuleOutcome::Failed {
-                clause: index,
+                clause,
+                part,
                 error,
-            } => match clause(*index) {
-                Some(c) => format!("error: {error}, in `{}` {}", c.text, place(c.line)),
-                None => format!("error: {error} {}", place(info.line)),
-            },
+            } => ("error", Some(*clause), *part, Some(error.to_string())),
         };
-        let mark = match outcome {
-            RuleOutcome::Applied => "+",
-            RuleOutcome::NotApplied { .. } => "-",
-            RuleOutcome::Failed { .. } => "!",
+        let clause = clause.and_then(|c| info.conditions.get(c));
+        let part = clause
+            .zip(part)
+            .and_then(|(c, p)| c.parts.get(p))
+            .map(|p| p.text.as_str());
+        out.push(Account {
+            id: &info.id,
+            effect,
+            outcome: kind,
+            clause,
+            part,
+            error,
+            file: &info.file,
+            line: clause.map_or(info.line, |c| c.line),
+        });
+    }
+    out
+}
+
+/// The explanation as JSON: the decision, then each candidate rule.
+fn explain_json(engine: &Engine, explanation: &Explanation) -> Json {
+    let mut out = decision_json(engine, &explanation.decision);
+    let candidates: Vec<Json> = accounts(engine, explanation)
+        .into_iter()
+        .map(|a| {
+            let mut row = json!({
+                "rule": a.id,
+                "effect": a.effect,
+                "outcome": a.outcome,
+                "file": a.file,
+                "line": a.line,
+            });
+            if let Some(object) = row.as_object_mut() {
+                if let Some(clause) = a.clause {
+                    object.insert("clause".into(), json!(clause.text));
+                }
+                if let Some(part) = a.part {
+                    object.insert("part".into(), json!(part));
+                }
+                if let Some(error) = a.error {
+                    object.insert("error".into(), json!(error));
+                }
+            }
+            row
+        })
+        .collect();
+    if let Some(object) = out.as_object_mut() {
+        object.insert("candidates".into(), Json::Array(candidates));
+    }
+    out
+}
+
+/// A readable account of how each candidate rule was decided.
+fn explain_text(engine: &Engine, explanation: &Explanation) -> String {
+    use std::fmt::Write as _;
+    let decision = &explanation.decision;
+    let mut out = String::new();
+    let verdict = if decision.allow { "allow" } else { "deny" };
+    let reasons: Vec<&str> = decision
+        .reasons
+        .iter()
+        .map(|r| engine.rule_id(*r))
+        .collect();
+    let _ = writeln!(out, "decision: {verdict}");
+    let _ = writeln!(
+        out,
+        "reasons:  {}",
+        if reasons.is_empty() {
+            "none (no rule applied)".to_owned()
+        } else {
+            printable_line(&reasons.join(", ")).into_owned()
+        }
+    );
+    let _ = writeln!(out, "policy:   {}", engine.hash());
+    let total = engine.bundle().rules.len();
+    let _ = writeln!(
+        out,
+        "\n{} of {} were candidates for this request:",
+        explanation.candidates.len(),
+        reaper_lang::plural::count(total, "rule", "rules")
+    );
+    for a in accounts(engine, explanation) {
+        let place = format!("({}:{})", a.file, a.line);
+        let decided = |c: &reaper_lang::bundle::ConditionInfo| match a.part {
+            Some(part) => format!("`{part}`, in `{}`,", c.text),
+            None => format!("`{}`", c.text),
         };
-        // The clause text, the file name and an error may quote the policy
-        // or the request.
-        let id = printable_line(&info.id);
-        let line = printable_line(&line);
-        let _ = writeln!(out, "  {mark} {id:<24} {effect}  {line}");
+        let line = match (a.outcome, a.clause, &a.error) {
+            ("applied", _, _) => format!("applied {place}"),
+            (_, Some(c), Some(error)) => format!("error: {error}, in {} {place}", decided(c)),
+            (_, None, Some(error)) => format!("error: {error} {place}"),
+            (_, Some(c), None) => {
+                // An `unless` clause is decided by a true part; a `when` by
+                // a false one.
+                let value = if c.unless { "true" } else { "false" };
+                format!("not applied: {} was {value} {place}", decided(c))
+            }
+            (_, None, None) => format!("not applied {place}"),
+        };
+        let mark = match a.outcome {
+            "applied" => "+",
+            "not_applied" => "-",
+            _ => "!",
+        };
+        let _ = writeln!(
+            out,
+            "  {mark} {:<24} {}  {}",
+            printable_line(a.id),
+            a.effect,
+            printable_line(&line)
+        );
     }
     out
 }

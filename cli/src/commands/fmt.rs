@@ -21,6 +21,9 @@ pub struct Args {
     /// Change nothing; list the files that are not formatted and exit 1 if any.
     #[arg(long)]
     pub check: bool,
+    /// With `--check`, print what formatting would change, as a unified diff.
+    #[arg(long, requires = "check")]
+    pub diff: bool,
     /// Format standard input and write the result to standard output.
     #[arg(long, conflicts_with_all = ["paths", "check"])]
     pub stdin: bool,
@@ -76,7 +79,17 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
         match formatted {
             Formatted::Same => {}
             Formatted::Changed(text) => {
-                if args.check {
+                if args.check && args.diff {
+                    failed = true;
+                    let source = String::from_utf8_lossy(&bytes);
+                    let diff = similar::TextDiff::from_lines(source.as_ref(), text.as_str());
+                    let shown = diff
+                        .unified_diff()
+                        .context_radius(3)
+                        .header(&name, &format!("{name} (formatted)"))
+                        .to_string();
+                    let _ = write!(stdout, "{}", reaper_lang::printable::printable(&shown));
+                } else if args.check {
                     failed = true;
                     let _ = writeln!(stdout, "{shown}");
                 } else {

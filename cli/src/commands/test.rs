@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reaper_compiler::test_cases::{Check, TestCase, test_cases};
-use reaper_lang::printable::{printable, printable_line};
 use reaper_runtime::Engine;
 use reaper_runtime::ratelimit::Code;
 use reaper_runtime::ratelimit::counters::MemoryCounters;
@@ -21,6 +20,8 @@ use crate::Outcome;
 use crate::load::LoadError;
 use crate::pipeline;
 use crate::render::Colors;
+use reaper_lang::printable::{printable, printable_line};
+use reaper_lang::plural::count;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TestFormat {
@@ -34,6 +35,9 @@ pub struct Args {
     pub paths: Vec<PathBuf>,
     #[arg(long, value_enum, default_value_t = TestFormat::Human)]
     pub format: TestFormat,
+    /// Run only the tests whose name contains this text.
+    #[arg(long)]
+    pub filter: Option<String>,
 }
 
 /// A fixed instant for rate-limit expectations: a day boundary, so no
@@ -44,7 +48,32 @@ struct TestResult {
     name: String,
     file: String,
     line: u32,
-    failures: Vec<String>,
+    failures: Vec<Failure>,
+}
+
+/// Why one expectation of a test failed, as data: the human and JSON
+/// reports are two renderings of it.
+enum Failure {
+    Authorize {
+        description: String,
+        line: u32,
+        expected_permit: bool,
+        expected_reasons: Option<Vec<String>>,
+        actual_permit: bool,
+        actual_reasons: Vec<String>,
+        errors: Vec<(String, String)>,
+    },
+    RateLimit {
+        description: String,
+        line: u32,
+        problems: Vec<String>,
+    },
+    /// Test data the compiler could not turn into a request.
+    Invalid {
+        description: String,
+        line: u32,
+        reason: String,
+    },
 }
 
 pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
@@ -55,41 +84,48 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
     };
     let packages = pipeline::check_all(&paths)?;
     let mut report: Vec<(String, Option<Vec<TestResult>>)> = Vec::new();
-    let mut broken = 0;
+    let mut filtered_out = 0;
     for checked in &packages {
         let name = package_name(checked);
         checked.report(colors);
         let Ok(bundle) = pipeline::bundle(checked) else {
-            broken += 1;
             report.push((name, None));
             continue;
         };
         let bytes = reaper_lang::bundle::encode(&bundle);
         let results = match Engine::load(&bytes) {
-            Ok(engine) => test_cases(&checked.checked.package)
-                .iter()
-                .map(|case| run_case(&engine, &bytes, case))
-                .collect(),
+            Ok(engine) => {
+                let cases = test_cases(&checked.checked.package);
+                let selected: Vec<&TestCase> = cases
+                    .iter()
+                    .filter(|case| args.filter.as_ref().is_none_or(|f| case.name.contains(f.as_str())))
+                    .collect();
+                filtered_out += cases.len() - selected.len();
+                selected
+                    .into_iter()
+                    .map(|case| run_case(&engine, &bytes, case))
+                    .collect()
+            }
             Err(e) => {
                 eprintln!(
                     "error: {}: internal error: the bundle does not verify: {e}",
                     printable_line(&name)
                 );
-                broken += 1;
                 report.push((name, None));
                 continue;
             }
         };
         report.push((name, Some(results)));
     }
-    let failed: usize = report
+    let failed = report
         .iter()
         .flat_map(|(_, r)| r.iter().flatten())
-        .filter(|t: &&TestResult| !t.failures.is_empty())
+        .filter(|t| !t.failures.is_empty())
         .count();
+    let broken = report.iter().filter(|(_, r)| r.is_none()).count();
     let out = match args.format {
-        TestFormat::Human => human(&report),
-        TestFormat::Json => json_report(&report),
+        TestFormat::Human => human(&report, filtered_out),
+        TestFormat::Json => json_report(&report, filtered_out),
     };
     let _ = std::io::stdout().lock().write_all(out.as_bytes());
     Ok(if failed > 0 || broken > 0 {
@@ -114,12 +150,11 @@ fn package_name(checked: &pipeline::CheckedPackage) -> String {
 }
 
 fn run_case(engine: &Engine, bytes: &[u8], case: &TestCase) -> TestResult {
-    let mut failures = Vec::new();
-    for check in &case.checks {
-        if let Some(failure) = run_check(engine, bytes, check) {
-            failures.push(failure);
-        }
-    }
+    let failures = case
+        .checks
+        .iter()
+        .filter_map(|check| run_check(engine, bytes, check))
+        .collect();
     TestResult {
         name: case.name.clone(),
         file: case.file.clone(),
@@ -128,14 +163,18 @@ fn run_case(engine: &Engine, bytes: &[u8], case: &TestCase) -> TestResult {
     }
 }
 
-/// Runs one expectation; `Some(explanation)` when it fails.
-fn run_check(engine: &Engine, bytes: &[u8], check: &Check) -> Option<String> {
+/// Runs one expectation; `Some(failure)` when it fails.
+fn run_check(engine: &Engine, bytes: &[u8], check: &Check) -> Option<Failure> {
     match check {
         Check::Invalid {
             description,
             line,
             reason,
-        } => Some(format!("{description} (line {line}): {reason}")),
+        } => Some(Failure::Invalid {
+            description: description.clone(),
+            line: *line,
+            reason: reason.clone(),
+        }),
         Check::Authorize {
             description,
             line,
@@ -149,39 +188,25 @@ fn run_check(engine: &Engine, bytes: &[u8], check: &Check) -> Option<String> {
                 .iter()
                 .map(|r| engine.rule_id(*r))
                 .collect();
-            let verdict = |allow: bool| if allow { "permit" } else { "deny" };
             let wrong_reasons = because.as_ref().is_some_and(|want| {
                 want.iter().map(String::as_str).collect::<BTreeSet<_>>() != reasons
             });
             if decision.allow == *permit && !wrong_reasons {
                 return None;
             }
-            let show = |set: &BTreeSet<&str>| {
-                if set.is_empty() {
-                    "none".to_owned()
-                } else {
-                    set.iter().copied().collect::<Vec<_>>().join(", ")
-                }
-            };
-            let mut text = format!(
-                "{description} (line {line})\n    expected: {}",
-                verdict(*permit)
-            );
-            if let Some(want) = because {
-                text.push_str(&format!(" because [{}]", want.join(", ")));
-            }
-            text.push_str(&format!(
-                "\n    actual:   {} because [{}]",
-                verdict(decision.allow),
-                show(&reasons)
-            ));
-            for (rule, error) in &decision.errors {
-                text.push_str(&format!(
-                    "\n    error in rule `{}`: {error}",
-                    engine.rule_id(*rule)
-                ));
-            }
-            Some(text)
+            Some(Failure::Authorize {
+                description: description.clone(),
+                line: *line,
+                expected_permit: *permit,
+                expected_reasons: because.clone(),
+                actual_permit: decision.allow,
+                actual_reasons: reasons.iter().map(|r| (*r).to_owned()).collect(),
+                errors: decision
+                    .errors
+                    .iter()
+                    .map(|(rule, error)| (engine.rule_id(*rule).to_owned(), error.to_string()))
+                    .collect(),
+            })
         }
         Check::RateLimit {
             description,
@@ -190,6 +215,7 @@ fn run_check(engine: &Engine, bytes: &[u8], check: &Check) -> Option<String> {
             descriptor,
             matches,
             allows,
+            steps,
         } => {
             let mut problems = Vec::new();
             if let Some(want) = matches {
@@ -220,11 +246,15 @@ fn run_check(engine: &Engine, bytes: &[u8], check: &Check) -> Option<String> {
             {
                 problems.push(problem);
             }
-            (!problems.is_empty()).then(|| {
-                format!(
-                    "{description} (line {line})\n    {}",
-                    problems.join("\n    ")
-                )
+            if !steps.is_empty()
+                && let Some(problem) = check_steps(bytes, domain, descriptor, steps)
+            {
+                problems.push(problem);
+            }
+            (!problems.is_empty()).then(|| Failure::RateLimit {
+                description: description.clone(),
+                line: *line,
+                problems,
             })
         }
     }
@@ -278,30 +308,165 @@ fn check_allows(
     None
 }
 
-fn human(report: &[(String, Option<Vec<TestResult>>)]) -> String {
+/// Sends each step's hits in order, on fresh counters shared by the whole
+/// sequence, each at its time; every hit of a step must get the step's
+/// outcome, and the last one its details.
+fn check_steps(
+    bytes: &[u8],
+    domain: &str,
+    entries: &[(String, String)],
+    steps: &[reaper_compiler::typed::LimitStep],
+) -> Option<String> {
+    let engine = match Engine::load_with_counters(bytes, Arc::new(MemoryCounters::default())) {
+        Ok(engine) => engine,
+        Err(e) => return Some(e.to_string()),
+    };
+    let request = reaper_runtime::ratelimit::RateLimitRequest::new(
+        domain,
+        vec![reaper_runtime::ratelimit::Descriptor::new(entries.to_vec())],
+    );
+    let mut sent = 0u64;
+    for step in steps {
+        let now = TEST_CLOCK_MS.saturating_add(step.at_ms);
+        let at = reaper_lang::literal::format_duration(i64::try_from(step.at_ms).unwrap_or(0));
+        let mut last = None;
+        for _ in 0..step.hits {
+            sent += 1;
+            let response = match engine.rate_limit(&request, now) {
+                Ok(response) => response,
+                Err(e) => return Some(e.to_string()),
+            };
+            let over = response.overall == Code::OverLimit;
+            if over != step.over_limit {
+                let got = if over { "over_limit" } else { "ok" };
+                let want = if step.over_limit { "over_limit" } else { "ok" };
+                return Some(format!(
+                    "line {}: hit {sent} (at {at}) was {got}, expected {want}",
+                    step.line
+                ));
+            }
+            last = Some(response);
+        }
+        // The details describe the state the step's last hit reported.
+        let current = last
+            .as_ref()
+            .and_then(|r| r.statuses.first())
+            .and_then(|s| s.current());
+        if let Some(want) = &step.limit {
+            let got = current.map(|l| engine.limit_name(domain, l.limit));
+            if got != Some(want.as_str()) {
+                return Some(format!(
+                    "line {}: after hit {sent}, the limit closest to tripping is {}, expected `{want}`",
+                    step.line,
+                    got.map_or("none".to_owned(), |g| format!("`{g}`"))
+                ));
+            }
+        }
+        if let Some(want) = step.remaining {
+            let got = current.map(|l| l.remaining);
+            if got != Some(want) {
+                return Some(format!(
+                    "line {}: after hit {sent}, {} remaining, expected {want}",
+                    step.line,
+                    got.map_or("no limit".to_owned(), |g| g.to_string())
+                ));
+            }
+        }
+        if let Some(want) = step.reset_ms {
+            let got = current.map(|l| l.reset_ms);
+            if got != Some(want) {
+                let show = |ms: u64| {
+                    reaper_lang::literal::format_duration(i64::try_from(ms).unwrap_or(i64::MAX))
+                };
+                return Some(format!(
+                    "line {}: after hit {sent}, the window resets in {}, expected {}",
+                    step.line,
+                    got.map_or("(no limit)".to_owned(), show),
+                    show(want)
+                ));
+            }
+        }
+    }
+    None
+}
+
+fn verdict(permit: bool) -> &'static str {
+    if permit { "permit" } else { "deny" }
+}
+
+/// One failure as the human report shows it.
+fn failure_text(failure: &Failure) -> String {
+    match failure {
+        Failure::Invalid {
+            description,
+            line,
+            reason,
+        } => format!("{description} (line {line}): {reason}"),
+        Failure::Authorize {
+            description,
+            line,
+            expected_permit,
+            expected_reasons,
+            actual_permit,
+            actual_reasons,
+            errors,
+        } => {
+            let mut text = format!(
+                "{description} (line {line})\n    expected: {}",
+                verdict(*expected_permit)
+            );
+            match expected_reasons {
+                Some(want) if want.is_empty() => text.push_str(" (no rule applies)"),
+                Some(want) => text.push_str(&format!(" because [{}]", want.join(", "))),
+                None => {}
+            }
+            text.push_str(&format!("\n    actual:   {}", verdict(*actual_permit)));
+            if actual_reasons.is_empty() {
+                text.push_str(" (no rule applied)");
+            } else {
+                text.push_str(&format!(" because [{}]", actual_reasons.join(", ")));
+            }
+            for (rule, error) in errors {
+                text.push_str(&format!("\n    error in rule `{rule}`: {error}"));
+            }
+            text
+        }
+        Failure::RateLimit {
+            description,
+            line,
+            problems,
+        } => format!("{description} (line {line})\n    {}", problems.join("\n    ")),
+    }
+}
+
+fn human(report: &[(String, Option<Vec<TestResult>>)], filtered_out: usize) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let (mut passed, mut failed) = (0, 0);
     let mut failures = Vec::new();
     for (package, results) in report {
-        let package = printable_line(package);
         let Some(results) = results else {
             let _ = writeln!(
                 out,
-                "\n{package}: does not compile (see the diagnostics above)"
+                "\n{}: does not compile (see the diagnostics above)",
+                printable_line(package)
             );
             continue;
         };
-        let _ = writeln!(out, "\nrunning {} tests in {package}", results.len());
+        let _ = writeln!(
+            out,
+            "\nrunning {} in {}",
+            count(results.len(), "test", "tests"),
+            printable_line(package)
+        );
         for result in results {
-            let name = printable_line(&result.name);
             if result.failures.is_empty() {
                 passed += 1;
-                let _ = writeln!(out, "test {name} ... ok");
+                let _ = writeln!(out, "test {} ... ok", printable_line(&result.name));
             } else {
                 failed += 1;
-                let _ = writeln!(out, "test {name} ... FAILED");
-                failures.push((package.clone(), result));
+                let _ = writeln!(out, "test {} ... FAILED", printable_line(&result.name));
+                failures.push((package, result));
             }
         }
     }
@@ -310,14 +475,15 @@ fn human(report: &[(String, Option<Vec<TestResult>>)]) -> String {
         for (package, result) in &failures {
             let _ = writeln!(
                 out,
-                "\n---- {} ({package}/{}:{}) ----",
+                "\n---- {} ({}/{}:{}) ----",
                 printable_line(&result.name),
+                printable_line(package),
                 printable_line(&result.file),
                 result.line
             );
-            // A failure spans lines of its own; what it quotes is escaped.
             for failure in &result.failures {
-                let _ = writeln!(out, "  {}", printable(failure));
+                // A failure spans lines of its own; what it quotes is escaped.
+                let _ = writeln!(out, "  {}", printable(&failure_text(failure)));
             }
         }
     }
@@ -327,11 +493,16 @@ fn human(report: &[(String, Option<Vec<TestResult>>)]) -> String {
     } else {
         "FAILED"
     };
-    let extra = if broken > 0 {
-        format!("; {broken} package(s) do not compile")
-    } else {
-        String::new()
-    };
+    let mut extra = String::new();
+    if filtered_out > 0 {
+        extra.push_str(&format!("; {filtered_out} filtered out"));
+    }
+    if broken > 0 {
+        extra.push_str(&format!(
+            "; {} not compile",
+            count(broken, "package does", "packages do")
+        ));
+    }
     let _ = writeln!(
         out,
         "\ntest result: {status}. {passed} passed; {failed} failed{extra}"
@@ -339,7 +510,49 @@ fn human(report: &[(String, Option<Vec<TestResult>>)]) -> String {
     out
 }
 
-fn json_report(report: &[(String, Option<Vec<TestResult>>)]) -> String {
+fn failure_json(failure: &Failure) -> serde_json::Value {
+    match failure {
+        Failure::Invalid {
+            description,
+            line,
+            reason,
+        } => json!({ "kind": "invalid", "description": description, "line": line, "reason": reason }),
+        Failure::Authorize {
+            description,
+            line,
+            expected_permit,
+            expected_reasons,
+            actual_permit,
+            actual_reasons,
+            errors,
+        } => json!({
+            "kind": "authorize",
+            "description": description,
+            "line": line,
+            "expected": { "decision": verdict(*expected_permit), "reasons": expected_reasons },
+            "actual": {
+                "decision": verdict(*actual_permit),
+                "reasons": actual_reasons,
+                "errors": errors
+                    .iter()
+                    .map(|(rule, error)| json!({ "rule": rule, "error": error }))
+                    .collect::<Vec<_>>(),
+            },
+        }),
+        Failure::RateLimit {
+            description,
+            line,
+            problems,
+        } => json!({
+            "kind": "ratelimit",
+            "description": description,
+            "line": line,
+            "problems": problems,
+        }),
+    }
+}
+
+fn json_report(report: &[(String, Option<Vec<TestResult>>)], filtered_out: usize) -> String {
     let packages: Vec<serde_json::Value> = report
         .iter()
         .map(|(package, results)| match results {
@@ -352,7 +565,7 @@ fn json_report(report: &[(String, Option<Vec<TestResult>>)]) -> String {
                     "file": r.file,
                     "line": r.line,
                     "passed": r.failures.is_empty(),
-                    "failures": r.failures,
+                    "failures": r.failures.iter().map(failure_json).collect::<Vec<_>>(),
                 })).collect::<Vec<_>>(),
             }),
         })
@@ -360,9 +573,12 @@ fn json_report(report: &[(String, Option<Vec<TestResult>>)]) -> String {
     let all = report.iter().flat_map(|(_, r)| r.iter().flatten());
     let passed = all.clone().filter(|r| r.failures.is_empty()).count();
     let failed = all.filter(|r| !r.failures.is_empty()).count();
-    let mut out = serde_json::to_string_pretty(
-        &json!({ "passed": passed, "failed": failed, "packages": packages }),
-    )
+    let mut out = serde_json::to_string_pretty(&json!({
+        "passed": passed,
+        "failed": failed,
+        "filtered_out": filtered_out,
+        "packages": packages,
+    }))
     .unwrap_or_default();
     out.push('\n');
     out

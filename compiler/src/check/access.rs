@@ -5,7 +5,7 @@
 use reaper_lang::types::EntityTypeId;
 
 use super::expr::{Checked, ExprCx, error};
-use super::facts::{Facts, path};
+use super::facts::{Facts, Flow, path};
 use super::types::{article, unify};
 use crate::ast::{self, FieldName};
 use crate::diagnostics::{Code, Diagnostic};
@@ -20,7 +20,8 @@ impl ExprCx<'_> {
         span: Span,
         facts: &Facts,
     ) -> typed::Expr {
-        let (typed_base, _) = self.check(base, facts);
+        let (mut typed_base, _) = self.check(base, facts);
+        narrow(&mut typed_base, base, facts);
         let attr = name.name.as_str();
         let resolved: Option<(Access, Ty, bool)> = match &typed_base.ty {
             Ty::Error => None,
@@ -39,6 +40,7 @@ impl ExprCx<'_> {
                     None
                 }
             },
+            Ty::Context(actions) => self.context_field(actions, name),
             Ty::Descriptor => Some((
                 Access::Descriptor {
                     key: attr.to_owned(),
@@ -46,6 +48,20 @@ impl ExprCx<'_> {
                 Ty::String,
                 false,
             )),
+            Ty::Map(_) => {
+                self.diags.push(
+                    Diagnostic::new(
+                        &Code::TYPE_MISMATCH,
+                        name.span,
+                        format!("a map has no attribute `{attr}`"),
+                    )
+                    .label("not an attribute")
+                    .help(format!(
+                        "read an entry with `.get(\"{attr}\")`, after testing it with `.contains_key(\"{attr}\")`"
+                    )),
+                );
+                None
+            }
             Ty::Request => match RequestField::ALL.iter().find(|(n, _, _)| *n == attr) {
                 Some((_, field, ty)) => Some((Access::Request(*field), ty.clone(), false)),
                 None => {
@@ -76,6 +92,7 @@ impl ExprCx<'_> {
             let guarded = path(base).is_some_and(|p| facts.has(&p, attr));
             if !guarded {
                 let base_text = describe(base);
+                let (test, read) = (has_text(name), attr_text(&base_text, name));
                 self.diags.push(
                     Diagnostic::new(
                         &Code::UNGUARDED_OPTIONAL,
@@ -84,7 +101,7 @@ impl ExprCx<'_> {
                     )
                     .label("read without a `has` guard")
                     .help(format!(
-                        "test it first: `{base_text} has {attr} && {base_text}.{attr} …` (or use `if {base_text} has {attr} then … else …`)"
+                        "test it first: `{base_text} has {test} && {read} …` (or use `if {base_text} has {test} then … else …`)"
                     )),
                 );
             }
@@ -158,7 +175,19 @@ impl ExprCx<'_> {
         if !missing.is_empty() {
             let lacking = self.show(&Ty::Entity(missing));
             let all = self.show(&Ty::Entity(types.to_vec()));
-            let having = self.show(&Ty::Entity(slots.iter().map(|(t, _)| *t).collect()));
+            let having: Vec<EntityTypeId> = slots.iter().map(|(t, _)| *t).collect();
+            let read = attr_text(&base_text, name);
+            let help = match having.as_slice() {
+                [one] => format!(
+                    "narrow it first: `{base_text} is {} && {read} …` (or test `{base_text} has {} && {read} …`)",
+                    self.show(&Ty::Entity(vec![*one])),
+                    has_text(name)
+                ),
+                _ => format!(
+                    "test it first: `{base_text} has {} && {read} …` holds only for the types that declare it",
+                    has_text(name)
+                ),
+            };
             self.diags.push(
                 Diagnostic::new(
                     &Code::UNKNOWN_ATTRIBUTE,
@@ -166,10 +195,7 @@ impl ExprCx<'_> {
                     format!("`{lacking}` has no attribute `{}`", name.name),
                 )
                 .label(format!("`{base_text}` may be `{all}`"))
-                .help(format!(
-                    "narrow it first: `{base_text} is {having} && {base_text}.{} …`",
-                    name.name
-                )),
+                .help(help),
             );
             return None;
         }
@@ -198,10 +224,31 @@ impl ExprCx<'_> {
         span: Span,
         facts: &Facts,
     ) -> Checked {
-        let (typed_base, _) = self.check(base, facts);
+        let (mut typed_base, _) = self.check(base, facts);
+        narrow(&mut typed_base, base, facts);
         let attr = name.name.as_str();
+        // The types that declare the attribute: `has` is false for the others,
+        // so where it holds the value is one of these.
+        let mut declaring: Option<Vec<EntityTypeId>> = None;
         let access = match &typed_base.ty {
             Ty::Error => None,
+            Ty::Context(actions) => {
+                let schema = &self.names.schema;
+                let slots: Vec<(reaper_lang::types::ActionId, u32)> = actions
+                    .iter()
+                    .filter_map(|a| Some((*a, schema.context_of(*a).field(attr)?.0)))
+                    .collect();
+                if slots.is_empty() && self.names.is_dropped(None, attr) {
+                    None
+                } else if slots.is_empty() {
+                    let candidates = context_fields(schema, actions);
+                    let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+                    self.unknown_attr(name, "the context", &refs);
+                    None
+                } else {
+                    Some(Access::Context { slots })
+                }
+            }
             Ty::Entity(types) => {
                 let schema = &self.names.schema;
                 let slots: Vec<(EntityTypeId, u32)> = types
@@ -228,6 +275,9 @@ impl ExprCx<'_> {
                     self.unknown_attr(name, &format!("`{owner}`"), &refs);
                     None
                 } else {
+                    if slots.len() < types.len() {
+                        declaring = Some(slots.iter().map(|(t, _)| *t).collect());
+                    }
                     Some(Access::Entity { slots })
                 }
             }
@@ -265,9 +315,15 @@ impl ExprCx<'_> {
             }
         };
         let Some(access) = access else {
-            return (error(span), Facts::default());
+            return (error(span), Flow::none());
         };
-        let added = path(base).map_or_else(Facts::default, |p| Facts::present(p, attr.to_owned()));
+        let added = path(base).map_or_else(Flow::none, |p| {
+            let present = Facts::present(p.clone(), attr.to_owned());
+            Flow::when_true(match declaring {
+                Some(types) => present.and(&Facts::narrowing(p, types)),
+                None => present,
+            })
+        });
         let kind = typed::ExprKind::Has {
             base: Box::new(typed_base),
             name: attr.to_owned(),
@@ -281,6 +337,66 @@ impl ExprCx<'_> {
             },
             added,
         )
+    }
+
+    /// `context.f` in a rule whose actions have different context records:
+    /// the field's slot for each action that has it. A field some of the
+    /// actions lack reads like an optional one (it needs a `has` guard).
+    fn context_field(
+        &mut self,
+        actions: &[reaper_lang::types::ActionId],
+        name: &FieldName,
+    ) -> Option<(Access, Ty, bool)> {
+        let schema = &self.names.schema;
+        let mut slots = Vec::new();
+        let mut ty: Option<Ty> = None;
+        let mut optional = false;
+        let mut conflict = false;
+        for action in actions {
+            match schema.context_of(*action).field(&name.name) {
+                Some((slot, f)) => {
+                    slots.push((*action, slot));
+                    optional |= f.optional;
+                    let this = Ty::from_type(&f.ty);
+                    ty = match ty {
+                        None => Some(this),
+                        Some(prev) => match unify(&prev, &this) {
+                            Some(joined) => Some(joined),
+                            None => {
+                                conflict = true;
+                                Some(prev)
+                            }
+                        },
+                    };
+                }
+                None => optional = true,
+            }
+        }
+        if slots.is_empty() {
+            if self.names.is_dropped(None, &name.name) {
+                return None;
+            }
+            let candidates = context_fields(schema, actions);
+            let refs: Vec<&str> = candidates.iter().map(String::as_str).collect();
+            self.unknown_attr(name, "the context", &refs);
+            return None;
+        }
+        if conflict {
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::TYPE_MISMATCH,
+                    name.span,
+                    format!(
+                        "context field `{}` has different types for this rule's actions",
+                        name.name
+                    ),
+                )
+                .label("ambiguous type")
+                .help("write a rule for the actions whose contexts agree"),
+            );
+            return None;
+        }
+        ty.map(|ty| (Access::Context { slots }, ty, optional))
     }
 
     fn unknown_attr(&mut self, name: &FieldName, owner: &str, candidates: &[&str]) {
@@ -302,6 +418,49 @@ impl ExprCx<'_> {
             diagnostic
         };
         self.diags.push(diagnostic);
+    }
+}
+
+/// Narrows a checked base by what the facts know about its path (`x is T`,
+/// `x has a`): variables are narrowed when read; attribute chains here.
+fn narrow(typed: &mut typed::Expr, base: &ast::Expr, facts: &Facts) {
+    if let (Ty::Entity(types), Some(p)) = (&typed.ty, path(base))
+        && let Some(known) = facts.narrowed(&p)
+    {
+        let narrowed: Vec<EntityTypeId> =
+            types.iter().copied().filter(|t| known.contains(t)).collect();
+        if !narrowed.is_empty() {
+            typed.ty = Ty::Entity(narrowed);
+        }
+    }
+}
+
+/// Every field any of the actions' contexts has, for suggestions.
+fn context_fields(
+    schema: &reaper_lang::schema::Schema,
+    actions: &[reaper_lang::types::ActionId],
+) -> Vec<String> {
+    let mut names: Vec<String> = actions
+        .iter()
+        .flat_map(|a| schema.context_of(*a).fields.iter().map(|f| f.name.clone()))
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+/// How `has` names an attribute: bare, or quoted when not an identifier.
+fn has_text(name: &FieldName) -> String {
+    reaper_lang::schema::field_name(&name.name)
+}
+
+/// How an attribute read is written: `x.a`, or `x["a-b"]`.
+fn attr_text(base: &str, name: &FieldName) -> String {
+    let shown = reaper_lang::schema::field_name(&name.name);
+    if shown.starts_with('"') {
+        format!("{base}[{shown}]")
+    } else {
+        format!("{base}.{shown}")
     }
 }
 

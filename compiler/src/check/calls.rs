@@ -1,25 +1,98 @@
-//! Type checking of built-in functions (`ip`, and in the http mapping
-//! `header`, `has_header`, `param`) and methods (sets and IPs).
+//! Type checking of built-in functions (`ip`, `decimal`, and in the http
+//! mapping `header`, `has_header`, `param`) and methods: on sets, maps,
+//! strings, IPs, entities, timestamps and durations. Each method is one
+//! entry of [`METHODS`]: its receiver, arguments and result.
 
 use reaper_lang::literal;
 
-use super::expr::{ExprCx, Scope, error};
-use super::facts::Facts;
+use super::expr::{Checked, ExprCx, Scope, error};
+use super::facts::{Facts, Flow, key_fact, path};
 use super::types::{article, unify};
 use crate::ast::{self, ExprKind, Literal};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::typed::{self, BinOp, Const, Ty, UnOp};
 
-const FUNCTIONS: [&str; 4] = ["ip", "header", "has_header", "param"];
-const SET_METHODS: [&str; 5] = [
-    "contains",
-    "contains_all",
-    "contains_any",
-    "is_empty",
-    "len",
+const FUNCTIONS: [&str; 5] = ["ip", "decimal", "header", "has_header", "param"];
+
+/// The kinds of receiver methods are defined on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Receiver {
+    Set,
+    Map,
+    String,
+    Ip,
+    Entity,
+    Timestamp,
+    Duration,
+}
+
+impl Receiver {
+    fn of(ty: &Ty) -> Option<Receiver> {
+        Some(match ty {
+            Ty::Set(_) | Ty::EmptySet => Receiver::Set,
+            Ty::Map(_) => Receiver::Map,
+            Ty::String => Receiver::String,
+            Ty::Ip => Receiver::Ip,
+            Ty::Entity(_) => Receiver::Entity,
+            Ty::Timestamp => Receiver::Timestamp,
+            Ty::Duration => Receiver::Duration,
+            _ => return None,
+        })
+    }
+}
+
+/// What a method computes.
+#[derive(Debug, Clone)]
+enum Meaning {
+    /// One operand: the receiver.
+    Unary(UnOp, Ty),
+    /// The receiver and one argument, as an operator.
+    Binary(BinOp),
+}
+
+/// Every method: receiver kind, name, number of arguments, meaning.
+const METHODS: &[(Receiver, &str, usize, Meaning)] = &[
+    (Receiver::Set, "contains", 1, Meaning::Binary(BinOp::InSet)),
+    (Receiver::Set, "contains_all", 1, Meaning::Binary(BinOp::ContainsAll)),
+    (Receiver::Set, "contains_any", 1, Meaning::Binary(BinOp::ContainsAny)),
+    (Receiver::Set, "is_empty", 0, Meaning::Unary(UnOp::IsEmpty, Ty::Bool)),
+    (Receiver::Set, "len", 0, Meaning::Unary(UnOp::Len, Ty::Int)),
+    (Receiver::Map, "contains_key", 1, Meaning::Binary(BinOp::HasKey)),
+    (Receiver::Map, "get", 1, Meaning::Binary(BinOp::GetKey)),
+    (Receiver::Map, "keys", 0, Meaning::Unary(UnOp::Keys, Ty::Error)),
+    (Receiver::Map, "is_empty", 0, Meaning::Unary(UnOp::IsEmpty, Ty::Bool)),
+    (Receiver::Map, "len", 0, Meaning::Unary(UnOp::Len, Ty::Int)),
+    (Receiver::String, "starts_with", 1, Meaning::Binary(BinOp::StartsWith)),
+    (Receiver::String, "ends_with", 1, Meaning::Binary(BinOp::EndsWith)),
+    (Receiver::String, "contains", 1, Meaning::Binary(BinOp::ContainsText)),
+    (Receiver::Ip, "is_ipv4", 0, Meaning::Unary(UnOp::IsIpv4, Ty::Bool)),
+    (Receiver::Ip, "is_ipv6", 0, Meaning::Unary(UnOp::IsIpv6, Ty::Bool)),
+    (Receiver::Ip, "is_loopback", 0, Meaning::Unary(UnOp::IsLoopback, Ty::Bool)),
+    (Receiver::Ip, "is_multicast", 0, Meaning::Unary(UnOp::IsMulticast, Ty::Bool)),
+    (Receiver::Entity, "id", 0, Meaning::Unary(UnOp::EntityId, Ty::String)),
+    (Receiver::Timestamp, "to_date", 0, Meaning::Unary(UnOp::ToDate, Ty::Timestamp)),
+    (Receiver::Timestamp, "to_time", 0, Meaning::Unary(UnOp::ToTime, Ty::Duration)),
+    (Receiver::Timestamp, "day_of_week", 0, Meaning::Unary(UnOp::DayOfWeek, Ty::Int)),
+    (Receiver::Timestamp, "year", 0, Meaning::Unary(UnOp::Year, Ty::Int)),
+    (Receiver::Timestamp, "month", 0, Meaning::Unary(UnOp::Month, Ty::Int)),
+    (Receiver::Timestamp, "day", 0, Meaning::Unary(UnOp::Day, Ty::Int)),
+    (Receiver::Timestamp, "hour", 0, Meaning::Unary(UnOp::Hour, Ty::Int)),
+    (Receiver::Timestamp, "minute", 0, Meaning::Unary(UnOp::Minute, Ty::Int)),
+    (Receiver::Duration, "to_days", 0, Meaning::Unary(UnOp::ToDays, Ty::Int)),
+    (Receiver::Duration, "to_hours", 0, Meaning::Unary(UnOp::ToHours, Ty::Int)),
+    (Receiver::Duration, "to_minutes", 0, Meaning::Unary(UnOp::ToMinutes, Ty::Int)),
+    (Receiver::Duration, "to_seconds", 0, Meaning::Unary(UnOp::ToSeconds, Ty::Int)),
+    (Receiver::Duration, "to_milliseconds", 0, Meaning::Unary(UnOp::ToMilliseconds, Ty::Int)),
 ];
-const IP_METHODS: [&str; 4] = ["is_ipv4", "is_ipv6", "is_loopback", "is_multicast"];
+
+fn methods_of(receiver: Receiver) -> Vec<&'static str> {
+    METHODS
+        .iter()
+        .filter(|(r, ..)| *r == receiver)
+        .map(|(_, name, ..)| *name)
+        .collect()
+}
 
 impl ExprCx<'_> {
     pub(super) fn call(
@@ -48,24 +121,16 @@ impl ExprCx<'_> {
             }
             return error(span);
         }
-        if !self.arity(name, args, 1, span) {
+        if !self.arity(&name.name, &usage(&name.name), args, 1, span) {
             return error(span);
+        }
+        if matches!(name.name.as_str(), "ip" | "decimal") {
+            return self.conversion(name, &args[0], span, facts);
         }
         let Some(text) = self.string_literal_arg(name, &args[0]) else {
             return error(span);
         };
         let kind = match name.name.as_str() {
-            "ip" => match literal::parse_ip(&text) {
-                Ok(net) => return constant(Const::Ip(net), Ty::Ip, span),
-                Err(e) => {
-                    self.diags.push(
-                        Diagnostic::new(&Code::MALFORMED_IP, args[0].span, e.to_string())
-                            .label("malformed literal")
-                            .help("write an address (`2001:db8::1`) or a range (`2001:db8::/32`)"),
-                    );
-                    return error(span);
-                }
-            },
             "header" | "has_header" => {
                 if !matches!(self.scope, Scope::Http { .. }) {
                     return self.http_only(name, span);
@@ -119,6 +184,61 @@ impl ExprCx<'_> {
         }
     }
 
+    /// `ip(s)` and `decimal(s)`: a literal is checked now and becomes a
+    /// constant; a computed string is converted at run time, where text
+    /// that is not one is an error (in a rate limit, the limit does not
+    /// apply, as with a missing descriptor entry).
+    fn conversion(
+        &mut self,
+        name: &ast::Ident,
+        arg: &ast::Expr,
+        span: Span,
+        facts: &Facts,
+    ) -> typed::Expr {
+        let is_ip = name.name == "ip";
+        if let ExprKind::Literal(Literal::String(text)) = &arg.kind {
+            let parsed = if is_ip {
+                literal::parse_ip(text).map(|net| (Const::Ip(net), Ty::Ip))
+            } else {
+                literal::parse_decimal(text).map(|n| (Const::Decimal(n), Ty::Decimal))
+            };
+            return match parsed {
+                Ok((value, ty)) => constant(value, ty, span),
+                Err(e) => {
+                    let (code, help) = if is_ip {
+                        (
+                            &Code::MALFORMED_IP,
+                            "write an address (`2001:db8::1`) or a range (`2001:db8::/32`)",
+                        )
+                    } else {
+                        (
+                            &Code::MALFORMED_DECIMAL,
+                            "write a number with at most four fractional digits, as in `12.5`",
+                        )
+                    };
+                    self.diags.push(
+                        Diagnostic::new(code, arg.span, e.to_string())
+                            .label("malformed literal")
+                            .help(help),
+                    );
+                    error(span)
+                }
+            };
+        }
+        let operand = self.expect(
+            arg,
+            facts,
+            &Ty::String,
+            &format!("`{}` converts a `String`", name.name),
+        );
+        let (op, ty) = if is_ip {
+            (UnOp::ParseIp, Ty::Ip)
+        } else {
+            (UnOp::ParseDecimal, Ty::Decimal)
+        };
+        unary(op, ty, operand, span)
+    }
+
     fn http_only(&mut self, name: &ast::Ident, span: Span) -> typed::Expr {
         self.diags.push(
             Diagnostic::new(
@@ -132,7 +252,14 @@ impl ExprCx<'_> {
         error(span)
     }
 
-    fn arity(&mut self, name: &ast::Ident, args: &[ast::Expr], want: usize, span: Span) -> bool {
+    fn arity(
+        &mut self,
+        name: &str,
+        usage: &str,
+        args: &[ast::Expr],
+        want: usize,
+        span: Span,
+    ) -> bool {
         if args.len() == want {
             return true;
         }
@@ -141,14 +268,10 @@ impl ExprCx<'_> {
             Diagnostic::new(
                 &Code::ARITY,
                 span,
-                format!(
-                    "`{}` takes {want} argument{plural}, not {}",
-                    name.name,
-                    args.len()
-                ),
+                format!("`{name}` takes {want} argument{plural}, not {}", args.len()),
             )
             .label("wrong number of arguments")
-            .help(format!("write `{}`", usage(&name.name))),
+            .help(format!("write `{usage}`")),
         );
         false
     }
@@ -178,78 +301,141 @@ impl ExprCx<'_> {
         args: &[ast::Expr],
         span: Span,
         facts: &Facts,
-    ) -> typed::Expr {
+    ) -> Checked {
         let (receiver, _) = self.check(recv, facts);
         let typed_args: Vec<typed::Expr> = args.iter().map(|a| self.check(a, facts).0).collect();
         if receiver.ty.is_error() {
-            return error(span);
+            return (error(span), Flow::none());
         }
         let method = name.name.as_str();
-        let (known, candidates): (bool, &[&str]) = match &receiver.ty {
-            Ty::Set(_) | Ty::EmptySet => (SET_METHODS.contains(&method), &SET_METHODS),
-            Ty::Ip => (IP_METHODS.contains(&method), &IP_METHODS),
-            _ => (false, &[]),
+        let kind = Receiver::of(&receiver.ty);
+        let entry = kind.and_then(|kind| {
+            METHODS
+                .iter()
+                .find(|(r, n, ..)| *r == kind && *n == method)
+                .cloned()
+        });
+        let Some((_, _, want, meaning)) = entry else {
+            self.unknown_method(&receiver.ty, kind, name);
+            return (error(span), Flow::none());
         };
-        if !known {
-            let on = self.show(&receiver.ty);
-            let diagnostic = Diagnostic::new(
-                &Code::UNKNOWN_FUNCTION,
-                name.span,
-                format!("`{on}` has no method `{method}`"),
-            )
-            .label("unknown method")
-            .suggest(method, candidates.iter().copied());
-            let diagnostic = match (diagnostic.help.is_none(), candidates.is_empty()) {
-                (true, false) => {
-                    diagnostic.help(format!("methods of `{on}`: {}", candidates.join(", ")))
-                }
-                (true, true) if receiver.ty == Ty::String => diagnostic.help(
-                    "strings have no methods; match them with `like`, as in `s like \"*@example.com\"`",
-                ),
-                (true, true) => {
-                    diagnostic.help("sets and IPs have methods; other values have none")
-                }
-                _ => diagnostic,
-            };
-            self.diags.push(diagnostic);
-            return error(span);
+        if !self.arity(method, &method_usage(method, kind), args, want, span) {
+            return (error(span), Flow::none());
         }
-        let want = usize::from(matches!(
-            method,
-            "contains" | "contains_all" | "contains_any"
-        ));
-        if !self.arity(name, args, want, span) {
-            return error(span);
-        }
-        let unary = |op, ty, operand: typed::Expr| typed::Expr {
-            kind: typed::ExprKind::Unary {
-                op,
-                operand: Box::new(operand),
-            },
-            ty,
-            span,
+        let meaning = match meaning {
+            Meaning::Unary(UnOp::Keys, _) => Meaning::Unary(UnOp::Keys, Ty::Set(Box::new(Ty::String))),
+            other => other,
         };
-        match method {
-            "is_empty" => return unary(UnOp::IsEmpty, Ty::Bool, receiver),
-            "len" => return unary(UnOp::Len, Ty::Int, receiver),
-            "is_ipv4" => return unary(UnOp::IsIpv4, Ty::Bool, receiver),
-            "is_ipv6" => return unary(UnOp::IsIpv6, Ty::Bool, receiver),
-            "is_loopback" => return unary(UnOp::IsLoopback, Ty::Bool, receiver),
-            "is_multicast" => return unary(UnOp::IsMulticast, Ty::Bool, receiver),
-            _ => {}
-        }
+        let (op, ty) = match meaning {
+            Meaning::Unary(op, ty) => return (unary(op, ty, receiver, span), Flow::none()),
+            Meaning::Binary(op) => (op, Ty::Bool),
+        };
         let Some(arg) = typed_args.into_iter().next() else {
-            return error(span);
+            return (error(span), Flow::none());
         };
+        match (op, &receiver.ty) {
+            (BinOp::HasKey | BinOp::GetKey, Ty::Map(value)) => {
+                let value = (**value).clone();
+                self.map_method(op, recv, receiver, &args[0], arg, value, span, facts)
+            }
+            (BinOp::StartsWith | BinOp::EndsWith | BinOp::ContainsText, _) => {
+                if !matches!(arg.ty, Ty::String | Ty::Error) {
+                    let found = arg.ty.clone();
+                    self.mismatch(args[0].span, &Ty::String, &found, "the argument is a `String`");
+                    return (error(span), Flow::none());
+                }
+                (binary(op, receiver, arg, ty, span), Flow::none())
+            }
+            _ => (self.set_method(op, method, receiver, arg, &args[0], span), Flow::none()),
+        }
+    }
+
+    fn unknown_method(&mut self, ty: &Ty, kind: Option<Receiver>, name: &ast::Ident) {
+        let on = self.show(ty);
+        let candidates = kind.map(methods_of).unwrap_or_default();
+        let diagnostic = Diagnostic::new(
+            &Code::UNKNOWN_FUNCTION,
+            name.span,
+            format!("`{on}` has no method `{}`", name.name),
+        )
+        .label("unknown method")
+        .suggest(&name.name, candidates.iter().copied());
+        let diagnostic = match (diagnostic.help.is_none(), candidates.is_empty()) {
+            (true, false) => {
+                diagnostic.help(format!("methods of `{on}`: {}", candidates.join(", ")))
+            }
+            (true, true) => diagnostic.help(
+                "sets, maps, strings, IPs, entities, timestamps and durations have methods; other values have none",
+            ),
+            _ => diagnostic,
+        };
+        self.diags.push(diagnostic);
+    }
+
+    /// `m.contains_key(k)` (a guard) and `m.get(k)` (which needs one, like
+    /// an optional attribute: the key may be absent).
+    #[allow(clippy::too_many_arguments, reason = "the parts of one call")]
+    fn map_method(
+        &mut self,
+        op: BinOp,
+        recv: &ast::Expr,
+        receiver: typed::Expr,
+        key_expr: &ast::Expr,
+        key: typed::Expr,
+        value: Ty,
+        span: Span,
+        facts: &Facts,
+    ) -> Checked {
+        if !matches!(key.ty, Ty::String | Ty::Error) {
+            let found = key.ty.clone();
+            self.mismatch(key_expr.span, &Ty::String, &found, "map keys are `String`s");
+            return (error(span), Flow::none());
+        }
+        let fact = path(recv).zip(key_fact(key_expr));
+        if op == BinOp::HasKey {
+            let flow = fact.map_or_else(Flow::none, |(m, k)| Flow::when_true(Facts::present(m, k)));
+            return (binary(op, receiver, key, Ty::Bool, span), flow);
+        }
+        let guarded = fact.as_ref().is_some_and(|(m, k)| facts.has(m, k));
+        if !guarded {
+            let (m, k) = (describe(recv), describe(key_expr));
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::UNGUARDED_OPTIONAL,
+                    span,
+                    "the key may be absent from the map",
+                )
+                .label("read without a `contains_key` guard")
+                .help(format!(
+                    "test it first: `{m}.contains_key({k}) && {m}.get({k}) …`; the guard must test the same key expression"
+                )),
+            );
+        }
+        (binary(op, receiver, key, value, span), Flow::none())
+    }
+
+    /// `contains`, `contains_all`, `contains_any` on sets. On sets of IPs
+    /// they test containment in the ranges, like `in`.
+    fn set_method(
+        &mut self,
+        op: BinOp,
+        method: &str,
+        receiver: typed::Expr,
+        arg: typed::Expr,
+        arg_expr: &ast::Expr,
+        span: Span,
+    ) -> typed::Expr {
         let elem = match &receiver.ty {
             Ty::Set(elem) => (**elem).clone(),
             _ => Ty::Error,
         };
-        let (op, lhs, rhs, fits) = match method {
+        let ranges = elem == Ty::Ip;
+        let (op, lhs, rhs, fits) = match op {
             // `s.contains(x)` is `x in s`.
-            "contains" => {
+            BinOp::InSet => {
                 let fits = arg.ty.is_error() || elem.is_error() || unify(&elem, &arg.ty).is_some();
-                (BinOp::InSet, arg, receiver, fits)
+                let op = if ranges { BinOp::InRanges } else { BinOp::InSet };
+                (op, arg, receiver, fits)
             }
             _ => {
                 let fits = match &arg.ty {
@@ -257,30 +443,24 @@ impl ExprCx<'_> {
                     Ty::Set(other) => elem.is_error() || unify(&elem, other).is_some(),
                     _ => false,
                 };
-                let op = if method == "contains_all" {
-                    BinOp::ContainsAll
-                } else {
-                    BinOp::ContainsAny
+                let op = match (op, ranges) {
+                    (BinOp::ContainsAll, true) => BinOp::ContainsAllRanges,
+                    (BinOp::ContainsAny, true) => BinOp::ContainsAnyRanges,
+                    (op, _) => op,
                 };
                 (op, receiver, arg, fits)
             }
         };
         if !fits {
-            let (set, found) = (
-                self.show(&if op == BinOp::InSet {
-                    rhs.ty.clone()
-                } else {
-                    lhs.ty.clone()
-                }),
-                {
-                    let a = if op == BinOp::InSet { &lhs } else { &rhs };
-                    self.show(&a.ty)
-                },
-            );
+            let (set, found) = if matches!(op, BinOp::InSet | BinOp::InRanges) {
+                (self.show(&rhs.ty), self.show(&lhs.ty))
+            } else {
+                (self.show(&lhs.ty), self.show(&rhs.ty))
+            };
             self.diags.push(
                 Diagnostic::new(
                     &Code::TYPE_MISMATCH,
-                    args[0].span,
+                    arg_expr.span,
                     format!(
                         "`{method}` on {} cannot take {}",
                         article(&set),
@@ -292,34 +472,87 @@ impl ExprCx<'_> {
             );
             return error(span);
         }
-        typed::Expr {
-            kind: typed::ExprKind::Binary {
-                op,
-                lhs: Box::new(lhs),
-                rhs: Box::new(rhs),
-            },
-            ty: Ty::Bool,
-            span,
-        }
+        binary(op, lhs, rhs, Ty::Bool, span)
     }
 }
 
-/// How a function or method is called, for help texts.
+/// A short rendering of a key or map expression for help texts.
+fn describe(expr: &ast::Expr) -> String {
+    match &expr.kind {
+        ExprKind::Var(var) => var.as_str().to_owned(),
+        ExprKind::Attr { base, name } if !name.quoted => {
+            format!("{}.{}", describe(base), name.name)
+        }
+        ExprKind::Attr { base, name } => format!("{}[{:?}]", describe(base), name.name),
+        ExprKind::Literal(Literal::String(text)) => format!("{text:?}"),
+        ExprKind::Method { recv, name, args } if args.is_empty() => {
+            format!("{}.{}()", describe(recv), name.name)
+        }
+        ExprKind::Paren(inner) => describe(inner),
+        _ => "key".to_owned(),
+    }
+}
+
+/// How a function is called, for help texts.
 fn usage(name: &str) -> String {
     match name {
         "ip" => "ip(\"10.0.0.0/8\")".into(),
+        "decimal" => "decimal(\"12.5\")".into(),
         "header" | "has_header" => format!("{name}(\"x-user-id\")"),
         "param" => "param(\"id\")".into(),
-        "contains" => "set.contains(value)".into(),
-        "contains_all" | "contains_any" => format!("set.{name}([value, …])"),
-        "is_empty" | "len" => format!("set.{name}()"),
-        other => format!("address.{other}()"),
+        other => format!("{other}(…)"),
     }
+}
+
+/// How a method is called on its kind of receiver (`set.contains(value)`).
+fn method_usage(name: &str, receiver: Option<Receiver>) -> String {
+    let value = match receiver {
+        Some(Receiver::Set) => "set",
+        Some(Receiver::Map) => "map",
+        Some(Receiver::String) => "text",
+        Some(Receiver::Ip) => "address",
+        Some(Receiver::Entity) => "entity",
+        Some(Receiver::Timestamp) => "time",
+        Some(Receiver::Duration) => "duration",
+        None => "value",
+    };
+    let args = match name {
+        "contains" if value == "text" => "\"text\"",
+        "contains" => "value",
+        "contains_all" | "contains_any" => "[value, …]",
+        "contains_key" | "get" => "\"key\"",
+        "starts_with" | "ends_with" => "\"text\"",
+        _ => "",
+    };
+    format!("{value}.{name}({args})")
 }
 
 fn constant(value: Const, ty: Ty, span: Span) -> typed::Expr {
     typed::Expr {
         kind: typed::ExprKind::Const(value),
+        ty,
+        span,
+    }
+}
+
+fn unary(op: UnOp, ty: Ty, operand: typed::Expr, span: Span) -> typed::Expr {
+    typed::Expr {
+        kind: typed::ExprKind::Unary {
+            op,
+            operand: Box::new(operand),
+        },
+        ty,
+        span,
+    }
+}
+
+fn binary(op: BinOp, lhs: typed::Expr, rhs: typed::Expr, ty: Ty, span: Span) -> typed::Expr {
+    typed::Expr {
+        kind: typed::ExprKind::Binary {
+            op,
+            lhs: Box::new(lhs),
+            rhs: Box::new(rhs),
+        },
         ty,
         span,
     }

@@ -4,7 +4,7 @@
 
 use reaper_lang::types::EntityTypeId;
 
-use super::facts::{Facts, path};
+use super::facts::{Facts, Flow, path};
 use super::types::{article, display, unify};
 use crate::ast::{self, BinaryOp, ExprKind, Literal, UnaryOp, Var};
 use crate::diagnostics::{Code, Diagnostic};
@@ -15,8 +15,12 @@ use crate::typed::{self, BinOp, Const, Ty, UnOp};
 /// Which variables and functions an expression may use.
 #[derive(Debug, Clone)]
 pub enum Scope {
-    /// A rule's condition.
-    Rule { principal: Ty, resource: Ty },
+    /// A rule's condition, for requests with one of `actions`.
+    Rule {
+        principal: Ty,
+        resource: Ty,
+        actions: Vec<reaper_lang::types::ActionId>,
+    },
     /// A rate limit's condition or `by` key.
     Limit,
     /// The http mapping; `params` are the route's path parameters, `None`
@@ -32,8 +36,8 @@ pub struct ExprCx<'a> {
     pub scope: Scope,
 }
 
-/// A checked expression and the facts known when it is true.
-pub type Checked = (typed::Expr, Facts);
+/// A checked expression and the facts known when it is true or false.
+pub type Checked = (typed::Expr, Flow);
 
 impl ExprCx<'_> {
     /// Checks a `when`/`unless` condition: it must be a `Bool`.
@@ -54,8 +58,8 @@ impl ExprCx<'_> {
         (typed, added)
     }
 
-    /// Checks `expr` where `facts` hold; returns the typed expression and the
-    /// facts it adds when true.
+    /// Checks `expr` where `facts` hold; returns the typed expression and
+    /// the facts it establishes when true and when false.
     pub fn check(&mut self, expr: &ast::Expr, facts: &Facts) -> Checked {
         let span = expr.span;
         let node = |kind, ty| typed::Expr { kind, ty, span };
@@ -68,26 +72,28 @@ impl ExprCx<'_> {
                     Literal::Ip(ip) => (Const::Ip(*ip), Ty::Ip),
                     Literal::Duration(ms) => (Const::Duration(*ms), Ty::Duration),
                     Literal::Timestamp(ms) => (Const::Timestamp(*ms), Ty::Timestamp),
+                    Literal::Decimal(n) => (Const::Decimal(*n), Ty::Decimal),
                 };
-                (node(typed::ExprKind::Const(value), ty), Facts::default())
+                (node(typed::ExprKind::Const(value), ty), Flow::none())
             }
-            ExprKind::Var(var) => (self.var(*var, span, facts), Facts::default()),
+            ExprKind::Var(var) => (self.var(*var, span, facts), Flow::none()),
             ExprKind::Entity(lit) => {
                 let kind = match self.names.entity(&lit.ty, self.diags) {
-                    Some(ty) => (
-                        typed::ExprKind::Const(Const::Entity(ty, lit.id.value.clone())),
-                        Ty::Entity(vec![ty]),
-                    ),
+                    Some(ty) => {
+                        self.check_entity_id(ty, &lit.id);
+                        (
+                            typed::ExprKind::Const(Const::Entity(ty, lit.id.value.clone())),
+                            Ty::Entity(vec![ty]),
+                        )
+                    }
                     None => (typed::ExprKind::Error, Ty::Error),
                 };
-                (node(kind.0, kind.1), Facts::default())
+                (node(kind.0, kind.1), Flow::none())
             }
-            ExprKind::DynEntity { ty, id } => {
-                (self.dyn_entity(ty, id, span, facts), Facts::default())
-            }
-            ExprKind::Set(items) => (self.set(items, span, facts), Facts::default()),
-            ExprKind::Record(fields) => (self.record(fields, span, facts), Facts::default()),
-            ExprKind::Attr { base, name } => (self.attr(base, name, span, facts), Facts::default()),
+            ExprKind::DynEntity { ty, id } => (self.dyn_entity(ty, id, span, facts), Flow::none()),
+            ExprKind::Set(items) => (self.set(items, span, facts), Flow::none()),
+            ExprKind::Record(fields) => (self.record(fields, span, facts), Flow::none()),
+            ExprKind::Attr { base, name } => (self.attr(base, name, span, facts), Flow::none()),
             ExprKind::Has { base, name } => self.has(base, name, span, facts),
             ExprKind::Is { base, ty } => self.is(base, ty, span, facts),
             ExprKind::Like { base, pattern, .. } => {
@@ -96,28 +102,48 @@ impl ExprCx<'_> {
                     base: Box::new(base),
                     pattern: pattern.clone(),
                 };
-                (node(kind, Ty::Bool), Facts::default())
+                (node(kind, Ty::Bool), Flow::none())
             }
-            ExprKind::Call { name, args } => (self.call(name, args, span, facts), Facts::default()),
-            ExprKind::Method { recv, name, args } => {
-                (self.method(recv, name, args, span, facts), Facts::default())
-            }
-            ExprKind::Unary { op, operand } => {
-                (self.unary(*op, operand, span, facts), Facts::default())
-            }
+            ExprKind::Call { name, args } => (self.call(name, args, span, facts), Flow::none()),
+            ExprKind::Method { recv, name, args } => self.method(recv, name, args, span, facts),
+            ExprKind::Unary { op, operand } => self.unary(*op, operand, span, facts),
             ExprKind::Binary { op, lhs, rhs } => self.binary(*op, lhs, rhs, span, facts),
             ExprKind::If {
                 cond,
                 then,
                 otherwise,
-            } => (
-                self.if_then_else(cond, then, otherwise, span, facts),
-                Facts::default(),
-            ),
+            } => self.if_then_else(cond, then, otherwise, span, facts),
             ExprKind::Paren(inner) => self.check(inner, facts),
-            ExprKind::Name(name) => (self.name(name), Facts::default()),
-            ExprKind::Error => (node(typed::ExprKind::Error, Ty::Error), Facts::default()),
+            ExprKind::Name(name) => (self.name(name), Flow::none()),
+            ExprKind::Error => (node(typed::ExprKind::Error, Ty::Error), Flow::none()),
         }
+    }
+
+    /// An id an enumerated type does not declare can name no entity.
+    pub fn check_entity_id(&mut self, ty: EntityTypeId, id: &ast::StrLit) {
+        let Some(def) = self.names.schema.entity_type(ty) else {
+            return;
+        };
+        let Some(ids) = def.ids.as_ref().filter(|_| !def.allows_id(&id.value)) else {
+            return;
+        };
+        let name = def.name.clone();
+        let diagnostic = Diagnostic::new(
+            &Code::UNKNOWN_ENTITY_ID,
+            id.span,
+            format!("`{name}` has no entity {:?}", id.value),
+        )
+        .label("not one of its ids")
+        .suggest(&id.value, ids.iter().map(String::as_str));
+        let diagnostic = if diagnostic.help.is_some() {
+            diagnostic
+        } else if ids.is_empty() {
+            diagnostic.help(format!("`{name}` declares no ids"))
+        } else {
+            let listed: Vec<String> = ids.iter().map(|i| format!("{i:?}")).collect();
+            diagnostic.help(format!("`{name}` is one of {}", listed.join(", ")))
+        };
+        self.diags.push(diagnostic);
     }
 
     /// Checks `expr` and requires type `want`; `why` explains the need.
@@ -155,7 +181,7 @@ impl ExprCx<'_> {
                 narrowed(facts, "resource").unwrap_or_else(|| resource.clone())
             }
             (Scope::Rule { .. }, Var::Action) => Ty::Action,
-            (Scope::Rule { .. }, Var::Context) => Ty::record(&self.names.schema.context),
+            (Scope::Rule { actions, .. }, Var::Context) => context_type(self.names, actions),
             (Scope::Limit, Var::Descriptor) => Ty::Descriptor,
             (Scope::Http { .. }, Var::Request) => Ty::Request,
             (scope, var) => {
@@ -355,9 +381,9 @@ impl ExprCx<'_> {
     fn is(&mut self, base: &ast::Expr, ty: &ast::Ident, span: Span, facts: &Facts) -> Checked {
         let (typed_base, _) = self.check(base, facts);
         let Some(target) = self.names.entity(ty, self.diags) else {
-            return (error(span), Facts::default());
+            return (error(span), Flow::none());
         };
-        let mut added = Facts::default();
+        let mut added = Flow::none();
         match &typed_base.ty {
             Ty::Entity(types) => {
                 if !types.contains(&target) {
@@ -376,7 +402,12 @@ impl ExprCx<'_> {
                     );
                 }
                 if let Some(p) = path(base) {
-                    added = Facts::narrowing(p, vec![target]);
+                    let others: Vec<EntityTypeId> =
+                        types.iter().copied().filter(|t| *t != target).collect();
+                    added = Flow {
+                        when_true: Facts::narrowing(p.clone(), vec![target]),
+                        when_false: Facts::narrowing(p, others),
+                    };
                 }
             }
             Ty::Error => {}
@@ -404,44 +435,41 @@ impl ExprCx<'_> {
         )
     }
 
-    fn unary(
-        &mut self,
-        op: UnaryOp,
-        operand: &ast::Expr,
-        span: Span,
-        facts: &Facts,
-    ) -> typed::Expr {
-        let (typed, _) = self.check(operand, facts);
-        let (op, ty) = match op {
+    fn unary(&mut self, op: UnaryOp, operand: &ast::Expr, span: Span, facts: &Facts) -> Checked {
+        let (typed, flow) = self.check(operand, facts);
+        let (op, ty, flow) = match op {
             UnaryOp::Not => {
                 if !matches!(typed.ty, Ty::Bool | Ty::Error) {
                     let found = typed.ty.clone();
                     self.mismatch(operand.span, &Ty::Bool, &found, "`!` negates a `Bool`");
                 }
-                (UnOp::Not, Ty::Bool)
+                (UnOp::Not, Ty::Bool, flow.not())
             }
             UnaryOp::Neg => {
-                if !matches!(typed.ty, Ty::Int | Ty::Duration | Ty::Error) {
+                if !matches!(typed.ty, Ty::Int | Ty::Duration | Ty::Decimal | Ty::Error) {
                     let found = typed.ty.clone();
                     self.mismatch(
                         operand.span,
                         &Ty::Int,
                         &found,
-                        "`-` negates an `Int` or a `Duration`",
+                        "`-` negates an `Int`, a `Duration` or a `Decimal`",
                     );
                 }
                 let ty = typed.ty.clone();
-                (UnOp::Neg, ty)
+                (UnOp::Neg, ty, Flow::none())
             }
         };
-        typed::Expr {
-            kind: typed::ExprKind::Unary {
-                op,
-                operand: Box::new(typed),
+        (
+            typed::Expr {
+                kind: typed::ExprKind::Unary {
+                    op,
+                    operand: Box::new(typed),
+                },
+                ty,
+                span,
             },
-            ty,
-            span,
-        }
+            flow,
+        )
     }
 
     fn binary(
@@ -455,19 +483,20 @@ impl ExprCx<'_> {
         match op {
             BinaryOp::And => {
                 let (l, fl) = self.condition_operand(lhs, facts, "&&");
-                let inner = facts.and(&fl);
+                let inner = facts.and(&fl.when_true);
                 let (r, fr) = self.condition_operand(rhs, &inner, "&&");
-                (bin(BinOp::And, l, r, Ty::Bool, span), fl.and(&fr))
+                (bin(BinOp::And, l, r, Ty::Bool, span), Flow::and(&fl, &fr))
             }
             BinaryOp::Or => {
                 let (l, fl) = self.condition_operand(lhs, facts, "||");
-                let (r, fr) = self.condition_operand(rhs, facts, "||");
-                (bin(BinOp::Or, l, r, Ty::Bool, span), fl.or(&fr))
+                let inner = facts.and(&fl.when_false);
+                let (r, fr) = self.condition_operand(rhs, &inner, "||");
+                (bin(BinOp::Or, l, r, Ty::Bool, span), Flow::or(&fl, &fr))
             }
             _ => {
                 let (l, _) = self.check(lhs, facts);
                 let (r, _) = self.check(rhs, facts);
-                (self.operator(op, l, r, span), Facts::default())
+                (self.operator(op, l, r, span), Flow::none())
             }
         }
     }
@@ -501,10 +530,30 @@ impl ExprCx<'_> {
             };
             return bin(BinOp::Eq, l, r, ty, span);
         }
+        if let Some(group) = [&l, &r].into_iter().find_map(|e| self.group_constant(e))
+            && matches!(op, BinaryOp::Eq | BinaryOp::Ne)
+        {
+            let name = self.names.action_name(group).to_owned();
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::INVALID_ACTION_GROUP,
+                    span,
+                    format!("`{name}` is an action group: no request's action equals it"),
+                )
+                .label("always false")
+                .help(format!("test membership with `action in {name}`")),
+            );
+            return error_bool(span);
+        }
         let typed_op: Option<(BinOp, Ty)> = match op {
             // Descriptors and the HTTP request are read through their fields,
-            // never compared whole.
-            BinaryOp::Eq | BinaryOp::Ne if matches!(l.ty, Ty::Descriptor | Ty::Request) => None,
+            // never compared whole; a context that differs by action too.
+            BinaryOp::Eq | BinaryOp::Ne
+                if matches!(l.ty, Ty::Descriptor | Ty::Request | Ty::Context(_))
+                    || matches!(r.ty, Ty::Context(_)) =>
+            {
+                None
+            }
             BinaryOp::Eq | BinaryOp::Ne => unify(&l.ty, &r.ty).map(|_| {
                 let op = if op == BinaryOp::Eq {
                     BinOp::Eq
@@ -514,8 +563,8 @@ impl ExprCx<'_> {
                 (op, Ty::Bool)
             }),
             BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                let ordered =
-                    matches!(l.ty, Ty::Int | Ty::Duration | Ty::Timestamp) && l.ty == r.ty;
+                let ordered = matches!(l.ty, Ty::Int | Ty::Duration | Ty::Timestamp | Ty::Decimal)
+                    && l.ty == r.ty;
                 ordered.then(|| {
                     let op = match op {
                         BinaryOp::Lt => BinOp::Lt,
@@ -530,6 +579,8 @@ impl ExprCx<'_> {
                 (Ty::Int, Ty::Int) => Some((BinOp::Add, Ty::Int)),
                 (Ty::Duration, Ty::Duration) => Some((BinOp::Add, Ty::Duration)),
                 (Ty::Timestamp, Ty::Duration) => Some((BinOp::Add, Ty::Timestamp)),
+                (Ty::Decimal, Ty::Decimal) => Some((BinOp::Add, Ty::Decimal)),
+                (Ty::String, Ty::String) => Some((BinOp::Concat, Ty::String)),
                 _ => None,
             },
             BinaryOp::Sub => match (&l.ty, &r.ty) {
@@ -538,27 +589,37 @@ impl ExprCx<'_> {
                     Some((BinOp::Sub, Ty::Duration))
                 }
                 (Ty::Timestamp, Ty::Duration) => Some((BinOp::Sub, Ty::Timestamp)),
+                (Ty::Decimal, Ty::Decimal) => Some((BinOp::Sub, Ty::Decimal)),
                 _ => None,
             },
             BinaryOp::Mul => match (&l.ty, &r.ty) {
                 (Ty::Int, Ty::Int) => Some((BinOp::Mul, Ty::Int)),
                 _ => None,
             },
+            BinaryOp::In if l.ty == Ty::Action => {
+                return self.action_in(l, r, span);
+            }
             BinaryOp::In => self.in_operator(&l, &r),
             BinaryOp::And | BinaryOp::Or => None,
         };
         let Some((typed_op, ty)) = typed_op else {
             let (a, b) = (self.show(&l.ty), self.show(&r.ty));
             let help = match op {
+                _ if matches!(l.ty, Ty::Context(_)) || matches!(r.ty, Ty::Context(_)) => {
+                    "this rule's actions have different context records: compare its fields, not the whole context"
+                }
                 BinaryOp::Eq | BinaryOp::Ne => "both sides of a comparison have the same type",
                 BinaryOp::Lt | BinaryOp::Le | BinaryOp::Gt | BinaryOp::Ge => {
-                    "ordering compares two `Int`s, two `Duration`s or two `Timestamp`s"
+                    "ordering compares two `Int`s, `Duration`s, `Timestamp`s or `Decimal`s"
                 }
                 BinaryOp::In => {
-                    "`in` tests an entity against an entity or a set of entities, a value against a set, or an `Ip` against a range"
+                    "`in` tests an entity against an entity or a set of entities, a value against a set, or an `Ip` against a range or a set of ranges"
+                }
+                BinaryOp::Add => {
+                    "`+` adds `Int`s, `Duration`s, `Decimal`s or a `Duration` to a `Timestamp`, and joins `String`s"
                 }
                 _ => {
-                    "arithmetic works on `Int`s, on `Duration`s, and on a `Timestamp` with a `Duration`"
+                    "arithmetic works on `Int`s, on `Duration`s, on `Decimal`s, and on a `Timestamp` with a `Duration`"
                 }
             };
             self.diags.push(
@@ -597,6 +658,68 @@ impl ExprCx<'_> {
         bin(typed_op, l, r, ty, span)
     }
 
+    /// The action group a constant names, if it is one.
+    fn group_constant(&self, expr: &typed::Expr) -> Option<reaper_lang::types::ActionId> {
+        match expr.kind {
+            typed::ExprKind::Const(Const::Action(id)) if self.names.is_group(id) => Some(id),
+            _ => None,
+        }
+    }
+
+    /// `action in a`, `action in [a, g]`: membership in the actions named,
+    /// groups standing for their actions. Actions are constants, so the
+    /// set is too.
+    fn action_in(&mut self, l: typed::Expr, r: typed::Expr, span: Span) -> typed::Expr {
+        let named: Option<Vec<reaper_lang::types::ActionId>> = match &r.kind {
+            typed::ExprKind::Const(Const::Action(id)) => Some(vec![*id]),
+            typed::ExprKind::Set(items) => items
+                .iter()
+                .map(|item| match item.kind {
+                    typed::ExprKind::Const(Const::Action(id)) => Some(id),
+                    _ => None,
+                })
+                .collect(),
+            _ => None,
+        };
+        let Some(named) = named.filter(|_| matches!(r.ty, Ty::Action | Ty::Set(_) | Ty::EmptySet))
+        else {
+            let b = self.show(&r.ty);
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::TYPE_MISMATCH,
+                    span,
+                    format!("`in` cannot be applied to `action` and `{b}`"),
+                )
+                .label(format!("`action` in `{b}`"))
+                .help("write `action in read` or `action in [read, edit]`, naming actions or groups"),
+            );
+            return error_bool(span);
+        };
+        let mut actions: Vec<reaper_lang::types::ActionId> =
+            named.iter().flat_map(|a| self.names.expand(*a)).collect();
+        actions.sort();
+        actions.dedup();
+        let r_span = r.span;
+        let consts: Vec<typed::Expr> = actions
+            .iter()
+            .map(|a| typed::Expr {
+                kind: typed::ExprKind::Const(Const::Action(*a)),
+                ty: Ty::Action,
+                span: r_span,
+            })
+            .collect();
+        let set = typed::Expr {
+            kind: typed::ExprKind::Set(consts),
+            ty: if actions.is_empty() {
+                Ty::EmptySet
+            } else {
+                Ty::Set(Box::new(Ty::Action))
+            },
+            span: r_span,
+        };
+        bin(BinOp::InSet, l, set, Ty::Bool, span)
+    }
+
     fn in_operator(&self, l: &typed::Expr, r: &typed::Expr) -> Option<(BinOp, Ty)> {
         match (&l.ty, &r.ty) {
             (Ty::Entity(_), Ty::Entity(_)) => Some((BinOp::InEntity, Ty::Bool)),
@@ -604,9 +727,11 @@ impl ExprCx<'_> {
                 Some((BinOp::InEntitySet, Ty::Bool))
             }
             (Ty::Ip, Ty::Ip) => Some((BinOp::InRange, Ty::Bool)),
+            // An address is in a set of networks when one of them holds it.
+            (Ty::Ip, Ty::Set(elem)) if **elem == Ty::Ip => Some((BinOp::InRanges, Ty::Bool)),
+            (Ty::Ip, Ty::EmptySet) => Some((BinOp::InRanges, Ty::Bool)),
             (_, Ty::EmptySet) => Some((BinOp::InSet, Ty::Bool)),
             (value, Ty::Set(elem)) => unify(value, elem).map(|_| (BinOp::InSet, Ty::Bool)),
-            (Ty::Action, Ty::Action) => Some((BinOp::Eq, Ty::Bool)),
             _ => None,
         }
     }
@@ -658,10 +783,10 @@ impl ExprCx<'_> {
         otherwise: &ast::Expr,
         span: Span,
         facts: &Facts,
-    ) -> typed::Expr {
+    ) -> Checked {
         let (c, fc) = self.condition_operand(cond, facts, "if");
-        let (t, _) = self.check(then, &facts.and(&fc));
-        let (e, _) = self.check(otherwise, facts);
+        let (t, ft) = self.check(then, &facts.and(&fc.when_true));
+        let (e, fe) = self.check(otherwise, &facts.and(&fc.when_false));
         let ty = match unify(&t.ty, &e.ty) {
             Some(ty) => ty,
             None => {
@@ -679,15 +804,35 @@ impl ExprCx<'_> {
                 Ty::Error
             }
         };
-        typed::Expr {
-            kind: typed::ExprKind::If {
-                cond: Box::new(c),
-                then: Box::new(t),
-                otherwise: Box::new(e),
+        let flow = if ty == Ty::Bool {
+            Flow::choose(&fc, &ft, &fe)
+        } else {
+            Flow::none()
+        };
+        (
+            typed::Expr {
+                kind: typed::ExprKind::If {
+                    cond: Box::new(c),
+                    then: Box::new(t),
+                    otherwise: Box::new(e),
+                },
+                ty,
+                span,
             },
-            ty,
-            span,
-        }
+            flow,
+        )
+    }
+}
+
+/// The type of `context` in a rule over `actions`: the record they share,
+/// or, when their context records differ, a context read per action.
+pub fn context_type(names: &Names, actions: &[reaper_lang::types::ActionId]) -> Ty {
+    let schema = &names.schema;
+    let mut records = actions.iter().map(|a| schema.context_of(*a));
+    match records.next() {
+        None => Ty::record(&schema.context),
+        Some(first) if records.all(|r| r == first) => Ty::record(first),
+        Some(_) => Ty::Context(actions.to_vec()),
     }
 }
 
@@ -699,6 +844,15 @@ fn int_const(e: &typed::Expr) -> Option<i64> {
     match e.kind {
         typed::ExprKind::Const(Const::Int(n)) => Some(n),
         _ => None,
+    }
+}
+
+/// An error in a `Bool` position (already reported).
+fn error_bool(span: Span) -> typed::Expr {
+    typed::Expr {
+        kind: typed::ExprKind::Error,
+        ty: Ty::Bool,
+        span,
     }
 }
 

@@ -69,24 +69,6 @@ impl Checker<'_> {
                     let (checked, _) = self
                         .expr_cx(Scope::Http { params: None })
                         .check(value, &Facts::default());
-                    let fits = match &checked.ty {
-                        Ty::Record(fields) => record_conforms(
-                            &self.names.schema,
-                            fields,
-                            &Ty::record(&self.names.schema.context),
-                        ),
-                        Ty::Error => Ok(()),
-                        _ => Err(
-                            "expected a record such as `{ source_ip: request.source_ip }`".into(),
-                        ),
-                    };
-                    if let Err(why) = fits {
-                        self.diags.push(
-                            Diagnostic::new(&Code::INVALID_HTTP_MAPPING, value.span, format!("the context does not match its declaration: {why}"))
-                                .label("mapped context")
-                                .help("the mapping must produce every required field of `context { … }` with its declared type"),
-                        );
-                    }
                     if context.is_some() {
                         self.diags.push(
                             Diagnostic::new(
@@ -107,7 +89,56 @@ impl Checker<'_> {
                 }
             }
         }
-        let required_context = self.names.schema.context.fields.iter().any(|f| !f.optional);
+        // The context must fit every routed action's context record (the
+        // package's, or an action's own).
+        let mut records: Vec<(reaper_lang::types::RecordType, String)> = Vec::new();
+        for route in &routes {
+            let record = self.names.schema.context_of(route.action).clone();
+            if !records.iter().any(|(r, _)| *r == record) {
+                records.push((record, self.names.action_name(route.action).to_owned()));
+            }
+        }
+        if records.is_empty() {
+            records.push((self.names.schema.context.clone(), String::new()));
+        }
+        if let Some((checked, _)) = &context {
+            for (record, action) in &records {
+                let fits = match &checked.ty {
+                    Ty::Record(fields) => {
+                        record_conforms(&self.names.schema, fields, &Ty::record(record))
+                    }
+                    Ty::Error => Ok(()),
+                    _ => Err("expected a record such as `{ source_ip: request.source_ip }`".into()),
+                };
+                // The run-time mapping names the top record's fields; a nested
+                // record is laid out by its declaration, so it gives them all.
+                let fits = fits.and_then(|()| match &checked.kind {
+                    typed::ExprKind::Record(fields) => fields.iter().try_for_each(|(name, e)| {
+                        match record.field(name) {
+                            Some((_, f)) => complete_records(e, &f.ty),
+                            None => Ok(()),
+                        }
+                    }),
+                    _ => Ok(()),
+                });
+                if let Err(why) = fits {
+                    let whose = if action.is_empty() || records.len() == 1 {
+                        "its declaration".to_owned()
+                    } else {
+                        format!("the context of `{action}`")
+                    };
+                    self.diags.push(
+                        Diagnostic::new(&Code::INVALID_HTTP_MAPPING, checked.span, format!("the context does not match {whose}: {why}"))
+                            .label("mapped context")
+                            .help("the mapping must produce every required field of the context with its declared type, for every action a route maps to"),
+                    );
+                    break;
+                }
+            }
+        }
+        let required_context = records
+            .iter()
+            .any(|(record, _)| record.fields.iter().any(|f| !f.optional));
         if context.is_none() && required_context {
             self.diags.push(
                 Diagnostic::new(
@@ -180,7 +211,21 @@ impl Checker<'_> {
                 RouteSegment::Literal(_) => None,
             })
             .collect();
-        let action = self.names.action(&route.action, &mut self.diags);
+        let mut action = self.names.action(&route.action, &mut self.diags);
+        if let Some(group) = action.filter(|a| self.names.is_group(*a)) {
+            let name = self.names.action_name(group).to_owned();
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::INVALID_ACTION_GROUP,
+                    route.action.span,
+                    format!("`{name}` is an action group; a route maps to one action"),
+                )
+                .label("not an action of a request")
+                .help("map the route to one of the group's actions"),
+            );
+            action = None;
+            ok = false;
+        }
         let resource = self.entity_of_one_type(
             &route.resource,
             Scope::Http {
@@ -247,6 +292,32 @@ impl Checker<'_> {
                 None
             }
         }
+    }
+}
+
+/// A nested record literal in the mapped context gives every field its
+/// declared record has, optional ones included.
+fn complete_records(expr: &typed::Expr, ty: &reaper_lang::types::Type) -> Result<(), String> {
+    use reaper_lang::types::Type;
+    match (&expr.kind, ty) {
+        (typed::ExprKind::Record(fields), Type::Record(record)) => {
+            for declared in &record.fields {
+                match fields.iter().find(|(name, _)| *name == declared.name) {
+                    Some((_, value)) => complete_records(value, &declared.ty)?,
+                    None => {
+                        return Err(format!(
+                            "a nested record gives every field; `{}` is missing",
+                            declared.name
+                        ));
+                    }
+                }
+            }
+            Ok(())
+        }
+        (typed::ExprKind::Set(items), Type::Set(elem)) => {
+            items.iter().try_for_each(|item| complete_records(item, elem))
+        }
+        _ => Ok(()),
     }
 }
 

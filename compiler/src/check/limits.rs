@@ -103,16 +103,18 @@ impl Checker<'_> {
         valid &= options.is_some();
         let (algorithm, shadow) = options.unwrap_or((Algorithm::FixedWindow, false));
 
+        let conditions = self.conditions(&limit.conditions, &Scope::Limit);
+        self.warn_fails_open(&conditions);
+        // What the clauses establish holds for the `by` keys.
         let mut facts = Facts::default();
-        let mut conditions = Vec::new();
         for condition in &limit.conditions {
-            let (expr, added) = self
+            let (_, flow) = self
                 .expr_cx(Scope::Limit)
                 .condition(&condition.expr, &facts);
-            if condition.kind == ConditionKind::When {
-                facts = facts.and(&added);
-            }
-            conditions.push(self.condition(condition, expr));
+            facts = match condition.kind {
+                ConditionKind::When => facts.and(&flow.when_true),
+                ConditionKind::Unless => facts.and(&flow.when_false),
+            };
         }
         let mut by = Vec::new();
         let mut cx = self.expr_cx(Scope::Limit);
@@ -137,6 +139,45 @@ impl Checker<'_> {
             by,
             origin,
         })
+    }
+
+    /// Warns about descriptor entries read where their absence would, by
+    /// the reading, still let the limit apply: under `!=`, `!`, `unless` or
+    /// an `if` test. A missing entry makes the limit not apply at all, so
+    /// such a limit quietly skips the descriptors that lack the entry.
+    fn warn_fails_open(&mut self, conditions: &[typed::Condition]) {
+        let mut guarded: Vec<String> = Vec::new();
+        let mut reads: Vec<(Span, String, String)> = Vec::new();
+        for condition in conditions {
+            let negative = condition.kind == ConditionKind::Unless;
+            let (when_true, when_false) = entry_reads(
+                &condition.expr,
+                &guarded,
+                negative,
+                &condition.text,
+                &mut reads,
+            );
+            guarded.extend(if negative { when_false } else { when_true });
+        }
+        let mut reported: Vec<String> = Vec::new();
+        for (span, key, clause) in reads {
+            if reported.contains(&key) {
+                continue;
+            }
+            let shown = reaper_lang::schema::field_name(&key);
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::LIMIT_FAILS_OPEN,
+                    span,
+                    format!("this limit does not apply to a descriptor without `{key}`"),
+                )
+                .label(format!("a missing `{key}` stops the limit here"))
+                .help(format!(
+                    "`{clause}` cannot be evaluated without `{key}`, so such descriptors are not counted (the limit fails open); to count them, write `!(descriptor has {shown}) || …`; to skip them on purpose, write `descriptor has {shown} && …`"
+                )),
+            );
+            reported.push(key);
+        }
     }
 
     fn period(&mut self, per: &Per) -> Option<u64> {
@@ -311,5 +352,115 @@ impl Checker<'_> {
             }
         };
         ok.then_some((algorithm, shadow))
+    }
+}
+
+/// Walks a limit condition for descriptor entries read in a negative
+/// position without a `has` guard (pushed to `out` with the clause's text);
+/// returns the entries known present when the expression is true, and when
+/// it is false.
+fn entry_reads(
+    expr: &typed::Expr,
+    guarded: &[String],
+    negative: bool,
+    clause: &str,
+    out: &mut Vec<(Span, String, String)>,
+) -> (Vec<String>, Vec<String>) {
+    use typed::{Access, BinOp, ExprKind as K, UnOp};
+    let none = || (Vec::new(), Vec::new());
+    match &expr.kind {
+        K::Has {
+            access: Access::Descriptor { key },
+            ..
+        } => (vec![key.clone()], Vec::new()),
+        K::Attr {
+            access: Access::Descriptor { key },
+            ..
+        } => {
+            if negative && !guarded.contains(key) {
+                out.push((expr.span, key.clone(), clause.to_owned()));
+            }
+            none()
+        }
+        K::Unary {
+            op: UnOp::Not,
+            operand,
+        } => {
+            let (t, f) = entry_reads(operand, guarded, !negative, clause, out);
+            (f, t)
+        }
+        K::Binary {
+            op: BinOp::And,
+            lhs,
+            rhs,
+        } => {
+            let (lt, lf) = entry_reads(lhs, guarded, negative, clause, out);
+            let inner: Vec<String> = guarded.iter().chain(&lt).cloned().collect();
+            let (rt, rf) = entry_reads(rhs, &inner, negative, clause, out);
+            let when_false = lf.into_iter().filter(|k| rf.contains(k)).collect();
+            (lt.into_iter().chain(rt).collect(), when_false)
+        }
+        K::Binary {
+            op: BinOp::Or,
+            lhs,
+            rhs,
+        } => {
+            let (lt, lf) = entry_reads(lhs, guarded, negative, clause, out);
+            let inner: Vec<String> = guarded.iter().chain(&lf).cloned().collect();
+            let (rt, rf) = entry_reads(rhs, &inner, negative, clause, out);
+            let when_true = lt.into_iter().filter(|k| rt.contains(k)).collect();
+            (when_true, lf.into_iter().chain(rf).collect())
+        }
+        K::Binary {
+            op: BinOp::Ne,
+            lhs,
+            rhs,
+        } => {
+            entry_reads(lhs, guarded, !negative, clause, out);
+            entry_reads(rhs, guarded, !negative, clause, out);
+            none()
+        }
+        K::If {
+            cond,
+            then,
+            otherwise,
+        } => {
+            // Absence skips both branches, which an `if` rarely means.
+            let (ct, cf) = entry_reads(cond, guarded, true, clause, out);
+            let in_then: Vec<String> = guarded.iter().chain(&ct).cloned().collect();
+            let in_else: Vec<String> = guarded.iter().chain(&cf).cloned().collect();
+            entry_reads(then, &in_then, negative, clause, out);
+            entry_reads(otherwise, &in_else, negative, clause, out);
+            none()
+        }
+        _ => {
+            for child in children(expr) {
+                entry_reads(child, guarded, negative, clause, out);
+            }
+            none()
+        }
+    }
+}
+
+/// The direct sub-expressions of a typed expression.
+pub(super) fn children(expr: &typed::Expr) -> Vec<&typed::Expr> {
+    use typed::ExprKind as K;
+    match &expr.kind {
+        K::Const(_) | K::Var(_) | K::Header(_) | K::HasHeader(_) | K::Param(_) | K::Error => {
+            Vec::new()
+        }
+        K::DynEntity { id, .. } => vec![id],
+        K::Set(items) => items.iter().collect(),
+        K::Record(fields) => fields.iter().map(|(_, e)| e).collect(),
+        K::Attr { base, .. } | K::Has { base, .. } | K::Is { base, .. } | K::Like { base, .. } => {
+            vec![base]
+        }
+        K::Unary { operand, .. } => vec![operand],
+        K::Binary { lhs, rhs, .. } => vec![lhs, rhs],
+        K::If {
+            cond,
+            then,
+            otherwise,
+        } => vec![cond, then, otherwise],
     }
 }

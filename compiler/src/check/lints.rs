@@ -42,12 +42,16 @@ impl Checker<'_> {
         for (index, span) in self.names.action_spans.iter().enumerate() {
             let Some(span) = span else { continue };
             let id = ActionId(reaper_lang::schema::index_u32(index));
+            // A group is never requested; its actions are reported instead.
+            if self.names.is_group(id) {
+                continue;
+            }
             if !permits().any(|r| r.actions.contains(&id)) {
                 never_permitted.push((*span, self.names.action_name(id).to_owned()));
             }
         }
         let store_entity = self.names.store_entity();
-        for store in &self.package.stores {
+        for store in &self.names.schema.stores {
             let allowed = permits().any(|r| {
                 r.resource_types.contains(&store_entity)
                     && r.store.as_ref().is_none_or(|s| *s == store.name)

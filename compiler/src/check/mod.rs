@@ -7,6 +7,7 @@ mod calls;
 mod expr;
 mod facts;
 mod http;
+mod impossible;
 mod limits;
 mod lints;
 mod rules;
@@ -185,18 +186,38 @@ impl Checker<'_> {
             .any(|e| e.file == span.file && e.start >= span.start && e.end <= span.end)
     }
 
-    /// A checked condition with its text and line, for explanations.
+    /// A checked condition with its canonical text, the texts of its
+    /// chain's operands and its line, for explanations.
     fn condition(&self, condition: &ast::Condition, expr: typed::Expr) -> typed::Condition {
-        let text = self
-            .sources
-            .text(condition.span)
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ");
+        let file = condition.span.file;
+        let source = &self.sources.file(file).text;
+        let keyword = match condition.kind {
+            ast::ConditionKind::When => "when",
+            ast::ConditionKind::Unless => "unless",
+        };
+        let text = format!(
+            "{keyword} {}",
+            crate::fmt::expr_text(file, source, &condition.expr)
+        );
+        let chain = match condition.kind {
+            ast::ConditionKind::When => ast::BinaryOp::And,
+            ast::ConditionKind::Unless => ast::BinaryOp::Or,
+        };
+        let mut operands = Vec::new();
+        flatten(&condition.expr, chain, &mut operands);
+        let parts = if operands.len() > 1 {
+            operands
+                .iter()
+                .map(|e| crate::fmt::expr_text(file, source, e))
+                .collect()
+        } else {
+            Vec::new()
+        };
         typed::Condition {
             kind: condition.kind,
             expr,
             text,
+            parts,
             line: self.origin(condition.span).line,
         }
     }
@@ -237,5 +258,25 @@ impl Checker<'_> {
             }
         }
         first.map(|n| n.name.clone())
+    }
+}
+
+/// The operands of a chain of `op` (`a && b && (c && d)`: a, b, c, d).
+pub(crate) fn flatten<'e>(expr: &'e ast::Expr, op: ast::BinaryOp, out: &mut Vec<&'e ast::Expr>) {
+    match &expr.kind {
+        ast::ExprKind::Binary { op: o, lhs, rhs } if *o == op => {
+            flatten(lhs, op, out);
+            flatten(rhs, op, out);
+        }
+        ast::ExprKind::Paren(inner) if is_chain(inner, op) => flatten(inner, op, out),
+        _ => out.push(expr),
+    }
+}
+
+fn is_chain(expr: &ast::Expr, op: ast::BinaryOp) -> bool {
+    match &expr.kind {
+        ast::ExprKind::Binary { op: o, .. } => *o == op,
+        ast::ExprKind::Paren(inner) => is_chain(inner, op),
+        _ => false,
     }
 }

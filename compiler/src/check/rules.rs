@@ -21,15 +21,21 @@ impl Checker<'_> {
         let id = id.unwrap_or_else(|| format!("{}:{}", origin.file_name(), origin.line));
 
         let listed = self.rule_actions(&rule.actions);
-        let (resource_types, store) = self.resource_scope(rule, &listed);
+        let (resource_types, store, complete) = self.resource_scope(rule, &listed);
         // Actions that cannot apply to the scoped resource types drop out.
         let actions: Vec<ActionId> = listed
             .iter()
             .copied()
             .filter(|a| applies(self.resource_types_of(*a), &resource_types))
             .collect();
-        self.warn_inapplicable(rule, &listed, &actions, &resource_types);
-        let principal_types = self.principal_types(&actions);
+        // An unknown type in `on` was reported; the rule's reach is unknown.
+        if complete {
+            self.warn_inapplicable(rule, &listed, &actions, &resource_types);
+        }
+        let principal_types = match &store {
+            Some(name) => self.store_principal_types(name, &actions),
+            None => self.principal_types(&actions),
+        };
 
         let entity_ty = |types: &[EntityTypeId]| {
             if types.is_empty() {
@@ -41,21 +47,10 @@ impl Checker<'_> {
         let scope = Scope::Rule {
             principal: entity_ty(&principal_types),
             resource: entity_ty(&resource_types),
+            actions: actions.clone(),
         };
-        let mut facts = Facts::default();
-        let mut conditions = Vec::with_capacity(rule.conditions.len());
-        for condition in &rule.conditions {
-            let (expr, added) = self
-                .expr_cx(scope.clone())
-                .condition(&condition.expr, &facts);
-            // Clauses are evaluated in order and all must hold, so what a
-            // `when` establishes is known in the clauses after it.
-            if condition.kind == ConditionKind::When {
-                facts = facts.and(&added);
-            }
-            conditions.push(self.condition(condition, expr));
-        }
-        self.package.rules.push(typed::Rule {
+        let conditions = self.conditions(&rule.conditions, &scope);
+        let typed_rule = typed::Rule {
             id,
             annotations,
             effect: rule.effect,
@@ -65,8 +60,36 @@ impl Checker<'_> {
             store,
             conditions,
             origin,
-        });
+        };
+        if complete {
+            self.warn_impossible(&typed_rule);
+        }
+        self.package.rules.push(typed_rule);
     }
+
+    /// Checks `when`/`unless` clauses in order: they are evaluated in order
+    /// and all must hold, so what a `when` establishes (or an `unless`
+    /// refutes) is known in the clauses after it.
+    pub(super) fn conditions(
+        &mut self,
+        clauses: &[ast::Condition],
+        scope: &Scope,
+    ) -> Vec<typed::Condition> {
+        let mut facts = Facts::default();
+        let mut conditions = Vec::with_capacity(clauses.len());
+        for condition in clauses {
+            let (expr, flow) = self
+                .expr_cx(scope.clone())
+                .condition(&condition.expr, &facts);
+            facts = match condition.kind {
+                ConditionKind::When => facts.and(&flow.when_true),
+                ConditionKind::Unless => facts.and(&flow.when_false),
+            };
+            conditions.push(self.condition(condition, expr));
+        }
+        conditions
+    }
+
 
     /// The rule's `@id` (checked for uniqueness) and its other annotations.
     fn annotations(&mut self, rule: &ast::Rule) -> (Option<String>, Vec<(String, String)>) {
@@ -124,8 +147,9 @@ impl Checker<'_> {
         (id, others)
     }
 
+    /// The actions a rule's head names, groups standing for their actions.
     fn rule_actions(&mut self, scope: &ActionScope) -> Vec<ActionId> {
-        let mut actions: Vec<ActionId> = match scope {
+        let named: Vec<ActionId> = match scope {
             ActionScope::Any | ActionScope::All(_) => self.names.all_actions(),
             ActionScope::One(action) => self
                 .names
@@ -137,6 +161,10 @@ impl Checker<'_> {
                 .filter_map(|a| self.names.action(a, &mut self.diags))
                 .collect(),
         };
+        let mut actions: Vec<ActionId> = named
+            .iter()
+            .flat_map(|a| self.names.expand(*a))
+            .collect();
         actions.sort();
         actions.dedup();
         actions
@@ -149,13 +177,14 @@ impl Checker<'_> {
             .map_or(&[][..], |a| a.resource_types.as_slice())
     }
 
-    /// The resource types the rule ranges over, and its store if it names one.
+    /// The resource types the rule ranges over, its store if it names one,
+    /// and whether every type it names resolved.
     fn resource_scope(
         &mut self,
         rule: &ast::Rule,
         actions: &[ActionId],
-    ) -> (Vec<EntityTypeId>, Option<String>) {
-        match &rule.resource {
+    ) -> (Vec<EntityTypeId>, Option<String>, bool) {
+        let (types, store) = match &rule.resource {
             None => {
                 let mut types = Vec::new();
                 for action in actions {
@@ -166,7 +195,7 @@ impl Checker<'_> {
                         continue;
                     }
                     if of.is_empty() {
-                        return (self.names.all_entity_types(), None);
+                        return (self.names.all_entity_types(), None, true);
                     }
                     types.extend_from_slice(of);
                 }
@@ -179,6 +208,9 @@ impl Checker<'_> {
                     .iter()
                     .filter_map(|t| self.names.entity(t, &mut self.diags))
                     .collect();
+                if ids.len() < types.len() {
+                    return (ids, None, false);
+                }
                 ids.sort();
                 ids.dedup();
                 (ids, None)
@@ -202,6 +234,17 @@ impl Checker<'_> {
                 }
                 (vec![self.names.store_entity()], Some(name.name.clone()))
             }
+        };
+        (types, store, true)
+    }
+
+    /// Who may be the principal of a rule on one store: the store's `by`
+    /// list (or its default), for the store actions the rule covers.
+    fn store_principal_types(&self, store: &str, actions: &[ActionId]) -> Vec<EntityTypeId> {
+        match self.names.store_principals.get(store) {
+            Some(types) if !types.is_empty() && !actions.is_empty() => types.clone(),
+            Some(_) if !actions.is_empty() => self.names.all_entity_types(),
+            _ => self.principal_types(actions),
         }
     }
 

@@ -32,7 +32,7 @@ impl Checker<'_> {
                 }
                 seen.insert(decl.name.name.clone(), decl.name.span);
                 if let Some(spec) = self.store(decl) {
-                    self.package.stores.push(spec);
+                    self.names.schema.stores.push(spec);
                 }
             }
         }
@@ -152,6 +152,12 @@ impl Checker<'_> {
             max_ttl_ms: max_ttl.unsigned_abs(),
             max_value_bytes: positive("max_value"),
             max_keys: positive("max_keys"),
+            principal_types: self
+                .names
+                .store_principals
+                .get(&decl.name.name)
+                .cloned()
+                .unwrap_or_default(),
         })
     }
 }

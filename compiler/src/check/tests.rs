@@ -99,20 +99,8 @@ impl Checker<'_> {
                     entities.push(entity);
                 }
                 TestStmt::Context(value, span) => {
+                    // It is checked against each expectation's action.
                     let (checked, _) = self.expr_cx(Scope::Data).check(value, &Facts::default());
-                    if let Ty::Record(fields) = &checked.ty {
-                        let want = Ty::record(&self.names.schema.context);
-                        if let Err(why) = record_conforms(&self.names.schema, fields, &want) {
-                            self.diags.push(
-                                Diagnostic::new(
-                                    &Code::INVALID_TEST_DATA,
-                                    value.span,
-                                    format!("the context does not match its declaration: {why}"),
-                                )
-                                .label("test context"),
-                            );
-                        }
-                    }
                     if context.is_some() {
                         self.diags.push(
                             Diagnostic::new(
@@ -132,6 +120,7 @@ impl Checker<'_> {
 
         let mut expectations = Vec::new();
         let mut limit_expectations = Vec::new();
+        let mut context_errors: Vec<String> = Vec::new();
         for statement in &decl.statements {
             match statement {
                 TestStmt::Expect(expect) => {
@@ -139,10 +128,14 @@ impl Checker<'_> {
                         principal: principal.as_ref(),
                         resource: resource.as_ref(),
                         declared: &declared_at,
-                        has_context: context.is_some(),
+                        context: context.as_ref(),
+                        context_span: decl.statements.iter().find_map(|s| match s {
+                            TestStmt::Context(value, _) => Some(value.span),
+                            _ => None,
+                        }),
                         broken,
                     };
-                    if let Some(checked) = self.expectation(expect, &env) {
+                    if let Some(checked) = self.expectation(expect, &env, &mut context_errors) {
                         expectations.push(checked);
                     }
                 }
@@ -169,6 +162,7 @@ impl Checker<'_> {
     /// Checks one entity's data against its type's declaration.
     fn test_entity(&mut self, data: &ast::EntityData) -> Option<typed::TestEntity> {
         let ty = self.names.entity(&data.uid.ty, &mut self.diags)?;
+        self.expr_cx(Scope::Data).check_entity_id(ty, &data.uid.id);
         let def = self.names.schema.entity_type(ty)?.clone();
         // In backticks, as user input is in messages.
         let uid_text = format!("`{}::{:?}`", def.name, data.uid.id.value);
@@ -285,8 +279,32 @@ impl Checker<'_> {
         &mut self,
         expect: &ast::Expectation,
         env: &TestEnv<'_>,
+        context_errors: &mut Vec<String>,
     ) -> Option<typed::Expectation> {
         let action = self.names.action(&expect.action, &mut self.diags);
+        if let Some(group) = action.filter(|a| self.names.is_group(*a)) {
+            let name = self.names.action_name(group).to_owned();
+            let members: Vec<String> = self
+                .names
+                .expand(group)
+                .iter()
+                .map(|a| format!("`{}`", self.names.action_name(*a)))
+                .collect();
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::INVALID_ACTION_GROUP,
+                    expect.action.span,
+                    format!("`{name}` is an action group; a request names one of its actions"),
+                )
+                .label("not an action of a request")
+                .help(format!("expect one of {}", members.join(", "))),
+            );
+            return None;
+        }
+        let with = expect.with.as_ref().map(|record| {
+            let (checked, _) = self.expr_cx(Scope::Data).check(record, &Facts::default());
+            checked
+        });
         let resource = match &expect.resource {
             Some(lit) => {
                 let ty = self.names.entity(&lit.ty, &mut self.diags)?;
@@ -326,8 +344,12 @@ impl Checker<'_> {
             missing.push("a resource");
             statements.push("`resource Type::\"id\" { … };`");
         }
-        let context_required = self.names.schema.context.fields.iter().any(|f| !f.optional);
-        if context_required && !env.has_context {
+        let context_type = match action {
+            Some(action) => self.names.schema.context_of(action).clone(),
+            None => self.names.schema.context.clone(),
+        };
+        let context_required = context_type.fields.iter().any(|f| !f.optional);
+        if context_required && env.context.is_none() && with.is_none() {
             missing.push("a context");
             statements.push("`context { … };`");
         }
@@ -348,6 +370,51 @@ impl Checker<'_> {
             return None;
         }
         let (action, resource) = (action?, resource?);
+        // The context this expectation's request carries: the test's, with
+        // the fields `with` gives over it.
+        let mut fields: Vec<typed::FieldTy> = match env.context.map(|c| &c.ty) {
+            Some(Ty::Record(fields)) => fields.clone(),
+            _ => Vec::new(),
+        };
+        if let Some(Ty::Record(extra)) = with.as_ref().map(|w| &w.ty) {
+            fields.retain(|f| !extra.iter().any(|e| e.name == f.name));
+            fields.extend(extra.iter().cloned());
+            fields.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+        let context_ok = [env.context, with.as_ref()]
+            .iter()
+            .flatten()
+            .all(|c| matches!(c.ty, Ty::Record(_)));
+        if context_ok
+            && let Err(why) = record_conforms(&self.names.schema, &fields, &Ty::record(&context_type))
+        {
+            let span = match (&expect.with, env.context_span) {
+                (Some(with), _) => Some(with.span),
+                (None, Some(span)) => Some(span),
+                (None, None) => None,
+            };
+            let message = format!("the context does not match its declaration: {why}");
+            if let Some(span) = span
+                && !context_errors.contains(&message)
+            {
+                let action_name = self.names.action_name(action).to_owned();
+                let help = if reaper_lang::schema::STORE_ACTIONS.contains(&action_name.as_str()) {
+                    "store actions carry `key` (and writes `ttl` and `size`): give them with `with { key: \"…\" }`".to_owned()
+                } else {
+                    format!("give every required context field of `{action_name}` with its declared type")
+                };
+                self.diags.push(
+                    Diagnostic::new(&Code::INVALID_TEST_DATA, span, message.clone())
+                        .label(if expect.with.is_some() {
+                            "context with these fields"
+                        } else {
+                            "test context"
+                        })
+                        .help(help),
+                );
+                context_errors.push(message);
+            }
+        }
         if let Some(def) = self.names.schema.action(action) {
             let fits = |types: &[EntityTypeId], uid: Option<&Uid>| {
                 types.is_empty() || uid.is_none_or(|(ty, _)| types.contains(ty))
@@ -371,6 +438,31 @@ impl Checker<'_> {
                     )
                     .label("the request would be rejected, not decided")
                     .help("test an action declared for these entity types"),
+                );
+                return None;
+            }
+            // A store admits the principal types its `by` names.
+            let store_types = self
+                .names
+                .store_principals
+                .get(&resource.1)
+                .filter(|_| resource.0 == self.names.store_entity());
+            if let (Some(types), Some((ty, _))) = (store_types, env.principal)
+                && !types.is_empty()
+                && !types.contains(ty)
+            {
+                let type_name = self.names.entity_name(*ty).to_owned();
+                self.diags.push(
+                    Diagnostic::new(
+                        &Code::INVALID_TEST_DATA,
+                        expect.action.span,
+                        format!("store `{}` is not accessed by a `{type_name}`", resource.1),
+                    )
+                    .label("the request would be rejected, not decided")
+                    .help(format!(
+                        "add `{type_name}` to `store {} by [...]`, or test another principal",
+                        resource.1
+                    )),
                 );
                 return None;
             }
@@ -403,6 +495,7 @@ impl Checker<'_> {
             },
             action,
             resource,
+            with,
             because,
             origin: self.origin(expect.span),
         })
@@ -483,17 +576,27 @@ impl Checker<'_> {
             }
             matches = Some(out);
         }
-        if expect.matches.is_none() && expect.allows.is_none() {
+        if expect.matches.is_none() && expect.allows.is_none() && expect.steps.is_none() {
             self.diags.push(
                 Diagnostic::new(
                     &Code::INCOMPLETE_TEST,
                     expect.span,
                     "this expectation checks nothing",
                 )
-                .label("no `matches` or `allows`")
-                .help("add `matches [limit, …]` and/or `allows N`"),
+                .label("no `matches`, `allows` or sequence of hits")
+                .help("add `matches [limit, …]`, `allows N` and/or `{ 5 hits => ok; 1 hit => over_limit; }`"),
             );
             ok = false;
+        }
+        let mut steps = Vec::new();
+        let mut last_at = 0u64;
+        for step in expect.steps.iter().flatten() {
+            let (at_ms, checked) = self.limit_step(step, &limit_names, domain_errors, last_at);
+            last_at = at_ms;
+            match checked {
+                Some(checked) => steps.push(checked),
+                None => ok = false,
+            }
         }
         let allows = expect.allows.as_ref().map(|a| a.value.unsigned_abs());
         let origin = self.origin(expect.span);
@@ -502,7 +605,134 @@ impl Checker<'_> {
             descriptor,
             matches,
             allows,
+            steps,
             origin,
+        })
+    }
+
+    /// One step of a sequence: when, how many hits, what they get. Also
+    /// the time the next step starts from, even when this one is invalid.
+    fn limit_step(
+        &mut self,
+        step: &ast::LimitStep,
+        limit_names: &[String],
+        domain_errors: bool,
+        previous_ms: u64,
+    ) -> (u64, Option<typed::LimitStep>) {
+        let at_ms = match &step.at {
+            None => previous_ms,
+            Some(expr) => match expr.kind {
+                ExprKind::Literal(ast::Literal::Duration(ms)) if ms.unsigned_abs() >= previous_ms => {
+                    ms.unsigned_abs()
+                }
+                ExprKind::Literal(ast::Literal::Duration(_)) => {
+                    self.diags.push(
+                        Diagnostic::new(
+                            &Code::INVALID_TEST_DATA,
+                            expr.span,
+                            "steps go forward in time",
+                        )
+                        .label("before the previous step")
+                        .help("each `at` is the time since the sequence started, and never goes back"),
+                    );
+                    return (previous_ms, None);
+                }
+                ExprKind::Error => return (previous_ms, None),
+                _ => {
+                    self.diags.push(
+                        Diagnostic::new(&Code::INVALID_TEST_DATA, expr.span, "`at` takes a duration")
+                            .label("not a duration")
+                            .help("write `at 30s:` or `at 1m:`"),
+                    );
+                    return (previous_ms, None);
+                }
+            },
+        };
+        (at_ms, self.step_checks(step, limit_names, domain_errors, at_ms))
+    }
+
+    /// A step's outcome and details, checked.
+    fn step_checks(
+        &mut self,
+        step: &ast::LimitStep,
+        limit_names: &[String],
+        domain_errors: bool,
+        at_ms: u64,
+    ) -> Option<typed::LimitStep> {
+        let mut ok = true;
+        if step.count.value < 1 {
+            self.diags.push(
+                Diagnostic::new(&Code::INVALID_TEST_DATA, step.count.span, "a step sends at least one hit")
+                    .label("no hits"),
+            );
+            ok = false;
+        }
+        let over_limit = match step.outcome.name.as_str() {
+            "ok" => false,
+            "over_limit" => true,
+            other => {
+                self.diags.push(
+                    Diagnostic::new(
+                        &Code::INVALID_TEST_DATA,
+                        step.outcome.span,
+                        format!("unknown outcome `{other}`"),
+                    )
+                    .label("not an outcome")
+                    .suggest(other, ["ok", "over_limit"])
+                    .help("a step expects `ok` or `over_limit`"),
+                );
+                return None;
+            }
+        };
+        let limit = match &step.limit {
+            Some(name) if !limit_names.contains(&name.name) => {
+                if !domain_errors {
+                    self.diags.push(
+                        Diagnostic::new(
+                            &Code::UNKNOWN_LIMIT,
+                            name.span,
+                            format!("the domain has no limit `{}`", name.name),
+                        )
+                        .label("unknown limit")
+                        .suggest(&name.name, limit_names.iter().map(String::as_str)),
+                    );
+                }
+                return None;
+            }
+            other => other.as_ref().map(|n| n.name.clone()),
+        };
+        let (mut remaining, mut reset_ms) = (None, None);
+        for detail in &step.details {
+            match (detail.key.name.as_str(), detail.value.as_ref().map(|v| &v.kind)) {
+                ("remaining", Some(ExprKind::Literal(ast::Literal::Int(n)))) if *n >= 0 => {
+                    remaining = Some(n.unsigned_abs());
+                }
+                ("reset", Some(ExprKind::Literal(ast::Literal::Duration(ms)))) if *ms >= 0 => {
+                    reset_ms = Some(ms.unsigned_abs());
+                }
+                (_, Some(ExprKind::Error)) => ok = false,
+                (key, _) => {
+                    let diagnostic = Diagnostic::new(
+                        &Code::INVALID_TEST_DATA,
+                        detail.span,
+                        format!("`{key}` is not something a step checks this way"),
+                    )
+                    .label("unknown check")
+                    .suggest(key, ["remaining", "reset"])
+                    .help("a step checks `remaining N` (hits left) and `reset DURATION` (time until the window resets)");
+                    self.diags.push(diagnostic);
+                    ok = false;
+                }
+            }
+        }
+        ok.then(|| typed::LimitStep {
+            at_ms,
+            hits: step.count.value.unsigned_abs(),
+            over_limit,
+            limit,
+            remaining,
+            reset_ms,
+            line: self.origin(step.span).line,
         })
     }
 }
@@ -512,7 +742,9 @@ struct TestEnv<'a> {
     principal: Option<&'a Uid>,
     resource: Option<&'a Uid>,
     declared: &'a HashMap<Uid, Span>,
-    has_context: bool,
+    /// The test's context, checked as data.
+    context: Option<&'a typed::Expr>,
+    context_span: Option<Span>,
     /// Whether a statement of the test did not parse.
     broken: bool,
 }

@@ -21,6 +21,7 @@ pub fn unify(a: &Ty, b: &Ty) -> Option<Ty> {
         }
         (Ty::EmptySet, Ty::Set(t)) | (Ty::Set(t), Ty::EmptySet) => Some(Ty::Set(t.clone())),
         (Ty::Set(x), Ty::Set(y)) => unify(x, y).map(|t| Ty::Set(Box::new(t))),
+        (Ty::Map(x), Ty::Map(y)) => unify(x, y).map(|t| Ty::Map(Box::new(t))),
         (Ty::Record(x), Ty::Record(y)) => {
             if x.len() != y.len() {
                 return None;
@@ -53,9 +54,18 @@ pub fn conforms(schema: &Schema, ty: &Ty, expected: &Type) -> Result<(), String>
         | (Ty::String, Type::String)
         | (Ty::Ip, Type::Ip)
         | (Ty::Duration, Type::Duration)
-        | (Ty::Timestamp, Type::Timestamp) => true,
+        | (Ty::Timestamp, Type::Timestamp)
+        | (Ty::Decimal, Type::Decimal) => true,
         (Ty::Entity(ids), Type::Entity(want)) => ids.iter().all(|id| id == want),
         (Ty::Set(elem), Type::Set(want)) => return conforms(schema, elem, want),
+        (Ty::Map(value), Type::Map(want)) => return conforms(schema, value, want),
+        // In data, a record literal stands for a map: `{ "admin": [...] }`.
+        (Ty::Record(fields), Type::Map(want)) => {
+            for f in fields {
+                conforms(schema, &f.ty, want).map_err(|why| format!("entry {:?}: {why}", f.name))?;
+            }
+            return Ok(());
+        }
         (Ty::Record(fields), Type::Record(want)) => {
             return record_conforms(schema, fields, &Ty::record(want));
         }
@@ -105,8 +115,10 @@ pub fn declared(ty: &Ty) -> Option<Type> {
         Ty::Ip => Type::Ip,
         Ty::Duration => Type::Duration,
         Ty::Timestamp => Type::Timestamp,
+        Ty::Decimal => Type::Decimal,
         Ty::Entity(ids) if ids.len() == 1 => Type::Entity(ids[0]),
         Ty::Set(elem) => Type::Set(Box::new(declared(elem)?)),
+        Ty::Map(value) => Type::Map(Box::new(declared(value)?)),
         Ty::Record(fields) => Type::Record(reaper_lang::types::RecordType::new(
             fields
                 .iter()
@@ -140,13 +152,14 @@ pub fn display(schema: &Schema, ty: &Ty) -> String {
             .join(" or "),
         Ty::Set(elem) => format!("Set<{}>", display(schema, elem)),
         Ty::EmptySet => "Set (empty)".into(),
+        Ty::Map(value) => format!("Map<String, {}>", display(schema, value)),
         Ty::Record(fields) => {
             let inner: Vec<String> = fields
                 .iter()
                 .map(|f| {
                     format!(
                         "{}{}: {}",
-                        f.name,
+                        reaper_lang::schema::field_name(&f.name),
                         if f.optional { "?" } else { "" },
                         display(schema, &f.ty)
                     )
@@ -154,6 +167,8 @@ pub fn display(schema: &Schema, ty: &Ty) -> String {
                 .collect();
             format!("{{ {} }}", inner.join(", "))
         }
+        Ty::Context(_) => "context".into(),
+        Ty::Decimal => "Decimal".into(),
         Ty::Action => "action".into(),
         Ty::Descriptor => "descriptor".into(),
         Ty::Request => "request".into(),

@@ -59,6 +59,8 @@ codes! {
     MALFORMED_TIMESTAMP = "E0023", "malformed-timestamp", Error;
     /// A size literal with a bad unit.
     MALFORMED_SIZE = "E0024", "malformed-size", Error;
+    /// A decimal literal with more than four fractional digits, or out of range.
+    MALFORMED_DECIMAL = "E0025", "malformed-decimal", Error;
 
     // Names.
     /// A name used as an entity type that no `entity` declares.
@@ -86,6 +88,13 @@ codes! {
     UNKNOWN_SETTING = "E0110", "unknown-setting", Error;
     /// A rule id that no rule has (in a test's `because`).
     UNKNOWN_RULE = "E0111", "unknown-rule", Error;
+    /// A type alias whose definition refers to itself.
+    RECURSIVE_TYPE_ALIAS = "E0112", "recursive-type-alias", Error;
+    /// An action group that declares `on`, `by` or a context, is in itself,
+    /// or is used where only an action can be (a request, a test, a route).
+    INVALID_ACTION_GROUP = "E0113", "invalid-action-group", Error;
+    /// An id that an enumerated entity type does not declare.
+    UNKNOWN_ENTITY_ID = "E0114", "unknown-entity-id", Error;
 
     // Types.
     /// An operand or argument of the wrong type.
@@ -135,4 +144,20 @@ codes! {
     ACTION_NEVER_PERMITTED = "W0102", "action-never-permitted", Warning;
     /// A condition that is always true or always false.
     CONSTANT_CONDITION = "W0103", "constant-condition", Warning;
+    /// A rule that can never apply: a `when` clause is always false, or an
+    /// `unless` clause always true, whatever the request.
+    CONDITION_ALWAYS_FALSE = "W0104", "condition-always-false", Warning;
+    /// A rule that can never apply: it compares the principal with an
+    /// entity of a type the principal never has (the actions' `by` lists,
+    /// or a store's, fix its types).
+    PRINCIPAL_NEVER_MATCHES = "W0105", "principal-never-matches", Warning;
+    /// A rule that can never apply: it compares the resource with an entity
+    /// of a type the resource never has.
+    RESOURCE_NEVER_MATCHES = "W0106", "resource-never-matches", Warning;
+    /// A rule that can never apply: it tests for an action it does not cover.
+    ACTION_NEVER_MATCHES = "W0107", "action-never-matches", Warning;
+    /// A rate limit that stops applying when a descriptor entry is missing,
+    /// where the condition reads as if it applied (`descriptor.plan !=
+    /// "enterprise"` skips descriptors without `plan`): it fails open.
+    LIMIT_FAILS_OPEN = "W0108", "limit-fails-open", Warning;
 }

@@ -159,6 +159,33 @@ pub(super) fn render(doc: &Doc<'_>) -> String {
     out.finish()
 }
 
+/// Lays the document out on one line (every group flat), as explanations
+/// and listings quote a condition. Comments never reach it: documents for
+/// it are printed without them.
+pub(super) fn render_flat(doc: &Doc<'_>) -> String {
+    let mut out = String::new();
+    let mut pending_space = false;
+    let mut stack: Vec<&Doc<'_>> = vec![doc];
+    while let Some(doc) = stack.pop() {
+        match doc {
+            Doc::Nil | Doc::SoftLine | Doc::Comment { .. } => {}
+            Doc::Text(s) => {
+                if pending_space && !out.is_empty() {
+                    out.push(' ');
+                }
+                pending_space = false;
+                out.push_str(s);
+            }
+            Doc::Space | Doc::Line | Doc::HardLine | Doc::Blank => pending_space = true,
+            Doc::Indent(inner) => stack.push(inner),
+            Doc::Group { doc: inner, .. } => stack.push(inner),
+            Doc::IfBreak { flat, .. } => stack.push(flat),
+            Doc::Concat(docs) => stack.extend(docs.iter().rev()),
+        }
+    }
+    out
+}
+
 /// Whether `next`, laid out flat, and what follows it up to the next line
 /// break fit in `room` columns. Groups that follow count as broken (their
 /// first line ends the measure), or as flat with `rest_flat`. Trailing

@@ -167,7 +167,8 @@ impl<'a> Printer<'a> {
             | Literal::Ip(_)
             | Literal::Duration(_)
             | Literal::Size(_)
-            | Literal::Timestamp(_) => self.verbatim(expr.span),
+            | Literal::Timestamp(_)
+            | Literal::Decimal(_) => self.verbatim(expr.span),
         }
     }
 
@@ -222,7 +223,7 @@ impl<'a> Printer<'a> {
     }
 
     fn attr_decl(&mut self, attr: &AttrDecl) -> Doc<'a> {
-        let mut docs = vec![self.ident(&attr.name)];
+        let mut docs = vec![self.field_name(&attr.name)];
         if attr.optional {
             docs.push(self.kw("?"));
         }
@@ -232,16 +233,21 @@ impl<'a> Printer<'a> {
         Doc::concat(docs)
     }
 
-    fn type_expr(&mut self, ty: &TypeExpr) -> Doc<'a> {
+    pub(super) fn type_expr(&mut self, ty: &TypeExpr) -> Doc<'a> {
         match ty {
             TypeExpr::Named(ident) => self.ident(ident),
-            // The parser only builds a set type from `Set<…>`.
-            TypeExpr::Set(inner, _) => Doc::concat(vec![
-                self.kw("Set"),
-                self.kw("<"),
-                self.type_expr(inner),
-                self.kw(">"),
-            ]),
+            TypeExpr::Generic { name, args, .. } => {
+                let mut docs = vec![self.ident(name), self.kw("<")];
+                for (i, arg) in args.iter().enumerate() {
+                    if i > 0 {
+                        docs.extend([self.sep(","), Doc::Space]);
+                    }
+                    docs.push(self.type_expr(arg));
+                }
+                self.skip(",");
+                docs.push(self.kw(">"));
+                Doc::concat(docs)
+            }
             TypeExpr::Record(fields, _) => self.attr_decls(fields),
         }
     }

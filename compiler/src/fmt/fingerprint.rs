@@ -74,13 +74,24 @@ impl Sexp {
                     Some(attrs) => w.attr_decls(attrs),
                     None => w.atom("-"),
                 }
+                if let Some(ids) = &d.ids {
+                    w.node("enum", |w| ids.iter().for_each(|id| w.string(&id.value)));
+                }
             }),
             Item::Action(d) => self.node("action", |w| {
                 w.idents("names", &d.names);
+                w.idents("in", &d.groups);
                 w.idents("on", &d.resources);
                 w.idents("by", &d.principals);
+                if let Some(context) = &d.context {
+                    w.attr_decls(context);
+                }
             }),
             Item::Context(d) => self.node("context", |w| w.attr_decls(&d.attrs)),
+            Item::TypeAlias(d) => self.node("type", |w| {
+                w.ident(&d.name);
+                w.type_expr(&d.ty);
+            }),
             Item::Rule(rule) => self.rule(rule),
             Item::RateLimit(d) => self.node("ratelimit", |w| {
                 w.string(&d.domain.value);
@@ -88,6 +99,7 @@ impl Sexp {
             }),
             Item::Store(d) => self.node("store", |w| {
                 w.ident(&d.name);
+                w.idents("by", &d.principals);
                 d.settings.iter().for_each(|s| w.setting(s));
             }),
             Item::Http(d) => self.node("http", |w| d.items.iter().for_each(|i| w.http_item(i))),
@@ -103,7 +115,7 @@ impl Sexp {
         self.node("attrs", |w| {
             for attr in attrs {
                 w.node("attr", |w| {
-                    w.ident(&attr.name);
+                    w.field_name(&attr.name);
                     w.flag(attr.optional);
                     w.type_expr(&attr.ty);
                 });
@@ -114,7 +126,10 @@ impl Sexp {
     fn type_expr(&mut self, ty: &TypeExpr) {
         match ty {
             TypeExpr::Named(name) => self.ident(name),
-            TypeExpr::Set(inner, _) => self.node("set", |w| w.type_expr(inner)),
+            TypeExpr::Generic { name, args, .. } => self.node("generic", |w| {
+                w.ident(name);
+                args.iter().for_each(|a| w.type_expr(a));
+            }),
             TypeExpr::Record(attrs, _) => self.attr_decls(attrs),
         }
     }
@@ -215,6 +230,10 @@ impl Sexp {
                     Some(lit) => w.entity_lit(lit),
                     None => w.atom("-"),
                 }
+                match &e.with {
+                    Some(with) => w.node("with", |w| w.expr(with)),
+                    None => w.atom("-"),
+                }
                 match &e.because {
                     Some(ids) => w.node("because", |w| ids.iter().for_each(|s| w.string(&s.value))),
                     None => w.atom("-"),
@@ -230,6 +249,22 @@ impl Sexp {
                 match &e.allows {
                     Some(n) => w.atom(n.value),
                     None => w.atom("-"),
+                }
+                for step in e.steps.iter().flatten() {
+                    w.node("step", |w| {
+                        match &step.at {
+                            Some(at) => w.expr(at),
+                            None => w.atom("-"),
+                        }
+                        w.atom(step.count.value);
+                        w.ident(&step.unit);
+                        w.ident(&step.outcome);
+                        match &step.limit {
+                            Some(limit) => w.ident(limit),
+                            None => w.atom("-"),
+                        }
+                        step.details.iter().for_each(|d| w.setting(d));
+                    });
                 }
             }),
             TestStmt::Error(_) => self.atom("error"),
@@ -344,6 +379,7 @@ impl Sexp {
             Literal::Duration(ms) => self.node("duration", |w| w.atom(ms)),
             Literal::Size(bytes) => self.node("size", |w| w.atom(bytes)),
             Literal::Timestamp(ms) => self.node("timestamp", |w| w.atom(ms)),
+            Literal::Decimal(n) => self.node("decimal", |w| w.atom(n)),
         }
     }
 }

@@ -3,8 +3,8 @@
 
 use crate::ast::{
     ActionDecl, ActionScope, Annotation, Condition, ConditionKind, EntityData, EntityDecl, Expr,
-    File, HttpItem, Ident, Item, LimitDecl, LimitExpectation, Per, RateLimitDecl, ResourceScope,
-    Rule, Setting, StoreDecl, TestDecl, TestStmt, Verdict,
+    File, HttpItem, Ident, Item, LimitDecl, LimitExpectation, LimitStep, Per, RateLimitDecl,
+    ResourceScope, Rule, Setting, StoreDecl, TestDecl, TestStmt, Verdict,
 };
 
 use super::doc::Doc;
@@ -42,6 +42,15 @@ impl<'a> Printer<'a> {
                 Doc::Space,
                 self.attr_decls(&decl.attrs),
             ]),
+            Item::TypeAlias(decl) => Doc::concat(vec![
+                self.kw("type"),
+                Doc::Space,
+                self.ident(&decl.name),
+                Doc::Space,
+                self.kw("="),
+                Doc::Space,
+                self.type_expr(&decl.ty),
+            ]),
             Item::Rule(rule) => self.rule(rule),
             Item::RateLimit(decl) => self.ratelimit(decl),
             Item::Store(decl) => self.store(decl),
@@ -71,6 +80,10 @@ impl<'a> Printer<'a> {
         if let Some(attrs) = &decl.attrs {
             docs.extend([Doc::Space, self.attr_decls(attrs)]);
         }
+        if let Some(ids) = &decl.ids {
+            docs.extend([Doc::Space, self.kw("enum"), Doc::Space]);
+            docs.push(self.list(BRACKETS, ids, |p, id| p.verbatim(id.span)));
+        }
         Doc::concat(docs)
     }
 
@@ -89,7 +102,11 @@ impl<'a> Printer<'a> {
             Doc::Space,
             Doc::group(Doc::indent(Doc::concat(names))),
         ];
-        for (keyword, types) in [("on", &decl.resources), ("by", &decl.principals)] {
+        for (keyword, types) in [
+            ("in", &decl.groups),
+            ("on", &decl.resources),
+            ("by", &decl.principals),
+        ] {
             if types.is_empty() {
                 if self.skip(keyword) {
                     self.skip("[");
@@ -103,6 +120,14 @@ impl<'a> Printer<'a> {
                     self.type_list(types),
                 ]);
             }
+        }
+        if let Some(context) = &decl.context {
+            docs.extend([
+                Doc::Space,
+                self.kw("context"),
+                Doc::Space,
+                self.attr_decls(context),
+            ]);
         }
         Doc::concat(docs)
     }
@@ -249,13 +274,25 @@ impl<'a> Printer<'a> {
     }
 
     fn store(&mut self, decl: &StoreDecl) -> Doc<'a> {
-        Doc::concat(vec![
-            self.kw("store"),
-            Doc::Space,
-            self.ident(&decl.name),
+        let mut docs = vec![self.kw("store"), Doc::Space, self.ident(&decl.name)];
+        if decl.principals.is_empty() {
+            if self.skip("by") {
+                self.skip("[");
+                self.skip("]");
+            }
+        } else {
+            docs.extend([
+                Doc::Space,
+                self.kw("by"),
+                Doc::Space,
+                self.type_list(&decl.principals),
+            ]);
+        }
+        docs.extend([
             Doc::Space,
             self.list(BRACES, &decl.settings, Self::setting),
-        ])
+        ]);
+        Doc::concat(docs)
     }
 
     fn http_item(&mut self, item: &HttpItem) -> Doc<'a> {
@@ -319,6 +356,9 @@ impl<'a> Printer<'a> {
                         self.entity_lit(resource),
                     ]);
                 }
+                if let Some(with) = &expect.with {
+                    docs.extend([Doc::Space, self.kw("with"), Doc::Space, self.expr(with)]);
+                }
                 if let Some(because) = &expect.because {
                     docs.extend([Doc::Space, self.kw("because"), Doc::Space]);
                     docs.push(self.list(BRACKETS, because, |p, s| p.verbatim(s.span)));
@@ -372,6 +412,34 @@ impl<'a> Printer<'a> {
                 self.verbatim(allows.span),
             ]);
         }
+        if let Some(steps) = &expect.steps {
+            docs.extend([Doc::Space, self.block(steps, Self::limit_step)]);
+        }
         docs
+    }
+
+    /// `at 1m: 3 hits => over_limit login, remaining 0;`
+    fn limit_step(&mut self, step: &LimitStep) -> Doc<'a> {
+        let mut docs = Vec::new();
+        if let Some(at) = &step.at {
+            docs.extend([self.kw("at"), Doc::Space, self.expr(at), self.kw(":"), Doc::Space]);
+        }
+        docs.extend([
+            self.verbatim(step.count.span),
+            Doc::Space,
+            self.ident(&step.unit),
+            Doc::Space,
+            self.kw("=>"),
+            Doc::Space,
+            self.ident(&step.outcome),
+        ]);
+        if let Some(limit) = &step.limit {
+            docs.extend([Doc::Space, self.ident(limit)]);
+        }
+        for detail in &step.details {
+            docs.extend([self.sep(","), Doc::Space, self.setting(detail)]);
+        }
+        docs.push(self.sep(";"));
+        Doc::concat(docs)
     }
 }

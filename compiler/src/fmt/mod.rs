@@ -78,6 +78,15 @@ pub fn format_source(file: FileId, text: &str) -> Result<String, Vec<Diagnostic>
     Ok(format_parsed(file, text, &parsed.file, &parsed.comments).0)
 }
 
+/// An expression of `text` in canonical form on one line, comments left
+/// out (`resource.owner == principal && context.mfa`): how explanations and
+/// listings quote conditions.
+pub fn expr_text(file: FileId, text: &str, expr: &ast::Expr) -> String {
+    let mut printer = printer::Printer::for_span(file, text, expr.span);
+    let doc = printer.expr(expr);
+    doc::render_flat(&doc)
+}
+
 /// The formatted text, and how many tokens the printer expected but did not
 /// find in the source (always zero for a correct printer).
 fn format_parsed(

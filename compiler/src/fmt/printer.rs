@@ -140,6 +140,27 @@ impl<'a> Printer<'a> {
         }
     }
 
+    /// A printer for the stretch `span` of `text` alone (an expression),
+    /// without comments: only that stretch is lexed.
+    pub(super) fn for_span(file: FileId, text: &'a str, span: Span) -> Self {
+        let start = span.start as usize;
+        let slice = text.get(span.range()).unwrap_or_default();
+        let tokens = lex(file, slice)
+            .tokens
+            .iter()
+            .map(|(l, _, r)| (l + start, r + start))
+            .collect();
+        Self {
+            text,
+            tokens,
+            comments: &[],
+            next_comment: 0,
+            cursor: start,
+            last_end: start,
+            mismatches: 0,
+        }
+    }
+
     pub(super) fn source(&self, span: Span) -> &'a str {
         self.text.get(span.range()).unwrap_or_default()
     }

@@ -69,12 +69,13 @@ impl<'p> FnBuilder<'p> {
     }
 
     /// A function returning whether all `when` conditions hold and no
-    /// `unless` condition does, evaluated in order with short-circuit; also
-    /// the first instruction of each condition's code.
+    /// `unless` condition does, evaluated in order with short-circuit; also,
+    /// per condition, its first instruction and those of the operands of its
+    /// top-level chain (see [`Condition::parts`]).
     pub fn conditions(
         mut self,
         conditions: &[Condition],
-    ) -> Result<(Function, Vec<u32>), Unsupported> {
+    ) -> Result<(Function, Vec<(u32, Vec<(u32, u32)>)>), Unsupported> {
         let result = self.alloc();
         if conditions.is_empty() {
             let index = self.pool.constant(&Value::Bool(true));
@@ -84,8 +85,9 @@ impl<'p> FnBuilder<'p> {
         let mut exits = Vec::new();
         let mut starts = Vec::with_capacity(conditions.len());
         for (i, condition) in conditions.iter().enumerate() {
-            starts.push(reaper_lang::schema::index_u32(self.code.len()));
-            self.expr(&condition.expr, result)?;
+            let start = reaper_lang::schema::index_u32(self.code.len());
+            let parts = self.clause(condition, result)?;
+            starts.push((start, parts));
             if condition.kind == ConditionKind::Unless {
                 self.emit(Op::Unary {
                     op: UnaryOp::Not,
@@ -104,6 +106,51 @@ impl<'p> FnBuilder<'p> {
             self.patch(exit);
         }
         Ok((self.finish(result), starts))
+    }
+
+    /// A clause's code: its top-level chain (`&&` in a `when`, `||` in an
+    /// `unless`) one operand after another, each jumping to the clause's end
+    /// when it decides, so an explanation can tell which operand did. The
+    /// start of each operand, when the clause is such a chain.
+    fn clause(&mut self, condition: &Condition, dst: Reg) -> Result<Vec<(u32, u32)>, Unsupported> {
+        let chain = match condition.kind {
+            ConditionKind::When => BinOp::And,
+            ConditionKind::Unless => BinOp::Or,
+        };
+        let mut operands = Vec::new();
+        flatten(&condition.expr, chain, &mut operands);
+        if operands.len() < 2
+            || operands.len() != condition.parts.len()
+            || fold::constant(&condition.expr).is_some()
+        {
+            self.expr(&condition.expr, dst)?;
+            return Ok(Vec::new());
+        }
+        let mut starts = Vec::with_capacity(operands.len());
+        let mut exits = Vec::new();
+        for (i, operand) in operands.iter().enumerate() {
+            starts.push(reaper_lang::schema::index_u32(self.code.len()));
+            self.expr(operand, dst)?;
+            if i + 1 < operands.len() {
+                exits.push(self.emit(if chain == BinOp::And {
+                    Op::JumpIfFalse {
+                        cond: dst,
+                        target: 0,
+                    }
+                } else {
+                    Op::JumpIfTrue {
+                        cond: dst,
+                        target: 0,
+                    }
+                }));
+            }
+        }
+        for exit in exits {
+            self.patch(exit);
+        }
+        let end = reaper_lang::schema::index_u32(self.code.len());
+        let ends = starts.iter().skip(1).copied().chain([end]);
+        Ok(starts.iter().copied().zip(ends).collect())
     }
 
     /// A function returning the value of one expression.
@@ -336,6 +383,27 @@ impl<'p> FnBuilder<'p> {
                     Op::Entry { dst, key }
                 });
             }
+            Access::Context { slots } => {
+                // One slot for every action: the plain read does.
+                match slots.split_first() {
+                    Some(((_, slot), rest)) if rest.iter().all(|(_, s)| s == slot) => {
+                        let slot = *slot;
+                        self.emit(if has {
+                            Op::ContextHasField { dst, slot }
+                        } else {
+                            Op::ContextField { dst, slot }
+                        });
+                    }
+                    _ => {
+                        let table = self.pool.context_table(slots);
+                        self.emit(if has {
+                            Op::ContextHasFieldOf { dst, table }
+                        } else {
+                            Op::ContextFieldOf { dst, table }
+                        });
+                    }
+                }
+            }
             Access::Record { slot } if matches!(base.kind, ExprKind::Var(Var::Context)) => {
                 let slot = *slot;
                 self.emit(if has {
@@ -422,6 +490,23 @@ fn unary(op: UnOp) -> UnaryOp {
         UnOp::IsIpv6 => UnaryOp::IsIpv6,
         UnOp::IsLoopback => UnaryOp::IsLoopback,
         UnOp::IsMulticast => UnaryOp::IsMulticast,
+        UnOp::EntityId => UnaryOp::EntityId,
+        UnOp::ParseIp => UnaryOp::ParseIp,
+        UnOp::ParseDecimal => UnaryOp::ParseDecimal,
+        UnOp::ToDate => UnaryOp::ToDate,
+        UnOp::ToTime => UnaryOp::ToTime,
+        UnOp::DayOfWeek => UnaryOp::DayOfWeek,
+        UnOp::Year => UnaryOp::Year,
+        UnOp::Month => UnaryOp::Month,
+        UnOp::Day => UnaryOp::Day,
+        UnOp::Hour => UnaryOp::Hour,
+        UnOp::Minute => UnaryOp::Minute,
+        UnOp::ToDays => UnaryOp::ToDays,
+        UnOp::ToHours => UnaryOp::ToHours,
+        UnOp::ToMinutes => UnaryOp::ToMinutes,
+        UnOp::ToSeconds => UnaryOp::ToSeconds,
+        UnOp::ToMilliseconds => UnaryOp::ToMilliseconds,
+        UnOp::Keys => UnaryOp::Keys,
     }
 }
 
@@ -442,8 +527,29 @@ fn binary(op: BinOp) -> Option<BinaryOp> {
         BinOp::InEntitySet => BinaryOp::InEntitySet,
         BinOp::InSet => BinaryOp::InSet,
         BinOp::InRange => BinaryOp::InRange,
+        BinOp::InRanges => BinaryOp::InRanges,
         BinOp::ContainsAll => BinaryOp::ContainsAll,
         BinOp::ContainsAny => BinaryOp::ContainsAny,
+        BinOp::ContainsAllRanges => BinaryOp::ContainsAllRanges,
+        BinOp::ContainsAnyRanges => BinaryOp::ContainsAnyRanges,
+        BinOp::Concat => BinaryOp::Concat,
+        BinOp::StartsWith => BinaryOp::StartsWith,
+        BinOp::EndsWith => BinaryOp::EndsWith,
+        BinOp::ContainsText => BinaryOp::ContainsText,
+        BinOp::HasKey => BinaryOp::HasKey,
+        BinOp::GetKey => BinaryOp::GetKey,
         BinOp::And | BinOp::Or => return None,
     })
+}
+
+/// The operands of a chain of `op` in a typed expression (`&&` nodes
+/// nest to the left; the typed tree has no parentheses).
+fn flatten<'e>(expr: &'e Expr, op: BinOp, out: &mut Vec<&'e Expr>) {
+    match &expr.kind {
+        ExprKind::Binary { op: o, lhs, rhs } if *o == op => {
+            flatten(lhs, op, out);
+            flatten(rhs, op, out);
+        }
+        _ => out.push(expr),
+    }
 }

@@ -34,11 +34,21 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
             .conditions
             .iter()
             .zip(starts)
-            .map(|(c, start)| bundle::ConditionInfo {
+            .map(|(c, (start, parts))| bundle::ConditionInfo {
                 unless: c.kind == typed::ConditionKind::Unless,
                 text: c.text.clone(),
                 line: c.line,
                 start,
+                parts: c
+                    .parts
+                    .iter()
+                    .zip(parts)
+                    .map(|(text, (start, end))| bundle::PartInfo {
+                        text: text.clone(),
+                        start,
+                        end,
+                    })
+                    .collect(),
             })
             .collect();
         let scope = match index::scope(rule, schema) {
@@ -129,9 +139,14 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
                     resource: function(&mut pool, code),
                 });
             }
+            let context_fields = match http.context.as_ref().map(|c| &c.ty) {
+                Some(typed::Ty::Record(fields)) => fields.iter().map(|f| f.name.clone()).collect(),
+                _ => Vec::new(),
+            };
             Some(bundle::HttpMapping {
                 principal,
                 context,
+                context_fields,
                 routes,
             })
         }
@@ -148,7 +163,7 @@ pub fn lower(package: &Package) -> Result<Bundle, Unsupported> {
         rules,
         index: index_entries,
         domains,
-        stores: package.stores.clone(),
+        context_tables: pool.context_tables,
         http,
     })
 }

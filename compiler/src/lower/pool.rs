@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use reaper_lang::bundle::{Constant, Pattern};
 use reaper_lang::schema::index_u32;
-use reaper_lang::types::EntityTypeId;
+use reaper_lang::types::{ActionId, EntityTypeId};
 use reaper_lang::value::Value;
 
 #[derive(Debug, Default)]
@@ -19,6 +19,8 @@ pub struct Pool {
     pattern_ids: HashMap<Pattern, u32>,
     pub attr_tables: Vec<Vec<(EntityTypeId, u32)>>,
     attr_table_ids: HashMap<Vec<(EntityTypeId, u32)>, u32>,
+    pub context_tables: Vec<Vec<(ActionId, u32)>>,
+    context_table_ids: HashMap<Vec<(ActionId, u32)>, u32>,
 }
 
 fn intern<T: Clone + Eq + std::hash::Hash>(
@@ -52,6 +54,7 @@ impl Pool {
             Value::Ip(ip) => Constant::Ip(*ip),
             Value::Duration(ms) => Constant::Duration(*ms),
             Value::Timestamp(ms) => Constant::Timestamp(*ms),
+            Value::Decimal(n) => Constant::Decimal(*n),
             Value::Entity(uid) => Constant::Entity(uid.ty, self.string(&uid.id)),
             Value::Action(id) => Constant::Action(*id),
             Value::Set(items) => {
@@ -62,6 +65,12 @@ impl Pool {
                 ids.dedup();
                 Constant::Set(ids)
             }
+            Value::Map(entries) => Constant::Map(
+                entries
+                    .iter()
+                    .map(|(k, v)| (self.string(k), self.constant(v)))
+                    .collect(),
+            ),
             Value::Record(slots) => Constant::Record(
                 slots
                     .iter()
@@ -80,6 +89,14 @@ impl Pool {
         intern(
             &mut self.attr_tables,
             &mut self.attr_table_ids,
+            slots.to_vec(),
+        )
+    }
+
+    pub fn context_table(&mut self, slots: &[(ActionId, u32)]) -> u32 {
+        intern(
+            &mut self.context_tables,
+            &mut self.context_table_ids,
             slots.to_vec(),
         )
     }

@@ -21,6 +21,8 @@ pub type SyntaxError<'s> = ParseError<usize, Tok<'s>, ()>;
 
 pub struct ParseCtx<'s> {
     pub file: FileId,
+    /// The file's text, to tell where lines start.
+    text: &'s str,
     pub diagnostics: Vec<Diagnostic>,
     /// The token after the chunk being parsed, reported when a chunk ends
     /// early ("expected `;`, found `@`"); `None` at the end of the file.
@@ -30,9 +32,10 @@ pub struct ParseCtx<'s> {
 }
 
 impl<'s> ParseCtx<'s> {
-    pub fn new(file: FileId) -> Self {
+    pub fn new(file: FileId, text: &'s str) -> Self {
         Self {
             file,
+            text,
             diagnostics: Vec::new(),
             next_token: None,
             depth_reported: false,
@@ -149,6 +152,7 @@ impl<'s> ParseCtx<'s> {
                 "durations combine ms, s, m, h and d, largest first: `500ms`, `30m`, `1h30m`"
             }
             "E0023" => "timestamps are RFC 3339 with an offset: `2026-01-01T00:00:00Z`",
+            "E0025" => "decimals have at most four fractional digits, as in `12.5` or `0.0001`",
             _ => {
                 "a size is a number and one unit, B, KB, KiB, MB, MiB, GB or GiB (as in `16KiB`), and is less than 8 EiB"
             }
@@ -298,20 +302,141 @@ impl<'s> ParseCtx<'s> {
         )
     }
 
-    pub fn set_type(&mut self, generic: Ident, inner: TypeExpr, l: usize, r: usize) -> TypeExpr {
+    /// `Set<T>` or `Map<String, T>`; any other generic is reported (and
+    /// kept, so the resolver reports nothing more about it).
+    pub fn generic_type(
+        &mut self,
+        generic: Ident,
+        args: Vec<TypeExpr>,
+        l: usize,
+        r: usize,
+    ) -> TypeExpr {
         let span = self.span(l, r);
-        if generic.name != "Set" {
+        let problem = match (generic.name.as_str(), args.as_slice()) {
+            ("Set", [_]) => None,
+            ("Set", _) => Some("`Set` takes one type: `Set<T>`".to_owned()),
+            ("Map", [TypeExpr::Named(key), _]) if key.name == "String" => None,
+            ("Map", [key, _]) => Some(format!(
+                "map keys are strings: `Map<String, T>`, not `{}`",
+                type_text(key)
+            )),
+            ("Map", _) => Some("`Map` takes a key and a value type: `Map<String, T>`".to_owned()),
+            (other, _) => Some(format!("unknown generic type `{other}`")),
+        };
+        if let Some(message) = problem {
             self.diagnostics.push(
-                Diagnostic::new(
-                    &Code::UNKNOWN_TYPE,
-                    generic.span,
-                    format!("unknown generic type `{}`", generic.name),
-                )
-                .label("not a generic type")
-                .help("the only generic type is `Set<T>`"),
+                Diagnostic::new(&Code::UNKNOWN_TYPE, generic.span, message)
+                    .label("not a generic type this way")
+                    .help("the generic types are `Set<T>` and `Map<String, T>`"),
             );
         }
-        self.bounded_type(TypeExpr::Set(Box::new(inner), span))
+        self.bounded_type(TypeExpr::Generic {
+            name: generic,
+            args,
+            span,
+        })
+    }
+
+    /// `entity Name [in …] enum ["a", "b"]`: the word before the list must
+    /// be `enum`.
+    pub fn enum_decl(
+        &mut self,
+        name: Ident,
+        parents: Vec<Ident>,
+        word: Ident,
+        ids: Vec<StrLit>,
+        l: usize,
+        r: usize,
+    ) -> EntityDecl {
+        if word.name != "enum" {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    &Code::SYNTAX_ERROR,
+                    word.span,
+                    format!("unexpected identifier `{}`; expected `enum`, `in` or `{{`", word.name),
+                )
+                .label("unexpected here")
+                .help("an enumerated type lists its ids: `entity App enum [\"web\", \"cli\"]`"),
+            );
+        }
+        EntityDecl {
+            name,
+            parents,
+            attrs: None,
+            ids: Some(ids),
+            span: self.span(l, r),
+        }
+    }
+
+    /// `with { … }` after an expectation: the word must be `with`.
+    pub fn with_clause(&mut self, with: Option<(Ident, Expr)>) -> Option<Expr> {
+        let (word, record) = with?;
+        if word.name != "with" {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    &Code::SYNTAX_ERROR,
+                    word.span,
+                    format!("unexpected identifier `{}`; expected `with`, `because` or `;`", word.name),
+                )
+                .label("unexpected here")
+                .help("`with { … }` adds context fields for one expectation"),
+            );
+        }
+        Some(record)
+    }
+
+    /// A step of a rate-limit sequence in a test.
+    #[allow(clippy::too_many_arguments, reason = "one argument per grammar part")]
+    pub fn limit_step(
+        &mut self,
+        at: Option<(Ident, Expr)>,
+        count: IntLit,
+        unit: Ident,
+        outcome: Ident,
+        limit: Option<Ident>,
+        details: Vec<Setting>,
+        l: usize,
+        r: usize,
+    ) -> LimitStep {
+        let mut expect_word = |ident: &Ident, words: &[&str], help: &str| {
+            if !words.contains(&ident.name.as_str()) {
+                let wanted: Vec<String> = words.iter().map(|w| format!("`{w}`")).collect();
+                self.diagnostics.push(
+                    Diagnostic::new(
+                        &Code::SYNTAX_ERROR,
+                        ident.span,
+                        format!(
+                            "unexpected identifier `{}`; expected {}",
+                            ident.name,
+                            wanted.join(" or ")
+                        ),
+                    )
+                    .label("unexpected here")
+                    .help(help.to_owned()),
+                );
+            }
+        };
+        let step_help = "a step reads `at 1m: 3 hits => ok;` (the time is optional)";
+        if let Some((word, _)) = &at {
+            expect_word(word, &["at"], step_help);
+        }
+        expect_word(&unit, &["hit", "hits"], step_help);
+        LimitStep {
+            at: at.map(|(_, when)| when),
+            count,
+            unit,
+            outcome,
+            limit,
+            details,
+            span: self.span(l, r),
+        }
+    }
+
+    pub fn decimal(&mut self, raw: &str, l: usize, r: usize) -> Expr {
+        match literal::parse_decimal(raw) {
+            Ok(n) => self.expr(ExprKind::Literal(Literal::Decimal(n)), l, r),
+            Err(e) => self.literal_error_expr(&Code::MALFORMED_DECIMAL, &e, l, r),
+        }
     }
 
     pub fn record_type(&mut self, fields: Vec<AttrDecl>, l: usize, r: usize) -> TypeExpr {
@@ -443,10 +568,19 @@ impl<'s> ParseCtx<'s> {
         {
             diagnostic = diagnostic
                 .help("only rules, limits and statements in tests and `http` blocks end with `;`");
-        } else if expects(";") && expected.len() <= 4 {
+        } else if expects(";") && expected.len() <= 4 && self.starts_line(*l) {
+            // Only a token that starts a line suggests a `;` forgotten at the
+            // end of the one before; inside a line, one would not help.
             diagnostic = diagnostic.help("add a `;` to end the previous rule or statement");
         }
         diagnostic
+    }
+
+    /// Whether only whitespace precedes `at` on its line.
+    fn starts_line(&self, at: usize) -> bool {
+        let before = self.text.get(..at).unwrap_or_default();
+        let line_start = before.rfind('\n').map_or(0, |i| i + 1);
+        before[line_start..].trim().is_empty()
     }
 }
 
@@ -535,8 +669,11 @@ fn describe_expected(expected: &[String]) -> String {
             // Names start expressions too (`read`, `User::"x"`, `ip(…)`).
             "IDENT" if is_expression => continue,
             "IDENT" => "a name".to_owned(),
-            "INT" | "UNIT_NUMBER" | "IP" | "TIMESTAMP" | "STR" if is_expression => continue,
+            "INT" | "UNIT_NUMBER" | "IP" | "TIMESTAMP" | "STR" | "DECIMAL" if is_expression => {
+                continue;
+            }
             "INT" => "an integer".to_owned(),
+            "DECIMAL" => "a decimal".to_owned(),
             "STR" => "a string".to_owned(),
             "UNIT_NUMBER" => "a duration".to_owned(),
             "IP" => "an IP address".to_owned(),
@@ -581,4 +718,16 @@ fn is_expression_start(token: &str) -> bool {
             | "descriptor"
             | "request"
     )
+}
+
+/// A type as written, for messages.
+fn type_text(ty: &TypeExpr) -> String {
+    match ty {
+        TypeExpr::Named(name) => name.name.clone(),
+        TypeExpr::Generic { name, args, .. } => {
+            let args: Vec<String> = args.iter().map(type_text).collect();
+            format!("{}<{}>", name.name, args.join(", "))
+        }
+        TypeExpr::Record(..) => "{ … }".to_owned(),
+    }
 }

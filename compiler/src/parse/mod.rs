@@ -61,10 +61,10 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
         return parsed;
     }
 
-    let mut ctx = ParseCtx::new(file);
+    let mut ctx = ParseCtx::new(file, text);
     let parser = grammar::ChunkParser::new();
     let tokens = &lexed.tokens;
-    let bounds = chunk_bounds(tokens);
+    let bounds = chunk_bounds(text, tokens);
     for (index, range) in bounds.iter().enumerate() {
         let chunk = &tokens[range.clone()];
         let next = tokens.get(range.end).copied();
@@ -103,7 +103,8 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
             ),
             Ok(Chunk::Item(item)) => parsed.file.items.push(item),
             Err(error) => {
-                let diagnostic = ctx.syntax_error(&error);
+                let diagnostic =
+                    misspelled_item(file, chunk).unwrap_or_else(|| ctx.syntax_error(&error));
                 ctx.diagnostics.push(diagnostic);
                 parsed.file.items.push(Item::Error(BrokenItem {
                     span,
@@ -116,11 +117,64 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
     parsed
 }
 
+/// The words that start a top-level item.
+const ITEM_KEYWORDS: [&str; 11] = [
+    "package",
+    "entity",
+    "action",
+    "context",
+    "type",
+    "permit",
+    "forbid",
+    "ratelimit",
+    "store",
+    "http",
+    "test",
+];
+
+/// The keyword a word at the start of a line most likely misspells
+/// (`permitt`, and `deny` for `forbid`).
+fn meant_keyword(tok: &Tok<'_>) -> Option<&'static str> {
+    match tok {
+        Tok::Deny => Some("forbid"),
+        Tok::Ident(word) => crate::diagnostics::did_you_mean(word, ITEM_KEYWORDS)
+            .and_then(|k| ITEM_KEYWORDS.into_iter().find(|i| *i == k)),
+        _ => None,
+    }
+}
+
+/// A chunk that starts with a misspelled item keyword: the diagnostic that
+/// says so, in place of the syntax error that follows from it.
+fn misspelled_item(file: FileId, chunk: &[(usize, Tok<'_>, usize)]) -> Option<Diagnostic> {
+    let (l, tok, r) = chunk.first()?;
+    let meant = meant_keyword(tok)?;
+    let span = Span::new(file, *l, *r);
+    let word = tok.text();
+    Some(if *tok == Tok::Deny {
+        Diagnostic::new(
+            &Code::SYNTAX_ERROR,
+            span,
+            "`deny` is not a rule effect: a rule is a `permit` or a `forbid`",
+        )
+        .label("not `permit` or `forbid`")
+        .help("write `forbid`: a request is denied when a forbid applies, or when no permit does")
+    } else {
+        Diagnostic::new(
+            &Code::SYNTAX_ERROR,
+            span,
+            format!("unknown declaration `{word}`"),
+        )
+        .label("not a keyword")
+        .help(format!("did you mean `{meant}`?"))
+    })
+}
+
 /// The name a chunk starts to declare (`entity Name …`, `action name …`).
 fn declared_name(file: FileId, chunk: &[(usize, Tok<'_>, usize)]) -> Option<(DeclKind, Ident)> {
     let kind = match chunk.first()?.1 {
         Tok::Entity => DeclKind::Entity,
         Tok::Action => DeclKind::Action,
+        Tok::Type => DeclKind::TypeAlias,
         _ => return None,
     };
     match chunk.get(1)? {
@@ -187,7 +241,7 @@ pub fn decode(file: FileId, bytes: &[u8]) -> Result<String, Box<Undecodable>> {
 /// Token ranges of the top-level chunks. A chunk starts at a token that can
 /// begin an item, at bracket depth 0, unless the token before it continues an
 /// expression (`when action == …`, `on store x`).
-fn chunk_bounds(tokens: &[(usize, Tok<'_>, usize)]) -> Vec<std::ops::Range<usize>> {
+fn chunk_bounds(text: &str, tokens: &[(usize, Tok<'_>, usize)]) -> Vec<std::ops::Range<usize>> {
     let mut bounds = Vec::new();
     let mut start = 0;
     let mut depth: i64 = 0;
@@ -195,13 +249,31 @@ fn chunk_bounds(tokens: &[(usize, Tok<'_>, usize)]) -> Vec<std::ops::Range<usize
     let mut in_annotations = false;
     for (i, (_, tok, _)) in tokens.iter().enumerate() {
         let annotating = in_annotations && matches!(tok, Tok::At | Tok::Permit | Tok::Forbid);
+        let starts_line = i > 0
+            && text
+                .get(tokens[i - 1].2..tokens[i].0)
+                .unwrap_or_default()
+                .contains('\n');
         let boundary = if depth <= 0 {
-            starts_item(tok)
+            // A misspelled keyword at the start of a line starts an item too,
+            // so the slip is reported as one and the item before is intact.
+            starts_item(tok) || (starts_line && meant_keyword(tok).is_some())
         } else {
             // An unclosed bracket must not swallow the rest of the file.
             starts_item_inside_brackets(tokens, i)
         };
-        if i > start && boundary && !continues(&tokens[i - 1].1) && !annotating {
+        // `action a on T context { … }` declares the action's context when
+        // `context` is on the line the declaration has reached; a `context`
+        // that starts a line is the package's.
+        let own_context = *tok == Tok::Context
+            && tokens[start].1 == Tok::Action
+            && i > 0
+            && !text
+                .get(tokens[i - 1].2..tokens[i].0)
+                .unwrap_or_default()
+                .contains('\n');
+        if i > start && boundary && !continues_before(&tokens[i - 1].1, tok) && !annotating && !own_context
+        {
             bounds.push(start..i);
             start = i;
             depth = 0;
@@ -235,6 +307,7 @@ fn starts_item(tok: &Tok<'_>) -> bool {
             | Tok::Store
             | Tok::Http
             | Tok::Test
+            | Tok::Type
     )
 }
 
@@ -251,9 +324,20 @@ fn starts_item_inside_brackets(tokens: &[(usize, Tok<'_>, usize)], i: usize) -> 
         Tok::Entity => matches!(at(1), Some(Tok::Ident(_))) && at(2) != Some(Tok::PathSep),
         // `action read` declares; `action == …` is an expression.
         Tok::Action => matches!(at(1), Some(Tok::Ident(_))),
-        // `store s {` declares; `on store s when` is a scope.
-        Tok::Store => matches!(at(1), Some(Tok::Ident(_))) && at(2) == Some(Tok::LBrace),
+        // `store s {` (or `store s by …`) declares; `on store s when` is a scope.
+        Tok::Store => {
+            matches!(at(1), Some(Tok::Ident(_))) && matches!(at(2), Some(Tok::LBrace | Tok::By))
+        }
         _ => false,
+    }
+}
+
+/// Whether `tok`, an item keyword after `prev`, continues the chunk. After
+/// `>`, only an operand does: a type (`Set<Int>`) ends there too.
+fn continues_before(prev: &Tok<'_>, tok: &Tok<'_>) -> bool {
+    match prev {
+        Tok::Gt => matches!(tok, Tok::Action | Tok::Context),
+        _ => continues(prev),
     }
 }
 

@@ -4,10 +4,12 @@
 //! holds them; `&&`, `||` and `if` evaluate only what they need.
 
 use reaper_lang::eval::EvalError;
+use reaper_lang::excerpt::excerpt;
+use reaper_lang::literal;
 use reaper_lang::pattern::{self, PatternPart as Glob};
 use reaper_lang::request::Request;
 use reaper_lang::schema::Schema;
-use reaper_lang::value::{Uid, Value, ip};
+use reaper_lang::value::{Uid, Value, ip, time};
 
 use crate::typed::{Access, BinOp, Expr, ExprKind, PatternPart, UnOp, Var};
 
@@ -169,6 +171,18 @@ impl<'a> Evaluator<'a> {
                 },
                 _ => malformed("field of a non-record"),
             },
+            Access::Context { slots } => {
+                let request = self.request()?;
+                let slot = slots
+                    .iter()
+                    .find(|(action, _)| *action == request.action)
+                    .map(|(_, slot)| *slot);
+                match slot.and_then(|s| request.context.get(s as usize)) {
+                    Some(Some(value)) => Ok(value.clone()),
+                    // A field the action's context lacks reads as absent.
+                    Some(None) | None => Err(EvalError::MissingAttribute(name.to_owned()).into()),
+                }
+            }
             Access::Entity { slots } => {
                 let Value::Entity(uid) = self.eval(base)? else {
                     return malformed("attribute of a non-entity");
@@ -197,6 +211,14 @@ impl<'a> Evaluator<'a> {
                 Value::Record(slots) => Ok(slots.get(*slot as usize).is_some_and(Option::is_some)),
                 _ => malformed("`has` on a non-record"),
             },
+            Access::Context { slots } => {
+                let request = self.request()?;
+                Ok(slots
+                    .iter()
+                    .find(|(action, _)| *action == request.action)
+                    .and_then(|(_, slot)| request.context.get(*slot as usize))
+                    .is_some_and(Option::is_some))
+            }
             Access::Entity { slots } => {
                 let Value::Entity(uid) = self.eval(base)? else {
                     return malformed("`has` on a non-entity");
@@ -225,6 +247,15 @@ impl<'a> Evaluator<'a> {
         }
     }
 
+    /// A conversion of text that failed: an error in a rule; in a rate
+    /// limit the limit does not apply, as when an entry is missing.
+    fn invalid(&self, message: String) -> Halt {
+        match self.input {
+            Input::Request(_) => Halt::Error(EvalError::InvalidValue(message)),
+            Input::Descriptor(_) => Halt::NotApplicable,
+        }
+    }
+
     fn unary(&self, op: UnOp, operand: &Expr) -> Eval<Value> {
         let value = self.eval(operand)?;
         let result = match (op, value) {
@@ -233,10 +264,44 @@ impl<'a> Evaluator<'a> {
             (UnOp::Neg, Value::Duration(n)) => {
                 Value::Duration(n.checked_neg().ok_or(EvalError::Overflow)?)
             }
+            (UnOp::Neg, Value::Decimal(n)) => {
+                Value::Decimal(n.checked_neg().ok_or(EvalError::Overflow)?)
+            }
             (UnOp::IsEmpty, Value::Set(items)) => Value::Bool(items.is_empty()),
+            (UnOp::IsEmpty, Value::Map(entries)) => Value::Bool(entries.is_empty()),
             (UnOp::Len, Value::Set(items)) => {
                 Value::Int(i64::try_from(items.len()).map_err(|_| EvalError::Overflow)?)
             }
+            (UnOp::Len, Value::Map(entries)) => {
+                Value::Int(i64::try_from(entries.len()).map_err(|_| EvalError::Overflow)?)
+            }
+            (UnOp::Keys, Value::Map(entries)) => {
+                Value::set(entries.into_iter().map(|(k, _)| Value::String(k)).collect())
+            }
+            (UnOp::EntityId, Value::Entity(uid)) => Value::String(uid.id),
+            (UnOp::ParseIp, Value::String(text)) => match literal::parse_ip(&text) {
+                Ok(net) => Value::Ip(net),
+                Err(e) => return Err(self.invalid(e.to_string())),
+            },
+            (UnOp::ParseDecimal, Value::String(text)) => match literal::parse_decimal(&text) {
+                Ok(n) => Value::Decimal(n),
+                Err(e) => return Err(self.invalid(e.to_string())),
+            },
+            (UnOp::ToDate, Value::Timestamp(ms)) => {
+                Value::Timestamp(time::to_date(ms).ok_or(EvalError::Overflow)?)
+            }
+            (UnOp::ToTime, Value::Timestamp(ms)) => Value::Duration(time::to_time(ms)),
+            (UnOp::DayOfWeek, Value::Timestamp(ms)) => Value::Int(time::day_of_week(ms)),
+            (UnOp::Year, Value::Timestamp(ms)) => Value::Int(time::civil(ms).0),
+            (UnOp::Month, Value::Timestamp(ms)) => Value::Int(time::civil(ms).1),
+            (UnOp::Day, Value::Timestamp(ms)) => Value::Int(time::civil(ms).2),
+            (UnOp::Hour, Value::Timestamp(ms)) => Value::Int(time::hour(ms)),
+            (UnOp::Minute, Value::Timestamp(ms)) => Value::Int(time::minute(ms)),
+            (UnOp::ToDays, Value::Duration(ms)) => Value::Int(time::whole(ms, 86_400_000)),
+            (UnOp::ToHours, Value::Duration(ms)) => Value::Int(time::whole(ms, 3_600_000)),
+            (UnOp::ToMinutes, Value::Duration(ms)) => Value::Int(time::whole(ms, 60_000)),
+            (UnOp::ToSeconds, Value::Duration(ms)) => Value::Int(time::whole(ms, 1_000)),
+            (UnOp::ToMilliseconds, Value::Duration(ms)) => Value::Int(ms),
             (UnOp::IsIpv4, Value::Ip(net)) => Value::Bool(ip::is_ipv4(&net)),
             (UnOp::IsIpv6, Value::Ip(net)) => Value::Bool(!ip::is_ipv4(&net)),
             (UnOp::IsLoopback, Value::Ip(net)) => Value::Bool(ip::is_loopback(&net)),
@@ -300,6 +365,55 @@ impl<'a> Evaluator<'a> {
                 (Value::Ip(inner), Value::Ip(outer)) => Value::Bool(ip::within(inner, outer)),
                 _ => return malformed("range containment on non-IPs"),
             },
+            BinOp::InRanges => match (&l, &r) {
+                (Value::Ip(inner), Value::Set(outers)) => {
+                    Value::Bool(ranges(outers)?.iter().any(|o| ip::within(inner, o)))
+                }
+                _ => return malformed("range containment on non-IPs"),
+            },
+            BinOp::ContainsAllRanges | BinOp::ContainsAnyRanges => match (&l, &r) {
+                (Value::Set(outer), Value::Set(inner)) => {
+                    let outer = ranges(outer)?;
+                    let mut held = ranges(inner)?
+                        .into_iter()
+                        .map(|i| outer.iter().any(|o| ip::within(&i, o)));
+                    Value::Bool(if op == BinOp::ContainsAllRanges {
+                        held.all(|h| h)
+                    } else {
+                        held.any(|h| h)
+                    })
+                }
+                _ => return malformed("set method on non-sets"),
+            },
+            BinOp::Concat => match (l, r) {
+                (Value::String(a), Value::String(b)) => Value::String(a + &b),
+                _ => return malformed("`+` on non-strings"),
+            },
+            BinOp::StartsWith | BinOp::EndsWith | BinOp::ContainsText => match (&l, &r) {
+                (Value::String(a), Value::String(b)) => Value::Bool(match op {
+                    BinOp::StartsWith => a.starts_with(b.as_str()),
+                    BinOp::EndsWith => a.ends_with(b.as_str()),
+                    _ => a.contains(b.as_str()),
+                }),
+                _ => return malformed("string method on non-strings"),
+            },
+            BinOp::HasKey | BinOp::GetKey => match (&l, &r) {
+                (Value::Map(entries), Value::String(key)) => {
+                    let found = entries.iter().find(|(k, _)| k == key).map(|(_, v)| v);
+                    match (op, found) {
+                        (BinOp::HasKey, found) => Value::Bool(found.is_some()),
+                        (_, Some(value)) => value.clone(),
+                        (_, None) => {
+                            return Err(EvalError::MissingAttribute(format!(
+                                "[{:?}]",
+                                excerpt(key)
+                            ))
+                            .into());
+                        }
+                    }
+                }
+                _ => return malformed("map method on a non-map"),
+            },
             BinOp::ContainsAll | BinOp::ContainsAny => {
                 let (Value::Set(set), Value::Set(other)) = (&l, &r) else {
                     return malformed("set method on non-sets");
@@ -343,14 +457,25 @@ fn glob(parts: &[PatternPart]) -> Vec<Glob> {
         .collect()
 }
 
-/// Two values ordered by `<`: both Int, both Duration or both Timestamp.
+/// Two values ordered by `<`: both Int, Duration, Timestamp or Decimal.
 fn ordered(l: &Value, r: &Value) -> Eval<(i64, i64)> {
     match (l, r) {
         (Value::Int(a), Value::Int(b))
         | (Value::Duration(a), Value::Duration(b))
-        | (Value::Timestamp(a), Value::Timestamp(b)) => Ok((*a, *b)),
+        | (Value::Timestamp(a), Value::Timestamp(b))
+        | (Value::Decimal(a), Value::Decimal(b)) => Ok((*a, *b)),
         _ => malformed("ordering of unordered values"),
     }
+}
+
+/// The ranges of a set of IPs.
+fn ranges(set: &[Value]) -> Eval<Vec<ipnet::IpNet>> {
+    set.iter()
+        .map(|v| match v {
+            Value::Ip(net) => Ok(*net),
+            _ => malformed("a set of IPs holding a non-IP"),
+        })
+        .collect()
 }
 
 /// Checked 64-bit `+`, `-`, `*` with the unit rules of `docs/language.md` §6.4.
@@ -380,6 +505,12 @@ fn arithmetic(op: BinOp, l: Value, r: Value) -> Eval<Value> {
         }
         (BinOp::Sub, Value::Timestamp(a), Value::Timestamp(b)) => {
             Value::Duration(a.checked_sub(b).ok_or_else(overflow)?)
+        }
+        (BinOp::Add, Value::Decimal(a), Value::Decimal(b)) => {
+            Value::Decimal(a.checked_add(b).ok_or_else(overflow)?)
+        }
+        (BinOp::Sub, Value::Decimal(a), Value::Decimal(b)) => {
+            Value::Decimal(a.checked_sub(b).ok_or_else(overflow)?)
         }
         _ => return malformed("arithmetic on these values"),
     };

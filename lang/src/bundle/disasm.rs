@@ -10,7 +10,8 @@ use std::fmt::Write;
 use super::{Bundle, Constant, Effect, PatternPart, Scope};
 use crate::bytecode::{Function, Op};
 use crate::literal;
-use crate::schema::Schema;
+use crate::plural::count;
+use crate::schema::{Schema, field_name};
 use crate::types::{ActionId, EntityTypeId, RecordType};
 
 pub fn disassemble(bundle: &Bundle) -> String {
@@ -32,6 +33,15 @@ pub fn disassemble(bundle: &Bundle) -> String {
 
 struct Disasm<'a> {
     bundle: &'a Bundle,
+}
+
+/// Whose context a function reads: `context.f` names depend on the action.
+#[derive(Clone, Copy)]
+enum Reader {
+    /// A rule's function: its first action, if it has one.
+    Rule(Option<ActionId>),
+    /// Limits and the http mapping read no context.
+    Other,
 }
 
 impl Disasm<'_> {
@@ -71,13 +81,13 @@ impl Disasm<'_> {
         }
         let _ = writeln!(
             out,
-            "; {} rules, {} domains, {} stores, {} functions, {} constants, {} strings",
-            b.rules.len(),
-            b.domains.len(),
-            b.stores.len(),
-            b.functions.len(),
-            b.constants.len(),
-            b.strings.len()
+            "; {}, {}, {}, {}, {}, {}",
+            count(b.rules.len(), "rule", "rules"),
+            count(b.domains.len(), "domain", "domains"),
+            count(b.schema.stores.len(), "store", "stores"),
+            count(b.functions.len(), "function", "functions"),
+            count(b.constants.len(), "constant", "constants"),
+            count(b.strings.len(), "string", "strings")
         );
     }
 
@@ -90,7 +100,7 @@ impl Disasm<'_> {
                 let opt = if f.optional { "?" } else { "" };
                 format!(
                     "{}{opt}: {} @{slot}",
-                    f.name,
+                    field_name(&f.name),
                     self.schema_ref().display_type(&f.ty)
                 )
             })
@@ -110,14 +120,26 @@ impl Disasm<'_> {
             } else {
                 format!(" in {}", self.types(&t.parents))
             };
-            let _ = writeln!(
-                out,
-                "  entity {} #{id}{parents} {}",
-                t.name,
-                self.record(&t.attrs)
-            );
+            let body = match &t.ids {
+                Some(ids) => {
+                    let ids: Vec<String> = ids.iter().map(|i| format!("{i:?}")).collect();
+                    format!("enum [{}]", ids.join(", "))
+                }
+                None => self.record(&t.attrs),
+            };
+            let _ = writeln!(out, "  entity {} #{id}{parents} {body}", t.name);
         }
         for (id, a) in self.schema_ref().actions.iter().enumerate() {
+            let groups = if a.groups.is_empty() {
+                String::new()
+            } else {
+                let names: Vec<&str> = a.groups.iter().map(|g| self.action(*g)).collect();
+                format!(" in [{}]", names.join(", "))
+            };
+            if a.is_group {
+                let _ = writeln!(out, "  action group {} #{id}{groups}", a.name);
+                continue;
+            }
             let on = if a.resource_types.is_empty() {
                 " on *".to_owned()
             } else {
@@ -128,7 +150,11 @@ impl Disasm<'_> {
             } else {
                 format!(" by {}", self.types(&a.principal_types))
             };
-            let _ = writeln!(out, "  action {} #{id}{on}{by}", a.name);
+            let context = match &a.context {
+                Some(record) => format!(" context {}", self.record(record)),
+                None => String::new(),
+            };
+            let _ = writeln!(out, "  action {} #{id}{groups}{on}{by}{context}", a.name);
         }
         let _ = writeln!(out, "  context {}", self.record(&self.schema_ref().context));
     }
@@ -141,14 +167,22 @@ impl Disasm<'_> {
             Constant::Bool(b) => b.to_string(),
             Constant::Int(n) => n.to_string(),
             Constant::String(s) => self.string(*s),
-            Constant::Ip(ip) => ip.to_string(),
+            Constant::Ip(ip) => literal::format_ip(ip),
             Constant::Duration(ms) => literal::format_duration(*ms),
             Constant::Timestamp(ms) => literal::format_timestamp(*ms),
+            Constant::Decimal(n) => format!("decimal {}", literal::format_decimal(*n)),
             Constant::Entity(ty, id) => format!("{}::{}", self.entity(*ty), self.string(*id)),
             Constant::Action(a) => format!("action {}", self.action(*a)),
             Constant::Set(items) => {
                 let items: Vec<String> = items.iter().map(|i| self.constant(*i)).collect();
                 format!("[{}]", items.join(", "))
+            }
+            Constant::Map(entries) => {
+                let entries: Vec<String> = entries
+                    .iter()
+                    .map(|(k, v)| format!("{}: {}", self.string(*k), self.constant(*v)))
+                    .collect();
+                format!("map {{{}}}", entries.join(", "))
             }
             Constant::Record(slots) => {
                 let slots: Vec<String> = slots
@@ -213,7 +247,18 @@ impl Disasm<'_> {
     }
 
     fn rules(&self, out: &mut String) {
-        for rule in &self.bundle.rules {
+        // A rule's first action (by the index) names its context's fields.
+        let mut first_action: Vec<Option<ActionId>> = vec![None; self.bundle.rules.len()];
+        for entry in &self.bundle.index {
+            for rule in &entry.rules {
+                if let Some(slot) = first_action.get_mut(*rule as usize)
+                    && slot.is_none()
+                {
+                    *slot = Some(entry.action);
+                }
+            }
+        }
+        for (index, rule) in self.bundle.rules.iter().enumerate() {
             let effect = match rule.effect {
                 Effect::Permit => "permit",
                 Effect::Forbid => "forbid",
@@ -227,29 +272,41 @@ impl Disasm<'_> {
                 let _ = writeln!(out, "  @{key}({value:?})");
             }
             let _ = writeln!(out, "  scope {}", self.scope(rule.scope));
+            let action = first_action.get(index).copied().flatten();
             for clause in &rule.conditions {
                 let _ = writeln!(
                     out,
                     "  clause @{}: {} (line {})",
                     clause.start, clause.text, clause.line
                 );
+                for part in &clause.parts {
+                    let _ = writeln!(out, "    part @{}: {}", part.start, part.text);
+                }
             }
-            self.function(out, rule.function, "  ");
+            self.function_of(out, rule.function, "  ", Reader::Rule(action));
         }
     }
 
     fn function(&self, out: &mut String, index: u32, indent: &str) {
+        self.function_of(out, index, indent, Reader::Other);
+    }
+
+    fn function_of(&self, out: &mut String, index: u32, indent: &str, reader: Reader) {
         let Some(function) = self.bundle.functions.get(index as usize) else {
             let _ = writeln!(out, "{indent}f{index} (missing)");
             return;
         };
-        let _ = writeln!(out, "{indent}f{index}, {} registers", function.registers);
-        self.code(out, function, indent);
+        let _ = writeln!(
+            out,
+            "{indent}f{index}, {}",
+            count(usize::from(function.registers), "register", "registers")
+        );
+        self.code(out, function, indent, reader);
     }
 
-    fn code(&self, out: &mut String, function: &Function, indent: &str) {
+    fn code(&self, out: &mut String, function: &Function, indent: &str, reader: Reader) {
         for (pc, op) in function.code.iter().enumerate() {
-            let (text, note) = self.op(op);
+            let (text, note) = self.op(op, reader);
             let line = format!("{indent}  {pc:>4}  {text}");
             let _ = match note {
                 Some(note) => writeln!(out, "{line:<52} ; {note}"),
@@ -258,9 +315,32 @@ impl Disasm<'_> {
         }
     }
 
-    fn context_field(&self, slot: u32) -> Option<String> {
-        let field = self.schema_ref().context.fields.get(slot as usize)?;
-        Some(format!("context.{}", field.name))
+    fn context_field(&self, slot: u32, reader: Reader) -> Option<String> {
+        let record = match reader {
+            Reader::Rule(Some(action)) => self.schema_ref().context_of(action),
+            _ => &self.schema_ref().context,
+        };
+        let field = record.fields.get(slot as usize)?;
+        Some(format!("context.{}", field_name(&field.name)))
+    }
+
+    fn context_table(&self, table: u32) -> String {
+        let Some(entries) = self.bundle.context_tables.get(table as usize) else {
+            return "?".to_owned();
+        };
+        let names: Vec<String> = entries
+            .iter()
+            .map(|(action, slot)| {
+                let field = self
+                    .schema_ref()
+                    .context_of(*action)
+                    .fields
+                    .get(*slot as usize)
+                    .map_or("?".to_owned(), |f| field_name(&f.name));
+                format!("{}: context.{field} @{slot}", self.action(*action))
+            })
+            .collect();
+        names.join(" | ")
     }
 
     fn attr_table(&self, table: u32) -> String {
@@ -281,7 +361,7 @@ impl Disasm<'_> {
         names.join(" | ")
     }
 
-    fn op(&self, op: &Op) -> (String, Option<String>) {
+    fn op(&self, op: &Op, reader: Reader) -> (String, Option<String>) {
         let m = |name: &str, args: String| format!("{name:<12} {args}");
         match *op {
             Op::Const { dst, index } => (
@@ -311,11 +391,19 @@ impl Disasm<'_> {
             ),
             Op::ContextField { dst, slot } => (
                 m("context", format!("r{dst}, @{slot}")),
-                self.context_field(slot),
+                self.context_field(slot, reader),
             ),
             Op::ContextHasField { dst, slot } => (
                 m("has.context", format!("r{dst}, @{slot}")),
-                self.context_field(slot),
+                self.context_field(slot, reader),
+            ),
+            Op::ContextFieldOf { dst, table } => (
+                m("context.of", format!("r{dst}, k{table}")),
+                Some(self.context_table(table)),
+            ),
+            Op::ContextHasFieldOf { dst, table } => (
+                m("has.context.of", format!("r{dst}, k{table}")),
+                Some(self.context_table(table)),
             ),
             Op::BinaryConst { op, dst, a, index } => (
                 m(op.mnemonic(), format!("r{dst}, r{a}, c{index}")),
@@ -450,18 +538,23 @@ impl Disasm<'_> {
     }
 
     fn stores(&self, out: &mut String) {
-        if self.bundle.stores.is_empty() {
+        if self.schema_ref().stores.is_empty() {
             return;
         }
         let _ = writeln!(out, "\nstores");
-        for store in &self.bundle.stores {
+        for store in &self.schema_ref().stores {
             let ms = |v: u64| literal::format_duration(i64::try_from(v).unwrap_or(i64::MAX));
             let opt = |v: Option<u64>, unit: &str| {
                 v.map_or_else(|| "unbounded".to_owned(), |v| format!("{v}{unit}"))
             };
+            let by = if store.principal_types.is_empty() {
+                "*".to_owned()
+            } else {
+                self.types(&store.principal_types)
+            };
             let _ = writeln!(
                 out,
-                "  {}: ttl {}, max_ttl {}, max_value {}, max_keys {}",
+                "  {} by {by}: ttl {}, max_ttl {}, max_value {}, max_keys {}",
                 store.name,
                 ms(store.ttl_ms),
                 ms(store.max_ttl_ms),

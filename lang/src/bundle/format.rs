@@ -24,10 +24,10 @@ use super::{
 use crate::bytecode::Function;
 use crate::limits::StoreSpec;
 use crate::schema::{ActionDef, EntityTypeDef, Schema};
-use crate::types::{EntityTypeId, Field, RecordType, Type};
+use crate::types::{ActionId, EntityTypeId, Field, RecordType, Type};
 
 pub const MAGIC: [u8; 4] = *b"RPRB";
-pub const FORMAT_VERSION: u16 = 1;
+pub const FORMAT_VERSION: u16 = 2;
 const HEADER_LEN: usize = 4 + 2 + 2 + 32 + 4;
 const ENTRY_LEN: usize = 12;
 
@@ -64,11 +64,11 @@ const SECTIONS: [&str; 12] = [
     "constants",
     "patterns",
     "attr_tables",
+    "context_tables",
     "functions",
     "rules",
     "index",
     "domains",
-    "stores",
     "http",
 ];
 
@@ -82,8 +82,19 @@ struct Meta {
 struct SchemaSection {
     types: Vec<TypeNode>,
     entity_types: Vec<EntityTypeNode>,
-    actions: Vec<ActionDef>,
+    actions: Vec<ActionNode>,
     context: Vec<FieldNode>,
+    stores: Vec<StoreSpec>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ActionNode {
+    name: String,
+    resource_types: Vec<EntityTypeId>,
+    principal_types: Vec<EntityTypeId>,
+    groups: Vec<ActionId>,
+    is_group: bool,
+    context: Option<Vec<FieldNode>>,
 }
 
 #[derive(Serialize, Deserialize, Clone, PartialEq, Eq, Hash)]
@@ -94,8 +105,10 @@ enum TypeNode {
     Ip,
     Duration,
     Timestamp,
+    Decimal,
     Entity(EntityTypeId),
     Set(u32),
+    Map(u32),
     Record(Vec<FieldNode>),
 }
 
@@ -111,6 +124,7 @@ struct EntityTypeNode {
     name: String,
     parents: Vec<EntityTypeId>,
     attrs: Vec<FieldNode>,
+    ids: Option<Vec<String>>,
 }
 
 /// Encodes a bundle. The same bundle always gives the same bytes.
@@ -124,11 +138,11 @@ pub fn encode(bundle: &Bundle) -> Vec<u8> {
         to_bytes(&bundle.constants),
         to_bytes(&bundle.patterns),
         to_bytes(&bundle.attr_tables),
+        to_bytes(&bundle.context_tables),
         to_bytes(&bundle.functions),
         to_bytes(&bundle.rules),
         to_bytes(&bundle.index),
         to_bytes(&bundle.domains),
-        to_bytes(&bundle.stores),
         to_bytes(&bundle.http),
     ];
     let table_len = sections.len() * ENTRY_LEN;
@@ -233,11 +247,11 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
         constants: section::<Vec<Constant>>(&sections, 3)?,
         patterns: section::<Vec<Pattern>>(&sections, 4)?,
         attr_tables: section(&sections, 5)?,
-        functions: section::<Vec<Function>>(&sections, 6)?,
-        rules: section::<Vec<Rule>>(&sections, 7)?,
-        index: section::<Vec<IndexEntry>>(&sections, 8)?,
-        domains: section::<Vec<Domain>>(&sections, 9)?,
-        stores: section::<Vec<StoreSpec>>(&sections, 10)?,
+        context_tables: section(&sections, 6)?,
+        functions: section::<Vec<Function>>(&sections, 7)?,
+        rules: section::<Vec<Rule>>(&sections, 8)?,
+        index: section::<Vec<IndexEntry>>(&sections, 9)?,
+        domains: section::<Vec<Domain>>(&sections, 10)?,
         http: section::<Option<HttpMapping>>(&sections, 11)?,
     };
     verify::verify(&bundle)?;
@@ -291,8 +305,10 @@ fn flatten_schema(schema: &Schema) -> SchemaSection {
                 Type::Ip => TypeNode::Ip,
                 Type::Duration => TypeNode::Duration,
                 Type::Timestamp => TypeNode::Timestamp,
+                Type::Decimal => TypeNode::Decimal,
                 Type::Entity(id) => TypeNode::Entity(*id),
                 Type::Set(elem) => TypeNode::Set(self.ty(elem)),
+                Type::Map(value) => TypeNode::Map(self.ty(value)),
                 Type::Record(record) => TypeNode::Record(self.fields(record)),
             };
             if let Some(id) = self.ids.get(&node) {
@@ -327,14 +343,28 @@ fn flatten_schema(schema: &Schema) -> SchemaSection {
             name: t.name.clone(),
             parents: t.parents.clone(),
             attrs: interner.fields(&t.attrs),
+            ids: t.ids.clone(),
+        })
+        .collect();
+    let actions = schema
+        .actions
+        .iter()
+        .map(|a| ActionNode {
+            name: a.name.clone(),
+            resource_types: a.resource_types.clone(),
+            principal_types: a.principal_types.clone(),
+            groups: a.groups.clone(),
+            is_group: a.is_group,
+            context: a.context.as_ref().map(|c| interner.fields(c)),
         })
         .collect();
     let context = interner.fields(&schema.context);
     SchemaSection {
         types: interner.types,
         entity_types,
-        actions: schema.actions.clone(),
+        actions,
         context,
+        stores: schema.stores.clone(),
     }
 }
 
@@ -358,6 +388,7 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
         };
         let children: Vec<usize> = match node {
             TypeNode::Set(elem) => vec![earlier(*elem, "element type")?],
+            TypeNode::Map(value) => vec![earlier(*value, "value type")?],
             TypeNode::Record(fields) => fields
                 .iter()
                 .map(|field| earlier(field.ty, "field type"))
@@ -375,6 +406,7 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
             TypeNode::Ip => Type::Ip,
             TypeNode::Duration => Type::Duration,
             TypeNode::Timestamp => Type::Timestamp,
+            TypeNode::Decimal => Type::Decimal,
             TypeNode::Entity(id) => {
                 if id.0 as usize >= entity_count {
                     return invalid(format!(
@@ -385,6 +417,7 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
                 Type::Entity(*id)
             }
             TypeNode::Set(_) => Type::Set(Box::new(types[children[0]].clone())),
+            TypeNode::Map(_) => Type::Map(Box::new(types[children[0]].clone())),
             TypeNode::Record(fields) => Type::Record(record(fields, &types)?),
         };
         types.push(ty);
@@ -406,12 +439,29 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
             name: node.name.clone(),
             parents: node.parents.clone(),
             attrs: field_types(&node.attrs)?,
+            ids: node.ids.clone(),
+        });
+    }
+    let mut actions = Vec::with_capacity(section.actions.len());
+    for node in section.actions {
+        let context = match &node.context {
+            Some(fields) => Some(field_types(fields)?),
+            None => None,
+        };
+        actions.push(ActionDef {
+            name: node.name,
+            resource_types: node.resource_types,
+            principal_types: node.principal_types,
+            groups: node.groups,
+            is_group: node.is_group,
+            context,
         });
     }
     Ok(Schema {
         entity_types,
-        actions: section.actions,
+        actions,
         context: field_types(&section.context)?,
+        stores: section.stores,
     })
 }
 

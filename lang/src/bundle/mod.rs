@@ -13,7 +13,7 @@ pub use format::{BundleError, FORMAT_VERSION, MAGIC, content_hash, decode, encod
 use serde::{Deserialize, Serialize};
 
 use crate::bytecode::Function;
-use crate::limits::{LimitSpec, StoreSpec};
+use crate::limits::LimitSpec;
 use crate::schema::Schema;
 use crate::types::{ActionId, EntityTypeId};
 
@@ -86,11 +86,13 @@ pub struct Bundle {
     pub patterns: Vec<Pattern>,
     /// For each entity attribute read, the slot per entity type.
     pub attr_tables: Vec<Vec<(EntityTypeId, u32)>>,
+    /// For each context field read whose slot depends on the action, the
+    /// slot per action.
+    pub context_tables: Vec<Vec<(ActionId, u32)>>,
     pub functions: Vec<Function>,
     pub rules: Vec<Rule>,
     pub index: Vec<IndexEntry>,
     pub domains: Vec<Domain>,
-    pub stores: Vec<StoreSpec>,
     /// How an HTTP request becomes an authorization request (ext_authz).
     pub http: Option<HttpMapping>,
 }
@@ -105,9 +107,14 @@ pub enum Constant {
     Ip(ipnet::IpNet),
     Duration(i64),
     Timestamp(i64),
+    /// Ten-thousandths.
+    Decimal(i64),
     Entity(EntityTypeId, u32),
     Action(ActionId),
     Set(Vec<u32>),
+    /// Entries: a key (a string index) and a value (an earlier constant),
+    /// sorted by key text, each key once.
+    Map(Vec<(u32, u32)>),
     Record(Vec<Option<u32>>),
 }
 
@@ -154,10 +161,25 @@ pub struct Rule {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConditionInfo {
     pub unless: bool,
+    /// The clause in canonical form, comments left out.
     pub text: String,
     pub line: u32,
     /// The first instruction of the clause's code.
     pub start: u32,
+    /// The operands of the clause's top-level chain (`&&` in a `when`,
+    /// `||` in an `unless`), each with its first instruction, so an
+    /// explanation can name the one that decided; empty when the clause is
+    /// not such a chain.
+    pub parts: Vec<PartInfo>,
+}
+
+/// One operand of a clause's top-level chain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartInfo {
+    pub text: String,
+    /// Its code: instructions `start` to `end` (excluded).
+    pub start: u32,
+    pub end: u32,
 }
 
 /// The rules that may apply to requests with this action and resource type,
@@ -175,6 +197,9 @@ pub struct IndexEntry {
 pub struct HttpMapping {
     pub principal: u32,
     pub context: Option<u32>,
+    /// The names of the fields of the record the context function returns,
+    /// in slot order (it may leave optional context fields out).
+    pub context_fields: Vec<String>,
     pub routes: Vec<Route>,
 }
 

@@ -34,6 +34,20 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
                 bad.0
             ));
         }
+        if let Some(bad) = def.groups.iter().find(|g| g.0 as usize >= actions) {
+            return invalid(format!(
+                "action {index} is in unknown action group {}",
+                bad.0
+            ));
+        }
+    }
+    for store in &bundle.schema.stores {
+        if let Some(bad) = store.principal_types.iter().find(|t| !entity_ok(**t)) {
+            return invalid(format!(
+                "store `{}` names unknown entity type {}",
+                store.name, bad.0
+            ));
+        }
     }
 
     let mut extent = TableExtent::with_capacity(bundle.constants.len());
@@ -72,6 +86,17 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
                 .flatten()
                 .map(|slot| earlier(*slot))
                 .collect::<Result<_, _>>()?,
+            Constant::Map(entries) => {
+                if let Some((key, _)) = entries.iter().find(|(k, _)| *k as usize >= strings) {
+                    return invalid(format!(
+                        "constant {index} has key string {key} of {strings}"
+                    ));
+                }
+                entries
+                    .iter()
+                    .map(|(_, value)| earlier(*value))
+                    .collect::<Result<_, _>>()?
+            }
             _ => Vec::new(),
         };
         extent
@@ -96,6 +121,24 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
         }
     }
 
+    for (index, table) in bundle.context_tables.iter().enumerate() {
+        for (action, slot) in table {
+            if action.0 as usize >= actions {
+                return invalid(format!(
+                    "context table {index} names unknown action {}",
+                    action.0
+                ));
+            }
+            let fields = bundle.schema.context_of(*action).fields.len();
+            if *slot as usize >= fields {
+                return invalid(format!(
+                    "context table {index} has slot {slot} beyond the context of action {}",
+                    action.0
+                ));
+            }
+        }
+    }
+
     for (index, function) in bundle.functions.iter().enumerate() {
         verify_function(bundle, index, function)?;
     }
@@ -109,7 +152,13 @@ pub fn verify(bundle: &Bundle) -> Result<(), BundleError> {
             ));
         };
         let starts_in_order = rule.conditions.windows(2).all(|w| w[0].start < w[1].start);
+        let parts_ok = rule.conditions.iter().all(|c| {
+            c.parts
+                .iter()
+                .all(|p| p.start < p.end && p.end as usize <= function.code.len())
+        });
         if !starts_in_order
+            || !parts_ok
             || rule
                 .conditions
                 .iter()
@@ -242,11 +291,22 @@ fn verify_function(
             Op::Const { index: c, .. } => {
                 in_range("constant", c as usize, bundle.constants.len(), pc)?
             }
-            Op::Attr { table, .. } | Op::HasAttr { table, .. } => {
+            Op::Attr { table, .. }
+            | Op::HasAttr { table, .. }
+            | Op::AttrOf { table, .. }
+            | Op::HasAttrOf { table, .. } => {
                 in_range(
                     "attribute table",
                     table as usize,
                     bundle.attr_tables.len(),
+                    pc,
+                )?;
+            }
+            Op::ContextFieldOf { table, .. } | Op::ContextHasFieldOf { table, .. } => {
+                in_range(
+                    "context table",
+                    table as usize,
+                    bundle.context_tables.len(),
                     pc,
                 )?;
             }

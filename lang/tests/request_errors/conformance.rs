@@ -526,9 +526,15 @@ fn malformed_ips_durations_and_timestamps_are_refused() {
         ),
         (
             "/principal/attrs/session",
-            "-5m",
+            "--5m",
             "principal.attrs.session",
-            "`-5m` is not a duration: ",
+            "`--5m` is not a duration: ",
+        ),
+        (
+            "/principal/attrs/session",
+            "-",
+            "principal.attrs.session",
+            "`-` is not a duration: ",
         ),
         (
             "/principal/attrs/session",
@@ -577,6 +583,9 @@ fn malformed_ips_durations_and_timestamps_are_refused() {
         ("/principal/attrs/home", "10.0.0.0/8"),
         ("/principal/attrs/session", "500ms"),
         ("/principal/attrs/session", "1d2h3m4s5ms"),
+        // A time zone west of UTC is a negative offset.
+        ("/principal/attrs/session", "-5h"),
+        ("/principal/attrs/session", "-1h30m"),
         ("/principal/attrs/joined", "2026-01-01T01:00:00.123+01:00"),
     ] {
         decode_json(&with(at, json!(text))).unwrap_or_else(|e| panic!("{text}: {e}"));

@@ -39,6 +39,7 @@ pub(crate) fn entity_type(
         name: name.to_owned(),
         parents: parents.to_vec(),
         attrs: RecordType::new(attrs),
+        ids: None,
     }
 }
 
@@ -47,6 +48,9 @@ pub(crate) fn action(name: &str, on: &[EntityTypeId], by: &[EntityTypeId]) -> Ac
         name: name.to_owned(),
         resource_types: on.to_vec(),
         principal_types: by.to_vec(),
+        groups: Vec::new(),
+        is_group: false,
+        context: None,
     }
 }
 
@@ -112,6 +116,7 @@ pub(crate) fn schema() -> Schema {
             field("mfa", Type::Bool),
             optional("now", Type::Timestamp),
         ]),
+        stores: Vec::new(),
     }
 }
 

@@ -11,9 +11,10 @@
 //! fields.
 //!
 //! `fixture` holds the schema and the request builders; `conformance` the
-//! errors of requests that do not fit the schema; `hostile` the bounds on
-//! huge, deep and repetitive input; `properties` what arbitrary JSON may
-//! not do.
+//! errors of requests that do not fit the schema; `schema_features` those
+//! of the schema's newer features (decimals, maps, enumerated types, action
+//! groups, per-action contexts, stores); `hostile` the bounds on huge, deep
+//! and repetitive input; `properties` what arbitrary JSON may not do.
 
 #![allow(
     clippy::unwrap_used,
@@ -26,3 +27,4 @@ mod conformance;
 mod fixture;
 mod hostile;
 mod properties;
+mod schema_features;

@@ -4,6 +4,7 @@
 //! descriptor's status reports the applying limit closest to tripping.
 
 pub mod counters;
+pub mod json;
 
 use reaper_lang::eval::EvalError;
 use reaper_lang::limits::Algorithm;
@@ -11,28 +12,81 @@ use smallvec::SmallVec;
 use thiserror::Error;
 
 use crate::engine::Engine;
+use crate::scratch::Scratch;
 use crate::strings::Texts;
 use crate::value::{Sym, Val};
 use crate::vm::{Env, Fault, Registers};
 use counters::Limit;
 
-/// A unit of an Envoy per-descriptor limit override.
+/// A unit of an Envoy per-descriptor limit override (`RateLimitUnit`).
+/// Weeks, months and years are fixed lengths, as lyft/ratelimit counts
+/// them: 7, 30 and 365 days.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Second,
     Minute,
     Hour,
     Day,
+    Week,
+    Month,
+    Year,
 }
 
 impl Unit {
+    pub const ALL: [Unit; 7] = [
+        Unit::Second,
+        Unit::Minute,
+        Unit::Hour,
+        Unit::Day,
+        Unit::Week,
+        Unit::Month,
+        Unit::Year,
+    ];
+
     pub fn millis(self) -> u64 {
         match self {
             Unit::Second => 1_000,
             Unit::Minute => 60_000,
             Unit::Hour => 3_600_000,
             Unit::Day => 86_400_000,
+            Unit::Week => 7 * 86_400_000,
+            Unit::Month => 30 * 86_400_000,
+            Unit::Year => 365 * 86_400_000,
         }
+    }
+
+    /// The name Envoy's JSON gives the unit (`MINUTE`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Unit::Second => "SECOND",
+            Unit::Minute => "MINUTE",
+            Unit::Hour => "HOUR",
+            Unit::Day => "DAY",
+            Unit::Week => "WEEK",
+            Unit::Month => "MONTH",
+            Unit::Year => "YEAR",
+        }
+    }
+
+    /// A limit of `count` per `period_ms` as Envoy's `requests_per_unit`
+    /// and `unit`: exact when the period is a whole unit (or the rate is a
+    /// whole number per some unit: 5 per 10s is 30 per minute), otherwise
+    /// the rate per the smallest unit at least as long as the period,
+    /// rounded down (7 per 13s is 32 per minute).
+    pub fn envoy_rate(count: u64, period_ms: u64) -> (u64, Unit) {
+        let period = period_ms.max(1);
+        for unit in Unit::ALL {
+            let scaled = u128::from(count) * u128::from(unit.millis());
+            if unit.millis() >= period && scaled % u128::from(period) == 0 {
+                return (u64::try_from(scaled / u128::from(period)).unwrap_or(u64::MAX), unit);
+            }
+        }
+        let unit = Unit::ALL
+            .into_iter()
+            .find(|u| u.millis() >= period)
+            .unwrap_or(Unit::Year);
+        let scaled = u128::from(count) * u128::from(unit.millis()) / u128::from(period);
+        (u64::try_from(scaled).unwrap_or(u64::MAX), unit)
     }
 }
 
@@ -426,10 +480,12 @@ struct Symbols<'a> {
 }
 
 /// One part of a counter key.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 enum Part<'a> {
     Text(&'a str),
     Symbol(Sym),
+    /// Text the limit's code built.
+    Owned(String),
 }
 
 enum Evaluated {
@@ -493,12 +549,13 @@ impl<'a> DescriptorInput<'a> {
         self.raw.get(index).map(|(_, v)| v.as_str())
     }
 
-    fn text<'s>(&'s self, engine: &'s Engine, part: Part<'s>) -> &'s str {
+    fn text<'s>(&'s self, engine: &'s Engine, part: &'s Part<'s>) -> &'s str {
         match part {
             Part::Text(text) => text,
             Part::Symbol(sym) => {
-                Texts::Borrowed(&self.symbols(engine).texts).text(engine.strings(), sym)
+                Texts::Borrowed(&self.symbols(engine).texts).text(engine.strings(), *sym)
             }
+            Part::Owned(text) => text,
         }
     }
 
@@ -510,7 +567,7 @@ impl<'a> DescriptorInput<'a> {
         limit: &LimitCode,
         mut part: impl FnMut(&str),
     ) -> Evaluated {
-        let mut scratch = Vec::new();
+        let mut scratch = Scratch::default();
         let mut registers = None;
         let mut run = |shape: Shape| -> Result<Result<Part<'a>, Val>, Fault> {
             match shape {
@@ -538,6 +595,11 @@ impl<'a> DescriptorInput<'a> {
                     scratch.clear();
                     let registers = registers.get_or_insert_with(Registers::new);
                     match env.run::<false>(code, registers, &mut scratch).result? {
+                        // A string built by the code (`a + b`) lives in the
+                        // scratch, which the next run clears: copy it.
+                        Val::Str(sym) if sym >= engine.strings().len() + env.local.len() => {
+                            Ok(Ok(Part::Owned(env.text(&scratch, sym).to_owned())))
+                        }
                         Val::Str(sym) => Ok(Ok(Part::Symbol(sym))),
                         other => Ok(Err(other)),
                     }
@@ -560,7 +622,7 @@ impl<'a> DescriptorInput<'a> {
         }
         for key in &limit.keys {
             match run(*key) {
-                Ok(Ok(p)) => part(self.text(engine, p)),
+                Ok(Ok(p)) => part(self.text(engine, &p)),
                 Ok(Err(_)) => {
                     return Evaluated::Failed(EvalError::Malformed("a key did not give a String"));
                 }
