@@ -451,3 +451,24 @@ fn examples_check_clean() {
     let out = run(&root, &["check", "--deny-warnings", "examples"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
 }
+
+/// Issue 7, item 15: `reaper fmt --check --diff` shows what formatting
+/// would change, as a unified diff, and changes nothing.
+#[test]
+fn fmt_check_diff_prints_a_unified_diff() {
+    let dir = scratch("fmt-diff");
+    let source = "entity   User\naction read on User by User\npermit   read;\n";
+    write(&dir, "policy.reaper", source);
+    let out = run(&dir, &["fmt", "--check", "--diff", "policy.reaper"]);
+    assert_eq!(code(&out), 1, "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "--- policy.reaper\n+++ policy.reaper (formatted)\n@@ -1,3 +1,3 @@\n-entity   User\n+entity User\n action read on User by User\n-permit   read;\n+permit read;\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.join("policy.reaper")).unwrap(),
+        source
+    );
+    let out = run(&dir, &["fmt", "--diff", "policy.reaper"]);
+    assert_eq!(code(&out), 2, "--diff needs --check");
+}

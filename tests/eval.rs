@@ -202,7 +202,7 @@ fn batch_prints_one_line_per_request_and_fails_on_an_invalid_one() {
     write(&dir, "batch.jsonl", lines.join("\n") + "\n");
     let out = run(&dir, &["eval", &example(), "--batch", "batch.jsonl"]);
     assert_eq!(code(&out), 1, "{}", stderr(&out));
-    assert_eq!(stderr(&out), "error: 2 invalid request(s) in batch.jsonl\n");
+    assert_eq!(stderr(&out), "error: 2 invalid requests in batch.jsonl\n");
     let text = stdout(&out);
     let printed: Vec<&str> = text.lines().collect();
     assert_eq!(printed.len(), 4, "{text}");
@@ -283,7 +283,7 @@ fn explain_names_the_candidates_and_the_deciding_clause() {
         "{text}"
     );
     assert!(
-        text.contains("\n4 of 14 rules were candidates for this request:\n"),
+        text.contains("\n5 of 15 rules were candidates for this request:\n"),
         "{text}"
     );
     let line = explained(&text, "mfa-delete");
@@ -344,20 +344,44 @@ fn explain_names_the_candidates_and_the_deciding_clause() {
     );
 }
 
+/// Item 14 of issue 7: explanations for a batch, one JSON object per line,
+/// naming the part of a clause that decided.
 #[test]
-fn explain_is_for_single_requests() {
+fn explain_works_with_batch_as_json_lines() {
     let dir = scratch("eval-explain-batch");
-    write(&dir, "batch.jsonl", compact(PERMIT));
+    write(
+        &dir,
+        "batch.jsonl",
+        format!("{}\n{}\n", compact(PERMIT), compact(DEFAULT_DENY)),
+    );
     let out = run(
         &dir,
         &["eval", &example(), "--batch", "batch.jsonl", "--explain"],
     );
-    assert_eq!(code(&out), 2);
-    assert!(
-        stderr(&out).contains("'--batch <BATCH>' cannot be used with '--explain'"),
-        "{}",
-        stderr(&out)
-    );
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let rows: Vec<Json> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 2);
+    for (row, line) in rows.iter().zip([1, 2]) {
+        assert_eq!(row["line"], line, "{row}");
+        let candidates = row["candidates"].as_array().unwrap();
+        assert!(!candidates.is_empty(), "{row}");
+        for candidate in candidates {
+            for key in ["rule", "effect", "outcome", "file", "line"] {
+                assert!(candidate.get(key).is_some(), "no `{key}` in {candidate}");
+            }
+        }
+    }
+    // A `when a && b` decided by one operand names it.
+    let deny = &rows[1];
+    let parted = deny["candidates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c.get("part").is_some());
+    assert!(parted.is_some(), "no candidate names a part: {deny}");
 }
 
 /// Compiles the document-sharing example to `dir/name`, returning the
@@ -408,7 +432,7 @@ fn emit_asm_prints_a_listing() {
     assert_eq!(stderr(&out), "");
     let listing = stdout(&out);
     assert!(
-        listing.starts_with("; reaper bundle, format 1\n; package docs\n"),
+        listing.starts_with("; reaper bundle, format 2\n; package docs\n"),
         "{listing}"
     );
     for expected in [
@@ -519,7 +543,7 @@ fn a_failing_test_shows_expected_and_actual() {
         "---- strangers read (pkg/policy.reaper:8) ----\n",
         "  expect permit read on Document::\"plan\" (line 11)\n",
         "    expected: permit because [owner-reads]\n",
-        "    actual:   deny because [none]\n",
+        "    actual:   deny (no rule applied)\n",
         "\ntest result: FAILED. 1 passed; 1 failed\n",
     ] {
         assert!(text.contains(expected), "no `{expected}` in:\n{text}");
@@ -544,11 +568,15 @@ fn test_reports_as_json() {
     assert_eq!(tests[0]["name"], "strangers read");
     assert_eq!(tests[0]["passed"], false);
     assert_eq!(tests[0]["line"], 8);
-    assert!(
-        tests[0]["failures"][0]
-            .as_str()
-            .unwrap()
-            .contains("actual:   deny because [none]"),
+    assert_eq!(
+        tests[0]["failures"][0],
+        json!({
+            "kind": "authorize",
+            "description": "expect permit read on Document::\"plan\"",
+            "line": 11,
+            "expected": { "decision": "permit", "reasons": ["owner-reads"] },
+            "actual": { "decision": "deny", "reasons": [], "errors": [] },
+        }),
         "{}",
         tests[0]
     );
@@ -679,7 +707,7 @@ fn a_damaged_bundle_is_refused_with_exit_2() {
         (
             "newer.rpb",
             &newer,
-            "bundle format version 9 is not supported (this build reads version 1)",
+            "bundle format version 9 is not supported (this build reads version 2)",
         ),
         (
             "extra.rpb",
@@ -882,7 +910,7 @@ fn a_bundle_with_a_schema_type_dag_is_refused_promptly() {
     varint(n + 1, &mut section);
     section.push(1); // TypeNode::Int
     for i in 1..=n {
-        section.extend_from_slice(&[8, 2]); // TypeNode::Record, two fields
+        section.extend_from_slice(&[10, 2]); // TypeNode::Record, two fields
         for name in [b'a', b'b'] {
             section.extend_from_slice(&[1, name]);
             varint(i - 1, &mut section);
@@ -892,6 +920,7 @@ fn a_bundle_with_a_schema_type_dag_is_refused_promptly() {
     section.extend_from_slice(&[0, 0, 1, 3, b'c', b't', b'x']);
     varint(n, &mut section);
     section.push(0);
+    section.push(0); // no stores
     let out = refused_or_evaluated_promptly(
         "hostile-schema",
         &with_schema_section(&section),

@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use reaper_compiler::Checked;
 use reaper_compiler::diagnostics::{self, Diagnostic};
+use reaper_compiler::{Checked, Keep};
 use reaper_lang::bundle::{Bundle, MAGIC};
 use reaper_runtime::Engine;
 
@@ -36,8 +36,9 @@ impl CheckedPackage {
     }
 }
 
-/// Loads and checks the packages under `paths`.
-pub fn check_all(paths: &[PathBuf]) -> Result<Vec<CheckedPackage>, LoadError> {
+/// Loads and checks the packages under `paths`, keeping of their rules what
+/// `keep` says.
+pub fn check_all(paths: &[PathBuf], keep: Keep) -> Result<Vec<CheckedPackage>, LoadError> {
     let packages = load::packages(paths)?;
     if packages.is_empty() {
         return Err(LoadError {
@@ -49,11 +50,14 @@ pub fn check_all(paths: &[PathBuf]) -> Result<Vec<CheckedPackage>, LoadError> {
             reason: "no `*.reaper` files found".into(),
         });
     }
-    Ok(packages.into_iter().map(check).collect())
+    Ok(packages
+        .into_iter()
+        .map(|package| check(package, keep))
+        .collect())
 }
 
-pub fn check(mut package: Package) -> CheckedPackage {
-    let checked = reaper_compiler::check_files(&package.sources, &package.valid);
+pub fn check(mut package: Package, keep: Keep) -> CheckedPackage {
+    let checked = reaper_compiler::check_files_keeping(&package.sources, &package.valid, keep);
     let mut all = std::mem::take(&mut package.diagnostics);
     all.extend(checked.diagnostics.iter().cloned());
     diagnostics::sort(&mut all);
@@ -65,8 +69,8 @@ pub fn check(mut package: Package) -> CheckedPackage {
 }
 
 /// The one package at `path`; a path holding several is a usage error.
-pub fn check_one(path: &Path) -> Result<CheckedPackage, LoadError> {
-    let mut all = check_all(&[path.to_path_buf()])?;
+pub fn check_one(path: &Path, keep: Keep) -> Result<CheckedPackage, LoadError> {
+    let mut all = check_all(&[path.to_path_buf()], keep)?;
     if all.len() > 1 {
         return Err(LoadError {
             path: path.display().to_string(),
@@ -82,12 +86,16 @@ pub fn check_one(path: &Path) -> Result<CheckedPackage, LoadError> {
     })
 }
 
-/// Lowers a checked package without errors to its bundle.
-pub fn bundle(checked: &CheckedPackage) -> Result<Bundle, Vec<Diagnostic>> {
+/// Lowers a checked package without errors to its bundle (or takes the
+/// bundle lowered while checking, with [`Keep::Bytecode`]).
+pub fn bundle(checked: &mut CheckedPackage) -> Result<Bundle, Vec<Diagnostic>> {
     if checked.has_errors() {
         return Err(checked.diagnostics.clone());
     }
-    reaper_compiler::compile_checked(&checked.checked)
+    match checked.checked.bundle.take() {
+        Some(bundle) => Ok(bundle),
+        None => reaper_compiler::compile_checked(&checked.checked),
+    }
 }
 
 /// The extension bundles are written with, by convention.
@@ -117,9 +125,9 @@ pub fn engine(path: &Path, colors: Colors) -> Result<Option<Engine>, LoadError> 
             reason: e.to_string(),
         });
     }
-    let checked = check_one(path)?;
+    let mut checked = check_one(path, Keep::Bytecode)?;
     checked.report(colors);
-    match bundle(&checked) {
+    match bundle(&mut checked) {
         Ok(bundle) => {
             let bytes = reaper_lang::bundle::encode(&bundle);
             Engine::load(&bytes).map(Some).map_err(|e| LoadError {

@@ -23,17 +23,19 @@ pub struct File {
     pub items: Vec<Item>,
 }
 
+/// Large declarations are boxed: a policy is mostly rules, and a file's
+/// item list should cost a pointer per rule, not the largest item's size.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Item {
-    Entity(EntityDecl),
-    Action(ActionDecl),
+    Entity(Box<EntityDecl>),
+    Action(Box<ActionDecl>),
     Context(ContextDecl),
-    TypeAlias(TypeAliasDecl),
-    Rule(Rule),
-    RateLimit(RateLimitDecl),
-    Store(StoreDecl),
+    TypeAlias(Box<TypeAliasDecl>),
+    Rule(Box<Rule>),
+    RateLimit(Box<RateLimitDecl>),
+    Store(Box<StoreDecl>),
     Http(HttpDecl),
-    Test(TestDecl),
+    Test(Box<TestDecl>),
     /// A stretch of tokens that did not parse; a diagnostic says why.
     Error(BrokenItem),
 }
@@ -522,8 +524,9 @@ pub enum PatternPart {
 pub enum ExprKind {
     Literal(Literal),
     Var(Var),
-    /// `Type::"id"`
-    Entity(EntityLit),
+    /// `Type::"id"` (boxed, like the names below: rare, large payloads
+    /// would make every node of every tree larger).
+    Entity(Box<EntityLit>),
     /// `Type::(expr)`: an entity from a computed id (HTTP mappings only).
     DynEntity {
         ty: Ident,
@@ -556,13 +559,13 @@ pub enum ExprKind {
     },
     /// `name(args)`: a built-in function such as `ip("::1")`.
     Call {
-        name: Ident,
+        name: Box<Ident>,
         args: Vec<Expr>,
     },
     /// `recv.name(args)`: a built-in method such as `labels.contains("x")`.
     Method {
         recv: Box<Expr>,
-        name: Ident,
+        name: Box<Ident>,
         args: Vec<Expr>,
     },
     Unary {

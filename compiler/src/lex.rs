@@ -298,24 +298,77 @@ pub struct Lexed<'s> {
 
 /// Lexes `text`. Never fails: problems become diagnostics.
 pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
-    let mut out = Lexed::default();
-    let mut lexer = Tok::lexer(text);
-    let mut last_code_end: Option<usize> = None;
-    while let Some(result) = lexer.next() {
-        let range = lexer.span();
-        let span = Span::new(file, range.start, range.end);
-        match result {
+    let mut tokens = Tokens::new(file, text);
+    let collected = tokens.by_ref().collect();
+    let (comments, diagnostics) = tokens.finish();
+    Lexed {
+        tokens: collected,
+        comments,
+        diagnostics,
+    }
+}
+
+/// A file's code tokens, lexed as they are asked for, so a parser that
+/// works item by item never holds a large file's tokens all at once.
+/// Comments and lexical diagnostics are collected on the way
+/// ([`Tokens::finish`]).
+pub struct Tokens<'s> {
+    file: FileId,
+    text: &'s str,
+    lexer: logos::Lexer<'s, Tok<'s>>,
+    last_code_end: Option<usize>,
+    comments: Vec<Comment>,
+    diagnostics: Vec<Diagnostic>,
+}
+
+impl<'s> Tokens<'s> {
+    pub fn new(file: FileId, text: &'s str) -> Self {
+        Self {
+            file,
+            text,
+            lexer: Tok::lexer(text),
+            last_code_end: None,
+            comments: Vec::new(),
+            diagnostics: Vec::new(),
+        }
+    }
+
+    /// The tokens from byte `offset` on, with spans in the whole text; for
+    /// lexing a stretch again. An offset that is not a character boundary
+    /// of `text` (never one a token started at) gives no tokens.
+    pub fn starting_at(file: FileId, text: &'s str, offset: usize) -> Self {
+        let mut tokens = Self::new(file, text);
+        if text.is_char_boundary(offset) {
+            tokens.lexer.bump(offset);
+        } else {
+            tokens.lexer.bump(text.len());
+        }
+        tokens
+    }
+
+    /// The comments and diagnostics of what was lexed.
+    pub fn finish(self) -> (Vec<Comment>, Vec<Diagnostic>) {
+        (self.comments, self.diagnostics)
+    }
+
+    /// What one lexer match gives: a code token, or `None` for a comment or
+    /// an unexpected character (recorded instead).
+    fn token(&mut self, result: Result<Tok<'s>, ()>) -> Option<(usize, Tok<'s>, usize)> {
+        let range = self.lexer.span();
+        let span = Span::new(self.file, range.start, range.end);
+        let tok = match result {
             Ok(Tok::Comment(body)) => {
-                let line_start = text[..range.start].rfind('\n').map_or(0, |i| i + 1);
-                let trailing = last_code_end.is_some_and(|end| end > line_start);
-                out.comments.push(Comment {
+                let line_start = self.text[..range.start].rfind('\n').map_or(0, |i| i + 1);
+                let trailing = self.last_code_end.is_some_and(|end| end > line_start);
+                self.comments.push(Comment {
                     span,
                     text: body.trim_end().to_owned(),
                     trailing,
                 });
+                return None;
             }
             Ok(Tok::UnterminatedStr(body)) => {
-                out.diagnostics.push(
+                self.diagnostics.push(
                     Diagnostic::new(
                         &Code::UNTERMINATED_STRING,
                         span,
@@ -324,12 +377,12 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                     .label("this string has no closing `\"` on its line")
                     .help("add a `\"` where the string should end"),
                 );
-                last_code_end = Some(range.end);
-                out.tokens.push((range.start, Tok::Str(body), range.end));
+                Tok::Str(body)
             }
             Ok(Tok::HashComment) => {
-                out.diagnostics
+                self.diagnostics
                     .push(slip(span, '#', "a comment", "comments start with `//`"));
+                return None;
             }
             Ok(slipped @ (Tok::LoneAmp | Tok::LonePipe | Tok::SingleQuoted(_))) => {
                 let (ch, read_as, help, meant) = match slipped {
@@ -339,43 +392,58 @@ pub fn lex(file: FileId, text: &str) -> Lexed<'_> {
                         '\'',
                         "a string",
                         "strings use double quotes: \"text\"",
-                        Tok::Str(lexer.slice()),
+                        Tok::Str(self.lexer.slice()),
                     ),
                 };
-                out.diagnostics.push(slip(span, ch, read_as, help));
-                last_code_end = Some(range.end);
-                out.tokens.push((range.start, meant, range.end));
+                self.diagnostics.push(slip(span, ch, read_as, help));
+                meant
             }
-            Ok(tok) => {
-                last_code_end = Some(range.end);
-                out.tokens.push((range.start, tok, range.end));
-            }
+            Ok(tok) => tok,
             Err(()) => {
-                let ch = text[range.start..].chars().next().unwrap_or('\u{fffd}');
-                // One diagnostic per run of bad characters, not one per byte.
-                let extends_previous = out.diagnostics.last().is_some_and(|d| {
-                    d.code == &Code::UNEXPECTED_CHARACTER
-                        && d.primary.span.end as usize == range.start
-                });
-                if extends_previous {
-                    if let Some(d) = out.diagnostics.last_mut() {
-                        d.primary.span.end = span.end;
-                    }
-                } else {
-                    out.diagnostics.push(
-                        Diagnostic::new(
-                            &Code::UNEXPECTED_CHARACTER,
-                            span,
-                            format!("unexpected character {}", show_char(ch)),
-                        )
-                        .label("no token starts with this")
-                        .help(unexpected_char_help(ch)),
-                    );
-                }
+                self.unexpected(range.start, span);
+                return None;
+            }
+        };
+        self.last_code_end = Some(range.end);
+        Some((range.start, tok, range.end))
+    }
+
+    /// Reports a character no token starts with: one diagnostic per run of
+    /// them, not one per byte.
+    fn unexpected(&mut self, start: usize, span: Span) {
+        let ch = self.text[start..].chars().next().unwrap_or('\u{fffd}');
+        let extends_previous = self.diagnostics.last().is_some_and(|d| {
+            d.code == &Code::UNEXPECTED_CHARACTER && d.primary.span.end as usize == start
+        });
+        if extends_previous {
+            if let Some(d) = self.diagnostics.last_mut() {
+                d.primary.span.end = span.end;
+            }
+        } else {
+            self.diagnostics.push(
+                Diagnostic::new(
+                    &Code::UNEXPECTED_CHARACTER,
+                    span,
+                    format!("unexpected character {}", show_char(ch)),
+                )
+                .label("no token starts with this")
+                .help(unexpected_char_help(ch)),
+            );
+        }
+    }
+}
+
+impl<'s> Iterator for Tokens<'s> {
+    type Item = (usize, Tok<'s>, usize);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            let result = self.lexer.next()?;
+            if let Some(token) = self.token(result) {
+                return Some(token);
             }
         }
     }
-    out
 }
 
 fn unexpected_char_help(ch: char) -> &'static str {

@@ -17,7 +17,7 @@ pub mod source;
 pub mod test_cases;
 pub mod typed;
 
-pub use check::{Checked, check, check_files};
+pub use check::{Checked, Keep, check, check_files, check_files_keeping};
 
 use diagnostics::Diagnostic;
 use source::Sources;
@@ -25,7 +25,13 @@ use source::Sources;
 /// Checks and compiles a package to bundle bytes, or returns its
 /// diagnostics if it has errors. Warnings do not stop compilation.
 pub fn compile(sources: &Sources) -> Result<Vec<u8>, Vec<Diagnostic>> {
-    compile_checked(&check(sources)).map(|bundle| reaper_lang::bundle::encode(&bundle))
+    let ids: Vec<source::FileId> = sources.files().map(|(id, _)| id).collect();
+    let checked = check_files_keeping(sources, &ids, Keep::Bytecode);
+    // Without errors there is a bundle (a rule that did not lower is one).
+    match checked.bundle {
+        Some(bundle) if !checked.has_errors() => Ok(reaper_lang::bundle::encode(&bundle)),
+        _ => Err(checked.diagnostics),
+    }
 }
 
 /// Lowers an already checked package, if it has no errors.
@@ -33,13 +39,11 @@ pub fn compile_checked(checked: &Checked) -> Result<reaper_lang::bundle::Bundle,
     if checked.has_errors() {
         return Err(checked.diagnostics.clone());
     }
+    if checked.keep != Keep::Typed {
+        let unsupported = lower::Unsupported("a package whose rules were not kept");
+        return Err(vec![lower::internal_error(&unsupported)]);
+    }
     // A checked package without errors always lowers; anything else is a
     // compiler bug, reported rather than hidden.
-    lower::lower(&checked.package).map_err(|unsupported| {
-        vec![Diagnostic::new(
-            &diagnostics::Code::INTERNAL_ERROR,
-            source::Span::default(),
-            format!("internal compiler error: cannot lower {}", unsupported.0),
-        )]
-    })
+    lower::lower(&checked.package).map_err(|unsupported| vec![lower::internal_error(&unsupported)])
 }

@@ -8,8 +8,8 @@
 use std::collections::{HashMap, HashSet};
 
 use reaper_lang::schema::{
-    ActionDef, EntityTypeDef, STORE_ACTIONS, STORE_CONTEXT_FIELDS, STORE_ENTITY, Schema,
-    index_u32, store_action_context,
+    ActionDef, EntityTypeDef, STORE_ACTIONS, STORE_CONTEXT_FIELDS, STORE_ENTITY, Schema, index_u32,
+    store_action_context,
 };
 use reaper_lang::types::{self, ActionId, EntityTypeId, Field, RecordType, Type};
 
@@ -489,7 +489,7 @@ fn declare_actions<'a>(
                 is_group: false,
                 context: context.clone(),
             });
-            declared.push((id, decl));
+            declared.push((id, &**decl));
         }
     }
     declared
@@ -514,7 +514,13 @@ fn resolve_groups(
             let Some(group_id) = names.action(&reference, diags) else {
                 continue;
             };
-            if names.action_spans.get(group_id.0 as usize).copied().flatten().is_none() {
+            if names
+                .action_spans
+                .get(group_id.0 as usize)
+                .copied()
+                .flatten()
+                .is_none()
+            {
                 diags.push(
                     Diagnostic::new(
                         &Code::INVALID_ACTION_GROUP,
@@ -661,7 +667,12 @@ fn declare_store_actions(
     store: EntityTypeId,
     diags: &mut Vec<Diagnostic>,
 ) {
-    let declared: Vec<&ActionDef> = names.schema.actions.iter().filter(|a| !a.is_group).collect();
+    let declared: Vec<&ActionDef> = names
+        .schema
+        .actions
+        .iter()
+        .filter(|a| !a.is_group)
+        .collect();
     let open = declared.is_empty() || declared.iter().any(|a| a.principal_types.is_empty());
     let mut default: Vec<EntityTypeId> = if open {
         Vec::new()

@@ -141,6 +141,16 @@ pub struct Expr {
     pub span: Span,
 }
 
+/// An attribute read (`base.name`) or test (`base has name`): boxed whole,
+/// base included, so the node costs one allocation and every other
+/// expression node stays small.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldRead {
+    pub base: Expr,
+    pub name: String,
+    pub access: Access,
+}
+
 /// How an attribute is found in its base value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {
@@ -274,16 +284,8 @@ pub enum ExprKind {
     /// A record literal's fields, sorted by name (as in its [`Ty::Record`]);
     /// optional fields it leaves out are absent.
     Record(Vec<(String, Expr)>),
-    Attr {
-        base: Box<Expr>,
-        name: String,
-        access: Access,
-    },
-    Has {
-        base: Box<Expr>,
-        name: String,
-        access: Access,
-    },
+    Attr(Box<FieldRead>),
+    Has(Box<FieldRead>),
     Is {
         base: Box<Expr>,
         ty: EntityTypeId,

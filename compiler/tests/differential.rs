@@ -442,13 +442,13 @@ fn coverage() {
             ExprKind::Var(v) => format!("var {}", v.as_str()),
             ExprKind::Binary { op, .. } => format!("binary {op:?}"),
             ExprKind::Unary { op, .. } => format!("unary {op:?}"),
-            ExprKind::Attr { access, .. } => format!(
+            ExprKind::Attr(read) => format!(
                 "attr {}",
-                format!("{access:?}").split(' ').next().unwrap_or("")
+                format!("{:?}", read.access).split(' ').next().unwrap_or("")
             ),
-            ExprKind::Has { access, .. } => format!(
+            ExprKind::Has(read) => format!(
                 "has {}",
-                format!("{access:?}").split(' ').next().unwrap_or("")
+                format!("{:?}", read.access).split(' ').next().unwrap_or("")
             ),
             other => format!("{other:?}")
                 .split([' ', '(', '{'])
@@ -460,10 +460,8 @@ fn coverage() {
         match &expr.kind {
             ExprKind::Set(items) => items.iter().for_each(|e| walk(e, counts)),
             ExprKind::Record(fields) => fields.iter().for_each(|(_, e)| walk(e, counts)),
-            ExprKind::Attr { base, .. }
-            | ExprKind::Has { base, .. }
-            | ExprKind::Is { base, .. }
-            | ExprKind::Like { base, .. } => {
+            ExprKind::Attr(read) | ExprKind::Has(read) => walk(&read.base, counts),
+            ExprKind::Is { base, .. } | ExprKind::Like { base, .. } => {
                 walk(base, counts);
             }
             ExprKind::Unary { operand, .. } => walk(operand, counts),

@@ -105,12 +105,10 @@ pub fn parse_duration(text: &str) -> Result<i64, LiteralError> {
         if positive.starts_with('-') || positive.is_empty() {
             return Err(err("each unit needs a number before it"));
         }
-        return parse_duration(positive)
-            .map(|ms| -ms)
-            .map_err(|e| match e {
-                LiteralError::Duration(_, why) => err(why),
-                other => other,
-            });
+        return parse_duration(positive).map(|ms| -ms).map_err(|e| match e {
+            LiteralError::Duration(_, why) => err(why),
+            other => other,
+        });
     }
     let mut rest = text;
     let mut total: i64 = 0;
@@ -165,7 +163,9 @@ pub fn parse_decimal(text: &str) -> Result<i64, LiteralError> {
     let (whole, fraction) = unsigned.split_once('.').unwrap_or((unsigned, ""));
     let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
     if !digits(whole) || (unsigned.contains('.') && !digits(fraction)) {
-        return Err(err("expected digits with an optional fraction, as in `12.5`"));
+        return Err(err(
+            "expected digits with an optional fraction, as in `12.5`",
+        ));
     }
     if fraction.len() > 4 {
         return Err(err("decimals have at most four fractional digits"));
@@ -323,7 +323,17 @@ mod tests {
 
     #[test]
     fn durations_round_trip_through_canonical_form() {
-        for ms in [0, 1, 999, 1_000, 61_000, 5_400_000, 90_061_001, -1, -18_000_000] {
+        for ms in [
+            0,
+            1,
+            999,
+            1_000,
+            61_000,
+            5_400_000,
+            90_061_001,
+            -1,
+            -18_000_000,
+        ] {
             assert_eq!(parse_duration(&format_duration(ms)), Ok(ms));
         }
     }
@@ -347,7 +357,16 @@ mod tests {
         assert!(parse_decimal(".5").is_err());
         assert!(parse_decimal("1e5").is_err());
         assert!(parse_decimal("922337203685478").is_err());
-        for n in [0, 1, -1, 125_000, 30_000, -12_345_678, i64::MAX, i64::MIN + 1] {
+        for n in [
+            0,
+            1,
+            -1,
+            125_000,
+            30_000,
+            -12_345_678,
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
             assert_eq!(parse_decimal(&format_decimal(n)), Ok(n), "{n}");
         }
         assert_eq!(format_decimal(125_000), "12.5");

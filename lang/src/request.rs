@@ -368,11 +368,7 @@ impl Decoder<'_> {
             };
             return err(
                 &id_path,
-                format!(
-                    "`{}` has no entity {:?} ({known})",
-                    def.name,
-                    excerpt(id)
-                ),
+                format!("`{}` has no entity {:?} ({known})", def.name, excerpt(id)),
             );
         }
         Ok(Uid {
@@ -589,7 +585,8 @@ impl Decoder<'_> {
                             ),
                         );
                     }
-                    let item = self.value(item, &format!("{path}[{:?}]", excerpt(key)), value_type)?;
+                    let item =
+                        self.value(item, &format!("{path}[{:?}]", excerpt(key)), value_type)?;
                     entries.push((key.clone(), item));
                 }
                 Ok(Value::map(entries))

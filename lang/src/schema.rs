@@ -17,7 +17,11 @@ pub const STORE_ACTIONS: [&str; 3] = ["store.read", "store.write", "store.delete
 /// the key every access names, and for writes the TTL the value will live
 /// (the one asked for, or the store's default) and its size in bytes.
 pub const STORE_CONTEXT_FIELDS: [(&str, Type, &[&str]); 3] = [
-    ("key", Type::String, &["store.read", "store.write", "store.delete"]),
+    (
+        "key",
+        Type::String,
+        &["store.read", "store.write", "store.delete"],
+    ),
     ("size", Type::Int, &["store.write"]),
     ("ttl", Type::Duration, &["store.write"]),
 ];

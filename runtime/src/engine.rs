@@ -357,7 +357,9 @@ impl Engine {
                 .enumerate()
                 .flat_map(|(table, slots)| {
                     let table = reaper_lang::schema::index_u32(table);
-                    slots.iter().map(move |(action, slot)| (table, action.0, *slot))
+                    slots
+                        .iter()
+                        .map(move |(action, slot)| (table, action.0, *slot))
                 }),
         );
         let rule_code = bundle

@@ -10,7 +10,6 @@ use ipnet::IpNet;
 use reaper_lang::bundle::{Route, Segment};
 use reaper_lang::eval::EvalError;
 use reaper_lang::literal;
-use reaper_lang::schema::Schema;
 use reaper_lang::types::Type;
 use serde_json::{Map, Value as Json, json};
 use thiserror::Error;
@@ -128,9 +127,8 @@ impl Engine {
             };
             let json = match part {
                 "context" => {
-                    let schema = self.schema();
-                    let record = schema.context_of(route.action);
-                    context_json(&vm, &scratch, value, &mapping.context_fields, record, schema)
+                    let record = self.schema().context_of(route.action);
+                    context_json(&vm, &scratch, value, &mapping.context_fields, record)
                 }
                 _ => entity_json(&vm, &scratch, value),
             };
@@ -220,7 +218,6 @@ fn context_json(
     value: Val,
     names: &[String],
     record: &reaper_lang::types::RecordType,
-    schema: &Schema,
 ) -> Option<Json> {
     let Val::Record(slots) = value else {
         return None;
@@ -231,7 +228,7 @@ fn context_json(
         let (_, field) = record.field(name)?;
         object.insert(
             name.clone(),
-            value_json(vm, scratch, &pools, *value, &field.ty, schema)?,
+            value_json(vm, scratch, &pools, *value, &field.ty)?,
         );
     }
     Some(Json::Object(object))
@@ -255,7 +252,6 @@ fn value_json(
     pools: &Pools<'_>,
     value: Val,
     ty: &Type,
-    schema: &Schema,
 ) -> Option<Json> {
     Some(match (ty, value) {
         (Type::Bool, Val::Bool(b)) => Json::Bool(b),
@@ -270,9 +266,23 @@ fn value_json(
             pools
                 .slice(items)
                 .iter()
-                .map(|v| value_json(vm, scratch, pools, *v, elem, schema))
+                .map(|v| value_json(vm, scratch, pools, *v, elem))
                 .collect::<Option<_>>()?,
         ),
+        // Keys first, then values, in the same order (see `map_layout`).
+        (Type::Map(elem), Val::Map(slots)) => {
+            let slots = pools.slice(slots);
+            let (keys, values) = slots.split_at(slots.len() / 2);
+            let mut object = Map::new();
+            for (key, value) in keys.iter().zip(values) {
+                let Val::Str(key) = key else { return None };
+                object.insert(
+                    vm.text(scratch, *key).to_owned(),
+                    value_json(vm, scratch, pools, *value, elem)?,
+                );
+            }
+            Json::Object(object)
+        }
         // A nested record literal has a slot per field (the checker sees to
         // it), so its slots are the declared record's.
         (Type::Record(record), Val::Record(slots))
@@ -283,7 +293,7 @@ fn value_json(
                 if !matches!(value, Val::Absent) {
                     object.insert(
                         field.name.clone(),
-                        value_json(vm, scratch, pools, *value, &field.ty, schema)?,
+                        value_json(vm, scratch, pools, *value, &field.ty)?,
                     );
                 }
             }

@@ -103,10 +103,11 @@ impl<'a> Texts<'a> {
     pub fn get(self, global: &Strings, text: &str) -> Option<Sym> {
         match self {
             Texts::Local(local) => local.get(text),
-            Texts::Borrowed(texts) => texts
-                .iter()
-                .position(|t| *t == text)
-                .map(|i| global.len().saturating_add(reaper_lang::schema::index_u32(i))),
+            Texts::Borrowed(texts) => texts.iter().position(|t| *t == text).map(|i| {
+                global
+                    .len()
+                    .saturating_add(reaper_lang::schema::index_u32(i))
+            }),
         }
     }
 

@@ -306,7 +306,12 @@ impl Env<'_> {
     /// The instructions rule conditions rarely run, kept out of the hot loop
     /// so it stays small.
     #[inline(never)]
-    fn cold_op<R: RegFile>(&self, op: Op, regs: &mut R, scratch: &mut Scratch) -> Result<(), Fault> {
+    fn cold_op<R: RegFile>(
+        &self,
+        op: Op,
+        regs: &mut R,
+        scratch: &mut Scratch,
+    ) -> Result<(), Fault> {
         match op {
             Op::Binary {
                 op: BinaryOp::Concat,
@@ -423,7 +428,9 @@ impl Env<'_> {
             Op::Header { dst, name } => {
                 let http = self.http.ok_or_else(malformed)?;
                 let Some((_, value)) = http.headers.iter().find(|(n, _)| *n == name) else {
-                    return Err(EvalError::MissingHeader(self.text(scratch, name).to_owned()).into());
+                    return Err(
+                        EvalError::MissingHeader(self.text(scratch, name).to_owned()).into(),
+                    );
                 };
                 regs.write(dst, Val::Str(*value));
             }
@@ -540,7 +547,12 @@ impl Env<'_> {
             }
             BinaryOp::InSet => Some(self.input_pools().contains(b.set()?, &Val::from_words(a))),
             _ => self
-                .binary(op, Val::from_words(a), Val::from_words(b), &Scratch::default())
+                .binary(
+                    op,
+                    Val::from_words(a),
+                    Val::from_words(b),
+                    &Scratch::default(),
+                )
                 .ok()?
                 .to_words()
                 .as_bool(),
@@ -783,7 +795,11 @@ impl Env<'_> {
             return Err(malformed());
         };
         let joined = format!("{}{}", self.text(scratch, x), self.text(scratch, y));
-        Ok(Val::Str(scratch.intern(self.engine.strings(), self.local, &joined)))
+        Ok(Val::Str(scratch.intern(
+            self.engine.strings(),
+            self.local,
+            &joined,
+        )))
     }
 
     #[inline(always)]

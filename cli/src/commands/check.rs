@@ -28,7 +28,8 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
     } else {
         args.paths.clone()
     };
-    let results = pipeline::check_all(&paths)?;
+    // Only diagnostics are wanted: rules are not kept once checked.
+    let results = pipeline::check_all(&paths, reaper_compiler::Keep::Diagnostics)?;
     let batches: Vec<Batch<'_>> = results
         .iter()
         .map(|c| Batch {

@@ -42,11 +42,14 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
             });
         }
     };
-    let checked = pipeline::check_one(&args.path)?;
+    let mut checked = pipeline::check_one(&args.path, reaper_compiler::Keep::Bytecode)?;
     checked.report(colors);
-    let Ok(bundle) = pipeline::bundle(&checked) else {
+    let Ok(bundle) = pipeline::bundle(&mut checked) else {
         return Ok(Outcome::Failure);
     };
+    // The typed tree is not needed past here; on a large policy it is most
+    // of what is in memory.
+    drop(checked);
     let bytes = match args.emit {
         Emit::Bundle => reaper_lang::bundle::encode(&bundle),
         Emit::Asm => reaper_lang::bundle::disassemble(&bundle).into_bytes(),

@@ -154,9 +154,17 @@ fn batch(engine: &Engine, path: &Path, args: &Args) -> Result<Outcome, LoadError
             Err(e) => {
                 invalid += 1;
                 if human {
-                    let _ = writeln!(stdout, "line {number}: invalid: {}\n", printable_line(&e.to_string()));
+                    let _ = writeln!(
+                        stdout,
+                        "line {number}: invalid: {}\n",
+                        printable_line(&e.to_string())
+                    );
                 } else {
-                    let _ = writeln!(stdout, "{}", json!({ "line": number, "invalid": e.to_string() }));
+                    let _ = writeln!(
+                        stdout,
+                        "{}",
+                        json!({ "line": number, "invalid": e.to_string() })
+                    );
                 }
                 continue;
             }

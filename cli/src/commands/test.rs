@@ -20,8 +20,8 @@ use crate::Outcome;
 use crate::load::LoadError;
 use crate::pipeline;
 use crate::render::Colors;
-use reaper_lang::printable::{printable, printable_line};
 use reaper_lang::plural::count;
+use reaper_lang::printable::{printable, printable_line};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum TestFormat {
@@ -82,10 +82,10 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
     } else {
         args.paths.clone()
     };
-    let packages = pipeline::check_all(&paths)?;
+    let mut packages = pipeline::check_all(&paths, reaper_compiler::Keep::Bytecode)?;
     let mut report: Vec<(String, Option<Vec<TestResult>>)> = Vec::new();
     let mut filtered_out = 0;
-    for checked in &packages {
+    for checked in &mut packages {
         let name = package_name(checked);
         checked.report(colors);
         let Ok(bundle) = pipeline::bundle(checked) else {
@@ -98,7 +98,11 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
                 let cases = test_cases(&checked.checked.package);
                 let selected: Vec<&TestCase> = cases
                     .iter()
-                    .filter(|case| args.filter.as_ref().is_none_or(|f| case.name.contains(f.as_str())))
+                    .filter(|case| {
+                        args.filter
+                            .as_ref()
+                            .is_none_or(|f| case.name.contains(f.as_str()))
+                    })
                     .collect();
                 filtered_out += cases.len() - selected.len();
                 selected
@@ -435,7 +439,10 @@ fn failure_text(failure: &Failure) -> String {
             description,
             line,
             problems,
-        } => format!("{description} (line {line})\n    {}", problems.join("\n    ")),
+        } => format!(
+            "{description} (line {line})\n    {}",
+            problems.join("\n    ")
+        ),
     }
 }
 
@@ -516,7 +523,9 @@ fn failure_json(failure: &Failure) -> serde_json::Value {
             description,
             line,
             reason,
-        } => json!({ "kind": "invalid", "description": description, "line": line, "reason": reason }),
+        } => {
+            json!({ "kind": "invalid", "description": description, "line": line, "reason": reason })
+        }
         Failure::Authorize {
             description,
             line,

@@ -107,11 +107,11 @@ impl ExprCx<'_> {
             }
         }
         typed::Expr {
-            kind: typed::ExprKind::Attr {
-                base: Box::new(typed_base),
+            kind: typed::ExprKind::Attr(Box::new(typed::FieldRead {
+                base: typed_base,
                 name: attr.to_owned(),
                 access,
-            },
+            })),
             ty,
             span,
         }
@@ -324,11 +324,11 @@ impl ExprCx<'_> {
                 None => present,
             })
         });
-        let kind = typed::ExprKind::Has {
-            base: Box::new(typed_base),
+        let kind = typed::ExprKind::Has(Box::new(typed::FieldRead {
+            base: typed_base,
             name: attr.to_owned(),
             access,
-        };
+        }));
         (
             typed::Expr {
                 kind,
@@ -427,8 +427,11 @@ fn narrow(typed: &mut typed::Expr, base: &ast::Expr, facts: &Facts) {
     if let (Ty::Entity(types), Some(p)) = (&typed.ty, path(base))
         && let Some(known) = facts.narrowed(&p)
     {
-        let narrowed: Vec<EntityTypeId> =
-            types.iter().copied().filter(|t| known.contains(t)).collect();
+        let narrowed: Vec<EntityTypeId> = types
+            .iter()
+            .copied()
+            .filter(|t| known.contains(t))
+            .collect();
         if !narrowed.is_empty() {
             typed.ty = Ty::Entity(narrowed);
         }

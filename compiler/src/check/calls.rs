@@ -54,36 +54,171 @@ enum Meaning {
 /// Every method: receiver kind, name, number of arguments, meaning.
 const METHODS: &[(Receiver, &str, usize, Meaning)] = &[
     (Receiver::Set, "contains", 1, Meaning::Binary(BinOp::InSet)),
-    (Receiver::Set, "contains_all", 1, Meaning::Binary(BinOp::ContainsAll)),
-    (Receiver::Set, "contains_any", 1, Meaning::Binary(BinOp::ContainsAny)),
-    (Receiver::Set, "is_empty", 0, Meaning::Unary(UnOp::IsEmpty, Ty::Bool)),
+    (
+        Receiver::Set,
+        "contains_all",
+        1,
+        Meaning::Binary(BinOp::ContainsAll),
+    ),
+    (
+        Receiver::Set,
+        "contains_any",
+        1,
+        Meaning::Binary(BinOp::ContainsAny),
+    ),
+    (
+        Receiver::Set,
+        "is_empty",
+        0,
+        Meaning::Unary(UnOp::IsEmpty, Ty::Bool),
+    ),
     (Receiver::Set, "len", 0, Meaning::Unary(UnOp::Len, Ty::Int)),
-    (Receiver::Map, "contains_key", 1, Meaning::Binary(BinOp::HasKey)),
+    (
+        Receiver::Map,
+        "contains_key",
+        1,
+        Meaning::Binary(BinOp::HasKey),
+    ),
     (Receiver::Map, "get", 1, Meaning::Binary(BinOp::GetKey)),
-    (Receiver::Map, "keys", 0, Meaning::Unary(UnOp::Keys, Ty::Error)),
-    (Receiver::Map, "is_empty", 0, Meaning::Unary(UnOp::IsEmpty, Ty::Bool)),
+    (
+        Receiver::Map,
+        "keys",
+        0,
+        Meaning::Unary(UnOp::Keys, Ty::Error),
+    ),
+    (
+        Receiver::Map,
+        "is_empty",
+        0,
+        Meaning::Unary(UnOp::IsEmpty, Ty::Bool),
+    ),
     (Receiver::Map, "len", 0, Meaning::Unary(UnOp::Len, Ty::Int)),
-    (Receiver::String, "starts_with", 1, Meaning::Binary(BinOp::StartsWith)),
-    (Receiver::String, "ends_with", 1, Meaning::Binary(BinOp::EndsWith)),
-    (Receiver::String, "contains", 1, Meaning::Binary(BinOp::ContainsText)),
-    (Receiver::Ip, "is_ipv4", 0, Meaning::Unary(UnOp::IsIpv4, Ty::Bool)),
-    (Receiver::Ip, "is_ipv6", 0, Meaning::Unary(UnOp::IsIpv6, Ty::Bool)),
-    (Receiver::Ip, "is_loopback", 0, Meaning::Unary(UnOp::IsLoopback, Ty::Bool)),
-    (Receiver::Ip, "is_multicast", 0, Meaning::Unary(UnOp::IsMulticast, Ty::Bool)),
-    (Receiver::Entity, "id", 0, Meaning::Unary(UnOp::EntityId, Ty::String)),
-    (Receiver::Timestamp, "to_date", 0, Meaning::Unary(UnOp::ToDate, Ty::Timestamp)),
-    (Receiver::Timestamp, "to_time", 0, Meaning::Unary(UnOp::ToTime, Ty::Duration)),
-    (Receiver::Timestamp, "day_of_week", 0, Meaning::Unary(UnOp::DayOfWeek, Ty::Int)),
-    (Receiver::Timestamp, "year", 0, Meaning::Unary(UnOp::Year, Ty::Int)),
-    (Receiver::Timestamp, "month", 0, Meaning::Unary(UnOp::Month, Ty::Int)),
-    (Receiver::Timestamp, "day", 0, Meaning::Unary(UnOp::Day, Ty::Int)),
-    (Receiver::Timestamp, "hour", 0, Meaning::Unary(UnOp::Hour, Ty::Int)),
-    (Receiver::Timestamp, "minute", 0, Meaning::Unary(UnOp::Minute, Ty::Int)),
-    (Receiver::Duration, "to_days", 0, Meaning::Unary(UnOp::ToDays, Ty::Int)),
-    (Receiver::Duration, "to_hours", 0, Meaning::Unary(UnOp::ToHours, Ty::Int)),
-    (Receiver::Duration, "to_minutes", 0, Meaning::Unary(UnOp::ToMinutes, Ty::Int)),
-    (Receiver::Duration, "to_seconds", 0, Meaning::Unary(UnOp::ToSeconds, Ty::Int)),
-    (Receiver::Duration, "to_milliseconds", 0, Meaning::Unary(UnOp::ToMilliseconds, Ty::Int)),
+    (
+        Receiver::String,
+        "starts_with",
+        1,
+        Meaning::Binary(BinOp::StartsWith),
+    ),
+    (
+        Receiver::String,
+        "ends_with",
+        1,
+        Meaning::Binary(BinOp::EndsWith),
+    ),
+    (
+        Receiver::String,
+        "contains",
+        1,
+        Meaning::Binary(BinOp::ContainsText),
+    ),
+    (
+        Receiver::Ip,
+        "is_ipv4",
+        0,
+        Meaning::Unary(UnOp::IsIpv4, Ty::Bool),
+    ),
+    (
+        Receiver::Ip,
+        "is_ipv6",
+        0,
+        Meaning::Unary(UnOp::IsIpv6, Ty::Bool),
+    ),
+    (
+        Receiver::Ip,
+        "is_loopback",
+        0,
+        Meaning::Unary(UnOp::IsLoopback, Ty::Bool),
+    ),
+    (
+        Receiver::Ip,
+        "is_multicast",
+        0,
+        Meaning::Unary(UnOp::IsMulticast, Ty::Bool),
+    ),
+    (
+        Receiver::Entity,
+        "id",
+        0,
+        Meaning::Unary(UnOp::EntityId, Ty::String),
+    ),
+    (
+        Receiver::Timestamp,
+        "to_date",
+        0,
+        Meaning::Unary(UnOp::ToDate, Ty::Timestamp),
+    ),
+    (
+        Receiver::Timestamp,
+        "to_time",
+        0,
+        Meaning::Unary(UnOp::ToTime, Ty::Duration),
+    ),
+    (
+        Receiver::Timestamp,
+        "day_of_week",
+        0,
+        Meaning::Unary(UnOp::DayOfWeek, Ty::Int),
+    ),
+    (
+        Receiver::Timestamp,
+        "year",
+        0,
+        Meaning::Unary(UnOp::Year, Ty::Int),
+    ),
+    (
+        Receiver::Timestamp,
+        "month",
+        0,
+        Meaning::Unary(UnOp::Month, Ty::Int),
+    ),
+    (
+        Receiver::Timestamp,
+        "day",
+        0,
+        Meaning::Unary(UnOp::Day, Ty::Int),
+    ),
+    (
+        Receiver::Timestamp,
+        "hour",
+        0,
+        Meaning::Unary(UnOp::Hour, Ty::Int),
+    ),
+    (
+        Receiver::Timestamp,
+        "minute",
+        0,
+        Meaning::Unary(UnOp::Minute, Ty::Int),
+    ),
+    (
+        Receiver::Duration,
+        "to_days",
+        0,
+        Meaning::Unary(UnOp::ToDays, Ty::Int),
+    ),
+    (
+        Receiver::Duration,
+        "to_hours",
+        0,
+        Meaning::Unary(UnOp::ToHours, Ty::Int),
+    ),
+    (
+        Receiver::Duration,
+        "to_minutes",
+        0,
+        Meaning::Unary(UnOp::ToMinutes, Ty::Int),
+    ),
+    (
+        Receiver::Duration,
+        "to_seconds",
+        0,
+        Meaning::Unary(UnOp::ToSeconds, Ty::Int),
+    ),
+    (
+        Receiver::Duration,
+        "to_milliseconds",
+        0,
+        Meaning::Unary(UnOp::ToMilliseconds, Ty::Int),
+    ),
 ];
 
 fn methods_of(receiver: Receiver) -> Vec<&'static str> {
@@ -323,7 +458,9 @@ impl ExprCx<'_> {
             return (error(span), Flow::none());
         }
         let meaning = match meaning {
-            Meaning::Unary(UnOp::Keys, _) => Meaning::Unary(UnOp::Keys, Ty::Set(Box::new(Ty::String))),
+            Meaning::Unary(UnOp::Keys, _) => {
+                Meaning::Unary(UnOp::Keys, Ty::Set(Box::new(Ty::String)))
+            }
             other => other,
         };
         let (op, ty) = match meaning {
@@ -341,12 +478,20 @@ impl ExprCx<'_> {
             (BinOp::StartsWith | BinOp::EndsWith | BinOp::ContainsText, _) => {
                 if !matches!(arg.ty, Ty::String | Ty::Error) {
                     let found = arg.ty.clone();
-                    self.mismatch(args[0].span, &Ty::String, &found, "the argument is a `String`");
+                    self.mismatch(
+                        args[0].span,
+                        &Ty::String,
+                        &found,
+                        "the argument is a `String`",
+                    );
                     return (error(span), Flow::none());
                 }
                 (binary(op, receiver, arg, ty, span), Flow::none())
             }
-            _ => (self.set_method(op, method, receiver, arg, &args[0], span), Flow::none()),
+            _ => (
+                self.set_method(op, method, receiver, arg, &args[0], span),
+                Flow::none(),
+            ),
         }
     }
 
@@ -434,7 +579,11 @@ impl ExprCx<'_> {
             // `s.contains(x)` is `x in s`.
             BinOp::InSet => {
                 let fits = arg.ty.is_error() || elem.is_error() || unify(&elem, &arg.ty).is_some();
-                let op = if ranges { BinOp::InRanges } else { BinOp::InSet };
+                let op = if ranges {
+                    BinOp::InRanges
+                } else {
+                    BinOp::InSet
+                };
                 (op, arg, receiver, fits)
             }
             _ => {

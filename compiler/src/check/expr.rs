@@ -691,7 +691,9 @@ impl ExprCx<'_> {
                     format!("`in` cannot be applied to `action` and `{b}`"),
                 )
                 .label(format!("`action` in `{b}`"))
-                .help("write `action in read` or `action in [read, edit]`, naming actions or groups"),
+                .help(
+                    "write `action in read` or `action in [read, edit]`, naming actions or groups",
+                ),
             );
             return error_bool(span);
         };

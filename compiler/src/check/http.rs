@@ -113,12 +113,14 @@ impl Checker<'_> {
                 // The run-time mapping names the top record's fields; a nested
                 // record is laid out by its declaration, so it gives them all.
                 let fits = fits.and_then(|()| match &checked.kind {
-                    typed::ExprKind::Record(fields) => fields.iter().try_for_each(|(name, e)| {
-                        match record.field(name) {
-                            Some((_, f)) => complete_records(e, &f.ty),
-                            None => Ok(()),
-                        }
-                    }),
+                    typed::ExprKind::Record(fields) => {
+                        fields
+                            .iter()
+                            .try_for_each(|(name, e)| match record.field(name) {
+                                Some((_, f)) => complete_records(e, &f.ty),
+                                None => Ok(()),
+                            })
+                    }
                     _ => Ok(()),
                 });
                 if let Err(why) = fits {
@@ -314,9 +316,9 @@ fn complete_records(expr: &typed::Expr, ty: &reaper_lang::types::Type) -> Result
             }
             Ok(())
         }
-        (typed::ExprKind::Set(items), Type::Set(elem)) => {
-            items.iter().try_for_each(|item| complete_records(item, elem))
-        }
+        (typed::ExprKind::Set(items), Type::Set(elem)) => items
+            .iter()
+            .try_for_each(|item| complete_records(item, elem)),
         _ => Ok(()),
     }
 }

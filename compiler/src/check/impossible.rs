@@ -50,11 +50,12 @@ impl Checker<'_> {
             };
             let Some(reason) = reason else { continue };
             // The sub-expression's own "always false" warning says less.
-            self.diags
-                .retain(|d| !(d.code == &Code::CONSTANT_CONDITION && d.primary.span == reason.span));
-            let keyword = match condition.kind {
-                ConditionKind::When => "when",
-                ConditionKind::Unless => "unless",
+            self.diags.retain(|d| {
+                !(d.code == &Code::CONSTANT_CONDITION && d.primary.span == reason.span)
+            });
+            let label = match condition.kind {
+                ConditionKind::When => "always false",
+                ConditionKind::Unless => "always true, in an `unless`",
             };
             self.diags.push(
                 Diagnostic::new(
@@ -62,7 +63,7 @@ impl Checker<'_> {
                     reason.span,
                     format!("rule `{}` can never apply: {}", rule.id, reason.why),
                 )
-                .label(format!("decides every `{keyword}` the same way"))
+                .label(label)
                 .help(reason.help),
             );
             return;
@@ -171,12 +172,15 @@ impl Checker<'_> {
                 rhs,
             } if is_action(lhs) => {
                 let named = actions_named(rhs)?;
-                head.actions.iter().all(|a| named.contains(a)).then(|| Reason {
-                    code: &Code::ACTION_NEVER_MATCHES,
-                    span: expr.span,
-                    why: "every action of this rule passes this `unless` test".into(),
-                    help: "remove the rule, or the condition".into(),
-                })
+                head.actions
+                    .iter()
+                    .all(|a| named.contains(a))
+                    .then(|| Reason {
+                        code: &Code::ACTION_NEVER_MATCHES,
+                        span: expr.span,
+                        why: "every action of this rule passes this `unless` test".into(),
+                        help: "remove the rule, or the condition".into(),
+                    })
             }
             _ => None,
         }

@@ -369,15 +369,15 @@ fn entry_reads(
     use typed::{Access, BinOp, ExprKind as K, UnOp};
     let none = || (Vec::new(), Vec::new());
     match &expr.kind {
-        K::Has {
-            access: Access::Descriptor { key },
-            ..
-        } => (vec![key.clone()], Vec::new()),
-        K::Attr {
-            access: Access::Descriptor { key },
-            ..
-        } => {
-            if negative && !guarded.contains(key) {
+        K::Has(read) => match &read.access {
+            Access::Descriptor { key } => (vec![key.clone()], Vec::new()),
+            _ => none(),
+        },
+        K::Attr(read) => {
+            if let Access::Descriptor { key } = &read.access
+                && negative
+                && !guarded.contains(key)
+            {
                 out.push((expr.span, key.clone(), clause.to_owned()));
             }
             none()
@@ -452,9 +452,8 @@ pub(super) fn children(expr: &typed::Expr) -> Vec<&typed::Expr> {
         K::DynEntity { id, .. } => vec![id],
         K::Set(items) => items.iter().collect(),
         K::Record(fields) => fields.iter().map(|(_, e)| e).collect(),
-        K::Attr { base, .. } | K::Has { base, .. } | K::Is { base, .. } | K::Like { base, .. } => {
-            vec![base]
-        }
+        K::Attr(read) | K::Has(read) => vec![&read.base],
+        K::Is { base, .. } | K::Like { base, .. } => vec![base],
         K::Unary { operand, .. } => vec![operand],
         K::Binary { lhs, rhs, .. } => vec![lhs, rhs],
         K::If {

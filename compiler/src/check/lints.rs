@@ -7,7 +7,6 @@ use reaper_lang::types::ActionId;
 
 use super::Checker;
 use crate::diagnostics::{Code, Diagnostic};
-use crate::typed::Effect;
 
 impl Checker<'_> {
     pub(super) fn lint(&mut self) {
@@ -32,12 +31,6 @@ impl Checker<'_> {
                 );
             }
         }
-        let permits = || {
-            self.package
-                .rules
-                .iter()
-                .filter(|r| r.effect == Effect::Permit)
-        };
         let mut never_permitted = Vec::new();
         for (index, span) in self.names.action_spans.iter().enumerate() {
             let Some(span) = span else { continue };
@@ -46,17 +39,12 @@ impl Checker<'_> {
             if self.names.is_group(id) {
                 continue;
             }
-            if !permits().any(|r| r.actions.contains(&id)) {
+            if !self.permits.actions.contains(&id) {
                 never_permitted.push((*span, self.names.action_name(id).to_owned()));
             }
         }
-        let store_entity = self.names.store_entity();
         for store in &self.names.schema.stores {
-            let allowed = permits().any(|r| {
-                r.resource_types.contains(&store_entity)
-                    && r.store.as_ref().is_none_or(|s| *s == store.name)
-            });
-            if !allowed {
+            if !self.permits.any_store && !self.permits.stores.contains(&store.name) {
                 never_permitted.push((
                     self.store_span(&store.name),
                     format!("store {}", store.name),

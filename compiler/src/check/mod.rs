@@ -15,7 +15,7 @@ mod stores;
 mod tests;
 pub mod types;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use crate::ast::{self, Item};
 use crate::diagnostics::{self, Code, Diagnostic};
@@ -27,11 +27,33 @@ use crate::typed::{self, Origin};
 pub use expr::Scope;
 
 /// The result of checking a package: its typed tree (complete when there
-/// are no errors) and all diagnostics, sorted by place.
+/// are no errors and rules were kept whole, see [`Keep`]), its bundle when
+/// rules were lowered as they were checked, and all diagnostics, sorted by
+/// place.
 #[derive(Debug)]
 pub struct Checked {
     pub package: typed::Package,
     pub diagnostics: Vec<Diagnostic>,
+    /// With [`Keep::Bytecode`] and no errors: the compiled package. Only
+    /// with [`Keep::Typed`] does `package.rules` hold the rules.
+    pub bundle: Option<reaper_lang::bundle::Bundle>,
+    /// What was kept of the rules.
+    pub keep: Keep,
+}
+
+/// What checking keeps of each rule once the rule is checked. A large
+/// policy's typed rules are several times its source, so callers that need
+/// less than all of them say so and memory stays flat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Keep {
+    /// The typed rules whole: for the reference evaluator and for callers
+    /// that lower later.
+    Typed,
+    /// The rules' bytecode: each rule is lowered as soon as it is checked
+    /// and its conditions dropped ([`Checked::bundle`]).
+    Bytecode,
+    /// Only what the package's diagnostics need (ids, effects, actions).
+    Diagnostics,
 }
 
 impl Checked {
@@ -49,40 +71,46 @@ pub fn check(sources: &Sources) -> Checked {
 /// Parses and checks the files `ids` of `sources` as one package (the others
 /// are only there to render diagnostics, like a file that is not UTF-8).
 pub fn check_files(sources: &Sources, ids: &[FileId]) -> Checked {
+    check_files_keeping(sources, ids, Keep::Typed)
+}
+
+/// [`check_files`], keeping of the rules what `keep` says.
+pub fn check_files_keeping(sources: &Sources, ids: &[FileId], keep: Keep) -> Checked {
     let mut diags = Vec::new();
     let mut files = Vec::with_capacity(ids.len());
+    let mut rules = Vec::new();
     for id in ids {
-        let parsed = parse::parse(*id, &sources.file(*id).text);
+        let (parsed, found) = parse::parse_deferring_rules(*id, &sources.file(*id).text);
         diags.extend(parsed.diagnostics);
-        files.push((*id, parsed.file));
+        files.push(parsed.file);
+        rules.extend(found);
     }
     let parse_errors: Vec<Span> = diags
         .iter()
         .filter(|d| d.is_error())
         .map(|d| d.primary.span)
         .collect();
-    let mut checked = check_package(sources, &files, parse_errors);
+    let mut checked = check_package(sources, &files, &rules, parse_errors, keep);
     diags.append(&mut checked.diagnostics);
     diagnostics::sort(&mut diags);
     checked.diagnostics = diags;
     checked
 }
 
-/// Checks already parsed files as one package.
-pub fn check_parsed(sources: &Sources, files: &[(FileId, ast::File)]) -> Checked {
-    check_package(sources, files, Vec::new())
-}
-
-/// Checks parsed files; `parse_errors` are where parsing reported errors
-/// (what did not parse may hold a declaration or use the checker misses).
+/// Checks parsed files and their rules, which are parsed one at a time
+/// here and their trees dropped once checked: on a large policy, all rule
+/// trees at once would be most of the memory a check takes. `parse_errors`
+/// are where parsing reported errors (what did not parse may hold a
+/// declaration or use the checker misses).
 fn check_package(
     sources: &Sources,
-    files: &[(FileId, ast::File)],
+    files: &[ast::File],
+    rules: &[parse::RuleChunk],
     parse_errors: Vec<Span>,
+    keep: Keep,
 ) -> Checked {
     let mut diags = Vec::new();
-    let trees: Vec<&ast::File> = files.iter().map(|(_, f)| f).collect();
-    let broken_items: Vec<Span> = trees
+    let broken_items: Vec<Span> = files
         .iter()
         .flat_map(|t| t.items.iter())
         .filter_map(|i| match i {
@@ -90,37 +118,71 @@ fn check_package(
             _ => None,
         })
         .collect();
+    let trees: Vec<&ast::File> = files.iter().collect();
     let names = resolve::resolve(&trees, &mut diags);
     let mut checker = Checker {
         sources,
         names,
         diags,
         package: typed::Package::default(),
-        rule_ids: HashMap::new(),
+        rule_ids: BTreeMap::new(),
+        permits: Permits::default(),
         store_spans: HashMap::new(),
         parse_errors,
         broken_items,
+        lowering: match keep {
+            Keep::Bytecode => Lowering::Running(Box::default()),
+            Keep::Typed | Keep::Diagnostics => Lowering::Off {
+                keep_rules: keep == Keep::Typed,
+            },
+        },
     };
     checker.package.name = checker.package_name(&trees);
     checker.check_stores(&trees);
-    for tree in &trees {
-        for item in &tree.items {
-            if let Item::Rule(rule) = item {
-                checker.check_rule(rule);
-            }
-        }
+    match &mut checker.lowering {
+        Lowering::Off { keep_rules: true } => checker.package.rules.reserve_exact(rules.len()),
+        Lowering::Running(lowerer) => lowerer.reserve_rules(rules.len()),
+        _ => {}
+    }
+    for chunk in rules {
+        checker.parse_and_check_rule(*chunk);
     }
     checker.check_ratelimits(&trees);
     checker.check_http(&trees);
     checker.check_tests(&trees);
     checker.lint();
     checker.package.schema = std::mem::take(&mut checker.names.schema);
+    let bundle = checker.finish_lowering();
     let mut diagnostics = checker.diags;
     diagnostics::sort(&mut diagnostics);
     Checked {
         package: checker.package,
         diagnostics,
+        bundle,
+        keep,
     }
+}
+
+/// What permit rules cover, for the package's lints.
+#[derive(Default)]
+struct Permits {
+    actions: HashSet<reaper_lang::types::ActionId>,
+    /// Whether a permit applies to any store (`on Store`).
+    any_store: bool,
+    /// Stores a permit names (`on store NAME`).
+    stores: HashSet<String>,
+}
+
+/// Lowering as rules are checked ([`Keep::Bytecode`]).
+enum Lowering {
+    Off {
+        /// Whether typed rules keep their conditions ([`Keep::Typed`]).
+        keep_rules: bool,
+    },
+    Running(Box<crate::lower::Lowerer>),
+    /// A rule did not lower. With errors in the package that is expected
+    /// (an erroneous tree has no code); without, it is a compiler bug.
+    Failed(crate::lower::Unsupported),
 }
 
 pub(crate) struct Checker<'a> {
@@ -129,16 +191,91 @@ pub(crate) struct Checker<'a> {
     diags: Vec<Diagnostic>,
     package: typed::Package,
     /// Rule ids seen so far, with the span that gave each.
-    rule_ids: HashMap<String, Span>,
+    /// Every rule's id, with the span that gave it (ordered, so
+    /// suggestions among them do not depend on hashing).
+    rule_ids: BTreeMap<String, Span>,
+    /// What the permit rules seen so far cover.
+    permits: Permits,
     /// Where each store was declared.
     store_spans: HashMap<String, Span>,
     /// Where parsing reported errors.
     parse_errors: Vec<Span>,
     /// Items that did not parse.
     broken_items: Vec<Span>,
+    lowering: Lowering,
 }
 
 impl Checker<'_> {
+    /// Parses a rule and checks it; a syntax error is recorded as one found
+    /// while parsing the file would have been.
+    fn parse_and_check_rule(&mut self, chunk: parse::RuleChunk) {
+        let mut syntax_errors = Vec::new();
+        let item = parse::parse_rule(
+            chunk,
+            &self.sources.file(chunk.file).text,
+            &mut syntax_errors,
+        );
+        self.parse_errors.extend(
+            syntax_errors
+                .iter()
+                .filter(|d| d.is_error())
+                .map(|d| d.primary.span),
+        );
+        self.diags.append(&mut syntax_errors);
+        match item {
+            Some(Item::Rule(rule)) => self.check_rule(&rule),
+            Some(Item::Error(broken)) => self.broken_items.push(broken.span),
+            _ => {}
+        }
+    }
+
+    /// What becomes of a checked rule: what the package's lints need of it
+    /// is noted, then it is kept whole, lowered (unless a rule failed to
+    /// before), or dropped.
+    fn keep_rule(&mut self, rule: typed::Rule) {
+        if rule.effect == ast::Effect::Permit {
+            self.permits.actions.extend(&rule.actions);
+            if rule.resource_types.contains(&self.names.store_entity()) {
+                match &rule.store {
+                    Some(store) => {
+                        self.permits.stores.insert(store.clone());
+                    }
+                    None => self.permits.any_store = true,
+                }
+            }
+        }
+        match &mut self.lowering {
+            Lowering::Off { keep_rules: true } => self.package.rules.push(rule),
+            Lowering::Off { keep_rules: false } | Lowering::Failed(_) => {}
+            Lowering::Running(lowerer) => {
+                if let Err(unsupported) = lowerer.rule(&rule, &self.names.schema) {
+                    self.lowering = Lowering::Failed(unsupported);
+                }
+            }
+        }
+    }
+
+    /// The bundle, when rules were lowered and the package has no errors;
+    /// a rule that did not lower without errors is an internal error.
+    fn finish_lowering(&mut self) -> Option<reaper_lang::bundle::Bundle> {
+        let lowering = std::mem::replace(&mut self.lowering, Lowering::Off { keep_rules: false });
+        let result = match lowering {
+            Lowering::Off { .. } => return None,
+            _ if self.has_parse_errors() || self.diags.iter().any(Diagnostic::is_error) => {
+                return None;
+            }
+            Lowering::Running(lowerer) => lowerer.finish(&self.package),
+            Lowering::Failed(unsupported) => Err(unsupported),
+        };
+        match result {
+            Ok(bundle) => Some(bundle),
+            Err(unsupported) => {
+                self.diags.push(crate::lower::internal_error(&unsupported));
+                None
+            }
+        }
+    }
+
     fn origin(&self, span: Span) -> Origin {
         let file = self.sources.file(span.file);
         Origin {

@@ -18,7 +18,11 @@ impl Checker<'_> {
         let (id, annotations) = self.annotations(rule);
         // A package is one directory, so a file's name is unique within it
         // and ids stay the same wherever the policy is checked from.
-        let id = id.unwrap_or_else(|| format!("{}:{}", origin.file_name(), origin.line));
+        let id = id.unwrap_or_else(|| {
+            let id = format!("{}:{}", origin.file_name(), origin.line);
+            self.rule_ids.entry(id.clone()).or_insert(rule.span);
+            id
+        });
 
         let listed = self.rule_actions(&rule.actions);
         let (resource_types, store, complete) = self.resource_scope(rule, &listed);
@@ -64,7 +68,7 @@ impl Checker<'_> {
         if complete {
             self.warn_impossible(&typed_rule);
         }
-        self.package.rules.push(typed_rule);
+        self.keep_rule(typed_rule);
     }
 
     /// Checks `when`/`unless` clauses in order: they are evaluated in order
@@ -89,7 +93,6 @@ impl Checker<'_> {
         }
         conditions
     }
-
 
     /// The rule's `@id` (checked for uniqueness) and its other annotations.
     fn annotations(&mut self, rule: &ast::Rule) -> (Option<String>, Vec<(String, String)>) {
@@ -161,10 +164,7 @@ impl Checker<'_> {
                 .filter_map(|a| self.names.action(a, &mut self.diags))
                 .collect(),
         };
-        let mut actions: Vec<ActionId> = named
-            .iter()
-            .flat_map(|a| self.names.expand(*a))
-            .collect();
+        let mut actions: Vec<ActionId> = named.iter().flat_map(|a| self.names.expand(*a)).collect();
         actions.sort();
         actions.dedup();
         actions

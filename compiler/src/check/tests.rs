@@ -386,7 +386,8 @@ impl Checker<'_> {
             .flatten()
             .all(|c| matches!(c.ty, Ty::Record(_)));
         if context_ok
-            && let Err(why) = record_conforms(&self.names.schema, &fields, &Ty::record(&context_type))
+            && let Err(why) =
+                record_conforms(&self.names.schema, &fields, &Ty::record(&context_type))
         {
             let span = match (&expect.with, env.context_span) {
                 (Some(with), _) => Some(with.span),
@@ -399,9 +400,11 @@ impl Checker<'_> {
             {
                 let action_name = self.names.action_name(action).to_owned();
                 let help = if reaper_lang::schema::STORE_ACTIONS.contains(&action_name.as_str()) {
-                    "store actions carry `key` (and writes `ttl` and `size`): give them with `with { key: \"…\" }`".to_owned()
+                    "store actions carry `key` (writes also `ttl` and `size`): give them with `with { … }`".to_owned()
                 } else {
-                    format!("give every required context field of `{action_name}` with its declared type")
+                    format!(
+                        "give every required context field of `{action_name}` with its declared type"
+                    )
                 };
                 self.diags.push(
                     Diagnostic::new(&Code::INVALID_TEST_DATA, span, message.clone())
@@ -414,6 +417,31 @@ impl Checker<'_> {
                 );
                 context_errors.push(message);
             }
+        }
+        // A store admits the principal types its `by` names.
+        let store_types = self
+            .names
+            .store_principals
+            .get(&resource.1)
+            .filter(|_| resource.0 == self.names.store_entity());
+        if let (Some(types), Some((ty, _))) = (store_types, env.principal)
+            && !types.is_empty()
+            && !types.contains(ty)
+        {
+            let type_name = self.names.entity_name(*ty).to_owned();
+            self.diags.push(
+                Diagnostic::new(
+                    &Code::INVALID_TEST_DATA,
+                    expect.action.span,
+                    format!("store `{}` is not accessed by a `{type_name}`", resource.1),
+                )
+                .label("the request would be rejected, not decided")
+                .help(format!(
+                    "add `{type_name}` to `store {} by [...]`, or test another principal",
+                    resource.1
+                )),
+            );
+            return None;
         }
         if let Some(def) = self.names.schema.action(action) {
             let fits = |types: &[EntityTypeId], uid: Option<&Uid>| {
@@ -441,37 +469,12 @@ impl Checker<'_> {
                 );
                 return None;
             }
-            // A store admits the principal types its `by` names.
-            let store_types = self
-                .names
-                .store_principals
-                .get(&resource.1)
-                .filter(|_| resource.0 == self.names.store_entity());
-            if let (Some(types), Some((ty, _))) = (store_types, env.principal)
-                && !types.is_empty()
-                && !types.contains(ty)
-            {
-                let type_name = self.names.entity_name(*ty).to_owned();
-                self.diags.push(
-                    Diagnostic::new(
-                        &Code::INVALID_TEST_DATA,
-                        expect.action.span,
-                        format!("store `{}` is not accessed by a `{type_name}`", resource.1),
-                    )
-                    .label("the request would be rejected, not decided")
-                    .help(format!(
-                        "add `{type_name}` to `store {} by [...]`, or test another principal",
-                        resource.1
-                    )),
-                );
-                return None;
-            }
         }
         let because = match &expect.because {
             Some(ids) => {
                 let mut out = Vec::new();
                 for id in ids {
-                    let known = self.package.rules.iter().any(|r| r.id == id.value);
+                    let known = self.rule_ids.contains_key(&id.value);
                     if !known && !self.in_broken_item(&format!("{:?}", id.value)) {
                         let diagnostic = Diagnostic::new(
                             &Code::UNKNOWN_RULE,
@@ -479,7 +482,7 @@ impl Checker<'_> {
                             format!("no rule has id {:?}", id.value),
                         )
                         .label("unknown rule id")
-                        .suggest(&id.value, self.package.rules.iter().map(|r| r.id.as_str()));
+                        .suggest(&id.value, self.rule_ids.keys().map(String::as_str));
                         self.diags.push(diagnostic);
                     }
                     out.push(id.value.clone());
@@ -621,12 +624,15 @@ impl Checker<'_> {
     ) -> (u64, Option<typed::LimitStep>) {
         let at_ms = match &step.at {
             None => previous_ms,
-            Some(expr) => match expr.kind {
-                ExprKind::Literal(ast::Literal::Duration(ms)) if ms.unsigned_abs() >= previous_ms => {
-                    ms.unsigned_abs()
-                }
-                ExprKind::Literal(ast::Literal::Duration(_)) => {
-                    self.diags.push(
+            Some(expr) => {
+                match expr.kind {
+                    ExprKind::Literal(ast::Literal::Duration(ms))
+                        if ms.unsigned_abs() >= previous_ms =>
+                    {
+                        ms.unsigned_abs()
+                    }
+                    ExprKind::Literal(ast::Literal::Duration(_)) => {
+                        self.diags.push(
                         Diagnostic::new(
                             &Code::INVALID_TEST_DATA,
                             expr.span,
@@ -635,20 +641,28 @@ impl Checker<'_> {
                         .label("before the previous step")
                         .help("each `at` is the time since the sequence started, and never goes back"),
                     );
-                    return (previous_ms, None);
-                }
-                ExprKind::Error => return (previous_ms, None),
-                _ => {
-                    self.diags.push(
-                        Diagnostic::new(&Code::INVALID_TEST_DATA, expr.span, "`at` takes a duration")
+                        return (previous_ms, None);
+                    }
+                    ExprKind::Error => return (previous_ms, None),
+                    _ => {
+                        self.diags.push(
+                            Diagnostic::new(
+                                &Code::INVALID_TEST_DATA,
+                                expr.span,
+                                "`at` takes a duration",
+                            )
                             .label("not a duration")
                             .help("write `at 30s:` or `at 1m:`"),
-                    );
-                    return (previous_ms, None);
+                        );
+                        return (previous_ms, None);
+                    }
                 }
-            },
+            }
         };
-        (at_ms, self.step_checks(step, limit_names, domain_errors, at_ms))
+        (
+            at_ms,
+            self.step_checks(step, limit_names, domain_errors, at_ms),
+        )
     }
 
     /// A step's outcome and details, checked.
@@ -662,8 +676,12 @@ impl Checker<'_> {
         let mut ok = true;
         if step.count.value < 1 {
             self.diags.push(
-                Diagnostic::new(&Code::INVALID_TEST_DATA, step.count.span, "a step sends at least one hit")
-                    .label("no hits"),
+                Diagnostic::new(
+                    &Code::INVALID_TEST_DATA,
+                    step.count.span,
+                    "a step sends at least one hit",
+                )
+                .label("no hits"),
             );
             ok = false;
         }
@@ -703,7 +721,10 @@ impl Checker<'_> {
         };
         let (mut remaining, mut reset_ms) = (None, None);
         for detail in &step.details {
-            match (detail.key.name.as_str(), detail.value.as_ref().map(|v| &v.kind)) {
+            match (
+                detail.key.name.as_str(),
+                detail.value.as_ref().map(|v| &v.kind),
+            ) {
                 ("remaining", Some(ExprKind::Literal(ast::Literal::Int(n)))) if *n >= 0 => {
                     remaining = Some(n.unsigned_abs());
                 }

@@ -62,7 +62,8 @@ pub fn conforms(schema: &Schema, ty: &Ty, expected: &Type) -> Result<(), String>
         // In data, a record literal stands for a map: `{ "admin": [...] }`.
         (Ty::Record(fields), Type::Map(want)) => {
             for f in fields {
-                conforms(schema, &f.ty, want).map_err(|why| format!("entry {:?}: {why}", f.name))?;
+                conforms(schema, &f.ty, want)
+                    .map_err(|why| format!("entry {:?}: {why}", f.name))?;
             }
             return Ok(());
         }

@@ -288,10 +288,7 @@ impl<'a> Printer<'a> {
                 self.type_list(&decl.principals),
             ]);
         }
-        docs.extend([
-            Doc::Space,
-            self.list(BRACES, &decl.settings, Self::setting),
-        ]);
+        docs.extend([Doc::Space, self.list(BRACES, &decl.settings, Self::setting)]);
         Doc::concat(docs)
     }
 
@@ -422,7 +419,13 @@ impl<'a> Printer<'a> {
     fn limit_step(&mut self, step: &LimitStep) -> Doc<'a> {
         let mut docs = Vec::new();
         if let Some(at) = &step.at {
-            docs.extend([self.kw("at"), Doc::Space, self.expr(at), self.kw(":"), Doc::Space]);
+            docs.extend([
+                self.kw("at"),
+                Doc::Space,
+                self.expr(at),
+                self.kw(":"),
+                Doc::Space,
+            ]);
         }
         docs.extend([
             self.verbatim(step.count.span),

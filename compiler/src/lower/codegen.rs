@@ -16,6 +16,14 @@ use crate::typed::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Unsupported(pub &'static str);
 
+/// Where one condition's code lies: its first instruction, and the
+/// `[start, end)` range of each operand of its top-level chain (empty when
+/// the clause is not such a chain).
+pub struct ClauseCode {
+    pub start: u32,
+    pub parts: Vec<(u32, u32)>,
+}
+
 pub struct FnBuilder<'p> {
     pool: &'p mut Pool,
     code: Vec<Op>,
@@ -75,7 +83,7 @@ impl<'p> FnBuilder<'p> {
     pub fn conditions(
         mut self,
         conditions: &[Condition],
-    ) -> Result<(Function, Vec<(u32, Vec<(u32, u32)>)>), Unsupported> {
+    ) -> Result<(Function, Vec<ClauseCode>), Unsupported> {
         let result = self.alloc();
         if conditions.is_empty() {
             let index = self.pool.constant(&Value::Bool(true));
@@ -87,7 +95,7 @@ impl<'p> FnBuilder<'p> {
         for (i, condition) in conditions.iter().enumerate() {
             let start = reaper_lang::schema::index_u32(self.code.len());
             let parts = self.clause(condition, result)?;
-            starts.push((start, parts));
+            starts.push(ClauseCode { start, parts });
             if condition.kind == ConditionKind::Unless {
                 self.emit(Op::Unary {
                     op: UnaryOp::Not,
@@ -203,8 +211,8 @@ impl<'p> FnBuilder<'p> {
                     count: count(fields.len()),
                 });
             }
-            ExprKind::Attr { base, access, .. } => self.access(base, access, dst, false)?,
-            ExprKind::Has { base, access, .. } => self.access(base, access, dst, true)?,
+            ExprKind::Attr(read) => self.access(&read.base, &read.access, dst, false)?,
+            ExprKind::Has(read) => self.access(&read.base, &read.access, dst, true)?,
             ExprKind::Is { base, ty } => {
                 self.expr(base, dst)?;
                 self.emit(Op::Is {

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 
-use reaper_lang::schema::{Schema, index_u32};
+use reaper_lang::schema::Schema;
 use reaper_lang::types::{ActionId, EntityTypeId};
 use reaper_lang::value::Uid;
 
@@ -121,16 +121,15 @@ pub fn applies(schema: &Schema, action: ActionId, ty: EntityTypeId) -> bool {
 }
 
 /// For each (action, resource type), the rules that may apply, in order.
-pub fn build(rules: &[Rule], schema: &Schema) -> BTreeMap<(ActionId, EntityTypeId), Vec<u32>> {
-    let mut index: BTreeMap<(ActionId, EntityTypeId), Vec<u32>> = BTreeMap::new();
-    for (i, rule) in rules.iter().enumerate() {
-        for action in &rule.actions {
-            for ty in &rule.resource_types {
-                if applies(schema, *action, *ty) {
-                    index.entry((*action, *ty)).or_default().push(index_u32(i));
-                }
+pub type Index = BTreeMap<(ActionId, EntityTypeId), Vec<u32>>;
+
+/// Adds the rule numbered `number` (rules are added in order) to `index`.
+pub fn add(index: &mut Index, number: u32, rule: &Rule, schema: &Schema) {
+    for action in &rule.actions {
+        for ty in &rule.resource_types {
+            if applies(schema, *action, *ty) {
+                index.entry((*action, *ty)).or_default().push(number);
             }
         }
     }
-    index
 }

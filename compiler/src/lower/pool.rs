@@ -2,47 +2,35 @@
 //! `like` patterns and attribute tables. Each value gets one index, in
 //! order of first use, so the same package always gives the same bundle.
 
-use std::collections::HashMap;
+use indexmap::IndexSet;
 
 use reaper_lang::bundle::{Constant, Pattern};
 use reaper_lang::schema::index_u32;
 use reaper_lang::types::{ActionId, EntityTypeId};
 use reaper_lang::value::Value;
 
+/// Each table is an insertion-ordered set: one copy of each value, found
+/// by hash, its position its index (a `Vec` beside a `HashMap` would hold
+/// every string of a large policy twice).
 #[derive(Debug, Default)]
 pub struct Pool {
-    pub strings: Vec<String>,
-    string_ids: HashMap<String, u32>,
-    pub constants: Vec<Constant>,
-    constant_ids: HashMap<Constant, u32>,
-    pub patterns: Vec<Pattern>,
-    pattern_ids: HashMap<Pattern, u32>,
-    pub attr_tables: Vec<Vec<(EntityTypeId, u32)>>,
-    attr_table_ids: HashMap<Vec<(EntityTypeId, u32)>, u32>,
-    pub context_tables: Vec<Vec<(ActionId, u32)>>,
-    context_table_ids: HashMap<Vec<(ActionId, u32)>, u32>,
+    pub strings: IndexSet<String>,
+    pub constants: IndexSet<Constant>,
+    pub patterns: IndexSet<Pattern>,
+    pub attr_tables: IndexSet<Vec<(EntityTypeId, u32)>>,
+    pub context_tables: IndexSet<Vec<(ActionId, u32)>>,
 }
 
-fn intern<T: Clone + Eq + std::hash::Hash>(
-    items: &mut Vec<T>,
-    ids: &mut HashMap<T, u32>,
-    item: T,
-) -> u32 {
-    if let Some(id) = ids.get(&item) {
-        return *id;
-    }
-    let id = index_u32(items.len());
-    items.push(item.clone());
-    ids.insert(item, id);
-    id
+fn intern<T: Eq + std::hash::Hash>(items: &mut IndexSet<T>, item: T) -> u32 {
+    index_u32(items.insert_full(item).0)
 }
 
 impl Pool {
     pub fn string(&mut self, s: &str) -> u32 {
-        if let Some(id) = self.string_ids.get(s) {
-            return *id;
+        match self.strings.get_index_of(s) {
+            Some(id) => index_u32(id),
+            None => intern(&mut self.strings, s.to_owned()),
         }
-        intern(&mut self.strings, &mut self.string_ids, s.to_owned())
     }
 
     /// The constant for a value; sets and records intern their parts first.
@@ -78,26 +66,24 @@ impl Pool {
                     .collect(),
             ),
         };
-        intern(&mut self.constants, &mut self.constant_ids, constant)
+        intern(&mut self.constants, constant)
     }
 
     pub fn pattern(&mut self, pattern: Pattern) -> u32 {
-        intern(&mut self.patterns, &mut self.pattern_ids, pattern)
+        intern(&mut self.patterns, pattern)
     }
 
     pub fn attr_table(&mut self, slots: &[(EntityTypeId, u32)]) -> u32 {
-        intern(
-            &mut self.attr_tables,
-            &mut self.attr_table_ids,
-            slots.to_vec(),
-        )
+        match self.attr_tables.get_index_of(slots) {
+            Some(id) => index_u32(id),
+            None => intern(&mut self.attr_tables, slots.to_vec()),
+        }
     }
 
     pub fn context_table(&mut self, slots: &[(ActionId, u32)]) -> u32 {
-        intern(
-            &mut self.context_tables,
-            &mut self.context_table_ids,
-            slots.to_vec(),
-        )
+        match self.context_tables.get_index_of(slots) {
+            Some(id) => index_u32(id),
+            None => intern(&mut self.context_tables, slots.to_vec()),
+        }
     }
 }

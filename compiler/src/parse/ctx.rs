@@ -353,7 +353,10 @@ impl<'s> ParseCtx<'s> {
                 Diagnostic::new(
                     &Code::SYNTAX_ERROR,
                     word.span,
-                    format!("unexpected identifier `{}`; expected `enum`, `in` or `{{`", word.name),
+                    format!(
+                        "unexpected identifier `{}`; expected `enum`, `in` or `{{`",
+                        word.name
+                    ),
                 )
                 .label("unexpected here")
                 .help("an enumerated type lists its ids: `entity App enum [\"web\", \"cli\"]`"),
@@ -376,7 +379,10 @@ impl<'s> ParseCtx<'s> {
                 Diagnostic::new(
                     &Code::SYNTAX_ERROR,
                     word.span,
-                    format!("unexpected identifier `{}`; expected `with`, `because` or `;`", word.name),
+                    format!(
+                        "unexpected identifier `{}`; expected `with`, `because` or `;`",
+                        word.name
+                    ),
                 )
                 .label("unexpected here")
                 .help("`with { … }` adds context fields for one expectation"),

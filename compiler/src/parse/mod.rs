@@ -6,6 +6,7 @@
 //! **Invariant:** parsing never fails. It returns a tree, the comments, and a
 //! list of diagnostics; a chunk that does not parse becomes [`Item::Error`].
 
+mod chunks;
 pub(crate) mod ctx;
 mod depth;
 
@@ -13,8 +14,9 @@ use lalrpop_util::lalrpop_mod;
 
 use crate::ast::{BrokenItem, DeclKind, File, Ident, Item, MAX_EXPR_DEPTH};
 use crate::diagnostics::{Code, Diagnostic};
-use crate::lex::{Comment, Tok, lex};
+use crate::lex::{Comment, Tok, Tokens};
 use crate::source::{FileId, MAX_FILE_BYTES, Span};
+use chunks::{Chunks, Token};
 use ctx::{Chunk, ParseCtx};
 
 lalrpop_mod!(
@@ -40,16 +42,87 @@ pub struct Parsed {
     pub diagnostics: Vec<Diagnostic>,
 }
 
-/// Parses one file's text.
+/// Parses one file's text, one chunk at a time: a chunk's tokens are lexed
+/// just before it is parsed and dropped after, so memory holds the tree and
+/// never all of a large file's tokens.
 pub fn parse(file: FileId, text: &str) -> Parsed {
-    let lexed = lex(file, text);
-    let mut parsed = Parsed {
-        comments: lexed.comments,
-        diagnostics: lexed.diagnostics,
-        ..Parsed::default()
-    };
-    if lexed.tokens.is_empty() {
-        parsed.diagnostics.push(
+    parse_with(file, text, &mut None)
+}
+
+/// Where a rule is in a file's text, for [`parse_rule`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RuleChunk {
+    pub file: FileId,
+    start: usize,
+    end: usize,
+}
+
+/// [`parse`], except that rules are only found, not parsed: the checker
+/// parses each with [`parse_rule`] when it gets to it and drops its tree
+/// once checked, so a large policy's rule trees are never all in memory.
+/// Everything else, and every lexical diagnostic, is as from [`parse`].
+pub fn parse_deferring_rules(file: FileId, text: &str) -> (Parsed, Vec<RuleChunk>) {
+    let mut rules = Some(Vec::new());
+    let parsed = parse_with(file, text, &mut rules);
+    (parsed, rules.unwrap_or_default())
+}
+
+/// Parses a rule [`parse_deferring_rules`] found: an [`Item::Rule`], or an
+/// [`Item::Error`] with the syntax errors added to `diagnostics`.
+pub fn parse_rule(chunk: RuleChunk, text: &str, diagnostics: &mut Vec<Diagnostic>) -> Option<Item> {
+    // Lexical diagnostics were reported when the chunk was found.
+    let mut tokens = Tokens::starting_at(chunk.file, text, chunk.start);
+    let mut chunk_tokens = Vec::new();
+    let mut next = None;
+    for token in tokens.by_ref() {
+        if token.0 >= chunk.end {
+            next = Some(token);
+            break;
+        }
+        chunk_tokens.push(token);
+    }
+    let mut ctx = ParseCtx::new(chunk.file, text);
+    ctx.start_chunk(next);
+    let mut file = File::default();
+    parse_chunk(
+        &grammar::ChunkParser::new(),
+        &mut ctx,
+        &mut file,
+        &chunk_tokens,
+        false,
+    );
+    diagnostics.append(&mut ctx.diagnostics);
+    file.items.pop()
+}
+
+/// [`parse`]; with `deferred_rules`, rule chunks are recorded there instead
+/// of parsed.
+fn parse_with(file: FileId, text: &str, deferred_rules: &mut Option<Vec<RuleChunk>>) -> Parsed {
+    let mut chunks = Chunks::new(text, Tokens::new(file, text));
+    let mut ctx = ParseCtx::new(file, text);
+    let mut parsed = Parsed::default();
+    let parser = grammar::ChunkParser::new();
+    let mut index = 0;
+    while let Some(chunk) = chunks.next_chunk() {
+        let next = chunks.peek();
+        match (deferred_rules.as_mut(), chunk.first(), chunk.last()) {
+            (Some(rules), Some((start, Tok::At | Tok::Permit | Tok::Forbid, _)), Some(last)) => {
+                rules.push(RuleChunk {
+                    file,
+                    start: *start,
+                    end: last.2,
+                });
+            }
+            _ => {
+                ctx.start_chunk(next);
+                parse_chunk(&parser, &mut ctx, &mut parsed.file, &chunk, index == 0);
+            }
+        }
+        index += 1;
+    }
+    let (comments, mut diagnostics) = chunks.finish();
+    if index == 0 {
+        diagnostics.push(
             Diagnostic::new(
                 &Code::EMPTY_FILE,
                 Span::new(file, 0, 0),
@@ -58,63 +131,68 @@ pub fn parse(file: FileId, text: &str) -> Parsed {
             .label("empty policy file")
             .help("add declarations or rules, or delete the file"),
         );
-        return parsed;
     }
-
-    let mut ctx = ParseCtx::new(file, text);
-    let parser = grammar::ChunkParser::new();
-    let tokens = &lexed.tokens;
-    let bounds = chunk_bounds(text, tokens);
-    for (index, range) in bounds.iter().enumerate() {
-        let chunk = &tokens[range.clone()];
-        let next = tokens.get(range.end).copied();
-        ctx.start_chunk(next);
-        let span = Span::new(file, chunk[0].0, chunk[chunk.len() - 1].2);
-        if let Some((l, _, r)) = depth::too_deep(chunk).and_then(|i| chunk.get(i)) {
-            // Declarations nest record types; everything else expressions.
-            let what = match chunk[0].1 {
-                Tok::Entity | Tok::Context => ctx::Nested::Type,
-                _ => ctx::Nested::Expression,
-            };
-            let at = Span::new(file, *l, *r);
-            ctx.diagnostics.push(
-                ctx::nesting_too_deep(at, what)
-                    .label(format!("level {} starts here", MAX_EXPR_DEPTH + 1)),
-            );
-            parsed.file.items.push(Item::Error(BrokenItem {
-                span,
-                declares: declared_name(file, chunk),
-            }));
-            continue;
-        }
-        match parser.parse(&mut ctx, chunk.iter().map(|t| Ok::<_, ()>(*t))) {
-            Ok(Chunk::Package(name)) if index == 0 => parsed.file.package = Some(name),
-            Ok(Chunk::Package(name)) => ctx.diagnostics.push(
-                Diagnostic::new(
-                    &Code::SYNTAX_ERROR,
-                    span,
-                    "`package` must be the first declaration of a file",
-                )
-                .label("declared here")
-                .help(format!(
-                    "move `package {}` to the top of the file",
-                    name.name
-                )),
-            ),
-            Ok(Chunk::Item(item)) => parsed.file.items.push(item),
-            Err(error) => {
-                let diagnostic =
-                    misspelled_item(file, chunk).unwrap_or_else(|| ctx.syntax_error(&error));
-                ctx.diagnostics.push(diagnostic);
-                parsed.file.items.push(Item::Error(BrokenItem {
-                    span,
-                    declares: declared_name(file, chunk),
-                }));
-            }
-        }
-    }
-    parsed.diagnostics.append(&mut ctx.diagnostics);
+    diagnostics.append(&mut ctx.diagnostics);
+    parsed.comments = comments;
+    parsed.diagnostics = diagnostics;
     parsed
+}
+
+/// Parses one chunk into an item of `file` (an [`Item::Error`] when it
+/// does not parse); `first` when no chunk came before it.
+fn parse_chunk<'s>(
+    parser: &grammar::ChunkParser,
+    ctx: &mut ParseCtx<'s>,
+    file: &mut File,
+    chunk: &[Token<'s>],
+    first: bool,
+) {
+    let (Some(head), Some(last)) = (chunk.first(), chunk.last()) else {
+        return;
+    };
+    let span = ctx.span(head.0, last.2);
+    let broken = |ctx: &ParseCtx<'s>| {
+        Item::Error(BrokenItem {
+            span,
+            declares: declared_name(ctx.file, chunk),
+        })
+    };
+    if let Some((l, _, r)) = depth::too_deep(chunk).and_then(|i| chunk.get(i)) {
+        // Declarations nest record types; everything else expressions.
+        let what = match head.1 {
+            Tok::Entity | Tok::Context => ctx::Nested::Type,
+            _ => ctx::Nested::Expression,
+        };
+        let at = ctx.span(*l, *r);
+        ctx.diagnostics.push(
+            ctx::nesting_too_deep(at, what)
+                .label(format!("level {} starts here", MAX_EXPR_DEPTH + 1)),
+        );
+        file.items.push(broken(ctx));
+        return;
+    }
+    match parser.parse(ctx, chunk.iter().map(|t| Ok::<_, ()>(*t))) {
+        Ok(Chunk::Package(name)) if first => file.package = Some(name),
+        Ok(Chunk::Package(name)) => ctx.diagnostics.push(
+            Diagnostic::new(
+                &Code::SYNTAX_ERROR,
+                span,
+                "`package` must be the first declaration of a file",
+            )
+            .label("declared here")
+            .help(format!(
+                "move `package {}` to the top of the file",
+                name.name
+            )),
+        ),
+        Ok(Chunk::Item(item)) => file.items.push(item),
+        Err(error) => {
+            let diagnostic =
+                misspelled_item(ctx.file, chunk).unwrap_or_else(|| ctx.syntax_error(&error));
+            ctx.diagnostics.push(diagnostic);
+            file.items.push(broken(ctx));
+        }
+    }
 }
 
 /// The words that start a top-level item.
@@ -134,7 +212,7 @@ const ITEM_KEYWORDS: [&str; 11] = [
 
 /// The keyword a word at the start of a line most likely misspells
 /// (`permitt`, and `deny` for `forbid`).
-fn meant_keyword(tok: &Tok<'_>) -> Option<&'static str> {
+pub(super) fn meant_keyword(tok: &Tok<'_>) -> Option<&'static str> {
     match tok {
         Tok::Deny => Some("forbid"),
         Tok::Ident(word) => crate::diagnostics::did_you_mean(word, ITEM_KEYWORDS)
@@ -145,7 +223,7 @@ fn meant_keyword(tok: &Tok<'_>) -> Option<&'static str> {
 
 /// A chunk that starts with a misspelled item keyword: the diagnostic that
 /// says so, in place of the syntax error that follows from it.
-fn misspelled_item(file: FileId, chunk: &[(usize, Tok<'_>, usize)]) -> Option<Diagnostic> {
+fn misspelled_item(file: FileId, chunk: &[Token<'_>]) -> Option<Diagnostic> {
     let (l, tok, r) = chunk.first()?;
     let meant = meant_keyword(tok)?;
     let span = Span::new(file, *l, *r);
@@ -170,7 +248,7 @@ fn misspelled_item(file: FileId, chunk: &[(usize, Tok<'_>, usize)]) -> Option<Di
 }
 
 /// The name a chunk starts to declare (`entity Name …`, `action name …`).
-fn declared_name(file: FileId, chunk: &[(usize, Tok<'_>, usize)]) -> Option<(DeclKind, Ident)> {
+fn declared_name(file: FileId, chunk: &[Token<'_>]) -> Option<(DeclKind, Ident)> {
     let kind = match chunk.first()?.1 {
         Tok::Entity => DeclKind::Entity,
         Tok::Action => DeclKind::Action,
@@ -236,150 +314,4 @@ pub fn decode(file: FileId, bytes: &[u8]) -> Result<String, Box<Undecodable>> {
             }))
         }
     }
-}
-
-/// Token ranges of the top-level chunks. A chunk starts at a token that can
-/// begin an item, at bracket depth 0, unless the token before it continues an
-/// expression (`when action == …`, `on store x`).
-fn chunk_bounds(text: &str, tokens: &[(usize, Tok<'_>, usize)]) -> Vec<std::ops::Range<usize>> {
-    let mut bounds = Vec::new();
-    let mut start = 0;
-    let mut depth: i64 = 0;
-    // Annotations lead their rule: `@id("x") permit …` is one chunk.
-    let mut in_annotations = false;
-    for (i, (_, tok, _)) in tokens.iter().enumerate() {
-        let annotating = in_annotations && matches!(tok, Tok::At | Tok::Permit | Tok::Forbid);
-        let starts_line = i > 0
-            && text
-                .get(tokens[i - 1].2..tokens[i].0)
-                .unwrap_or_default()
-                .contains('\n');
-        let boundary = if depth <= 0 {
-            // A misspelled keyword at the start of a line starts an item too,
-            // so the slip is reported as one and the item before is intact.
-            starts_item(tok) || (starts_line && meant_keyword(tok).is_some())
-        } else {
-            // An unclosed bracket must not swallow the rest of the file.
-            starts_item_inside_brackets(tokens, i)
-        };
-        // `action a on T context { … }` declares the action's context when
-        // `context` is on the line the declaration has reached; a `context`
-        // that starts a line is the package's.
-        let own_context = *tok == Tok::Context
-            && tokens[start].1 == Tok::Action
-            && i > 0
-            && !text
-                .get(tokens[i - 1].2..tokens[i].0)
-                .unwrap_or_default()
-                .contains('\n');
-        if i > start && boundary && !continues_before(&tokens[i - 1].1, tok) && !annotating && !own_context
-        {
-            bounds.push(start..i);
-            start = i;
-            depth = 0;
-        }
-        if i == start {
-            in_annotations = *tok == Tok::At;
-        } else if matches!(tok, Tok::Permit | Tok::Forbid) {
-            in_annotations = false;
-        }
-        match tok {
-            Tok::LParen | Tok::LBracket | Tok::LBrace => depth += 1,
-            Tok::RParen | Tok::RBracket | Tok::RBrace => depth -= 1,
-            _ => {}
-        }
-    }
-    bounds.push(start..tokens.len());
-    bounds
-}
-
-fn starts_item(tok: &Tok<'_>) -> bool {
-    matches!(
-        tok,
-        Tok::Package
-            | Tok::Entity
-            | Tok::Action
-            | Tok::Context
-            | Tok::At
-            | Tok::Permit
-            | Tok::Forbid
-            | Tok::Ratelimit
-            | Tok::Store
-            | Tok::Http
-            | Tok::Test
-            | Tok::Type
-    )
-}
-
-/// Item starts that valid code never has inside brackets, so finding one
-/// there means a bracket was left open.
-fn starts_item_inside_brackets(tokens: &[(usize, Tok<'_>, usize)], i: usize) -> bool {
-    let at = |k: usize| tokens.get(i + k).map(|t| t.1);
-    match tokens[i].1 {
-        Tok::Package | Tok::At | Tok::Ratelimit | Tok::Http | Tok::Test => true,
-        // A rule after a finished statement; after anything else (`expcet
-        // permit read;`) it is more likely a typo inside a test.
-        Tok::Permit | Tok::Forbid => i > 0 && matches!(tokens[i - 1].1, Tok::Semi | Tok::RBrace),
-        // `entity Team` declares; `entity Team::"x"` is test data.
-        Tok::Entity => matches!(at(1), Some(Tok::Ident(_))) && at(2) != Some(Tok::PathSep),
-        // `action read` declares; `action == …` is an expression.
-        Tok::Action => matches!(at(1), Some(Tok::Ident(_))),
-        // `store s {` (or `store s by …`) declares; `on store s when` is a scope.
-        Tok::Store => {
-            matches!(at(1), Some(Tok::Ident(_))) && matches!(at(2), Some(Tok::LBrace | Tok::By))
-        }
-        _ => false,
-    }
-}
-
-/// Whether `tok`, an item keyword after `prev`, continues the chunk. After
-/// `>`, only an operand does: a type (`Set<Int>`) ends there too.
-fn continues_before(prev: &Tok<'_>, tok: &Tok<'_>) -> bool {
-    match prev {
-        Tok::Gt => matches!(tok, Tok::Action | Tok::Context),
-        _ => continues(prev),
-    }
-}
-
-/// Tokens after which an item keyword is an operand, not a new item.
-fn continues(prev: &Tok<'_>) -> bool {
-    matches!(
-        prev,
-        Tok::When
-            | Tok::Unless
-            | Tok::If
-            | Tok::Then
-            | Tok::Else
-            | Tok::On
-            | Tok::By
-            | Tok::Permit
-            | Tok::Forbid
-            | Tok::Expect
-            | Tok::Assign
-            | Tok::FatArrow
-            | Tok::Dot
-            | Tok::PathSep
-            | Tok::Comma
-            | Tok::Colon
-            | Tok::EqEq
-            | Tok::NotEq
-            | Tok::Lt
-            | Tok::Le
-            | Tok::Gt
-            | Tok::Ge
-            | Tok::AndAnd
-            | Tok::OrOr
-            | Tok::Bang
-            | Tok::Plus
-            | Tok::Minus
-            | Tok::Star
-            | Tok::In
-            | Tok::Has
-            | Tok::Is
-            | Tok::Like
-            | Tok::At
-            | Tok::LParen
-            | Tok::LBracket
-            | Tok::LBrace
-    )
 }

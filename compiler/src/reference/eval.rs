@@ -88,8 +88,8 @@ impl<'a> Evaluator<'a> {
                     .collect::<Eval<Vec<Option<Value>>>>()?;
                 Ok(Value::Record(slots))
             }
-            ExprKind::Attr { base, name, access } => self.attr(base, name, access),
-            ExprKind::Has { base, name, access } => self.has(base, name, access).map(Value::Bool),
+            ExprKind::Attr(read) => self.attr(&read.base, &read.name, &read.access),
+            ExprKind::Has(read) => self.has(&read.base, &read.access).map(Value::Bool),
             ExprKind::Is { base, ty } => match self.eval(base)? {
                 Value::Entity(uid) => Ok(Value::Bool(uid.ty == *ty)),
                 _ => malformed("`is` on a non-entity"),
@@ -204,7 +204,7 @@ impl<'a> Evaluator<'a> {
     }
 
     /// `base has name`.
-    fn has(&self, base: &Expr, _name: &str, access: &Access) -> Eval<bool> {
+    fn has(&self, base: &Expr, access: &Access) -> Eval<bool> {
         match access {
             Access::Descriptor { key } => Ok(self.descriptor_entry(key)?.is_some()),
             Access::Record { slot } => match self.eval(base)? {

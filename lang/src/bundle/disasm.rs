@@ -610,6 +610,7 @@ mod tests {
                     text: "context.x == \"\u{1b}]0;title\u{7}\"".into(),
                     line: 1,
                     start: 0,
+                    parts: Vec::new(),
                 }],
             }],
             ..Bundle::default()

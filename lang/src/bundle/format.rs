@@ -28,7 +28,10 @@ use crate::types::{ActionId, EntityTypeId, Field, RecordType, Type};
 
 pub const MAGIC: [u8; 4] = *b"RPRB";
 pub const FORMAT_VERSION: u16 = 2;
-const HEADER_LEN: usize = 4 + 2 + 2 + 32 + 4;
+/// Magic, version, reserved bytes, then the sha256 of everything after it.
+const HASH_END: usize = 4 + 2 + 2 + 32;
+/// The fixed header: up to the hash, then the section count.
+const HEADER_LEN: usize = HASH_END + 4;
 const ENTRY_LEN: usize = 12;
 
 /// Why bytes are not a usable bundle.
@@ -128,48 +131,101 @@ struct EntityTypeNode {
 }
 
 /// Encodes a bundle. The same bundle always gives the same bytes.
+///
+/// Sections are measured, then written straight into one buffer of the
+/// final size: a large policy's bundle is tens of megabytes, and encoding
+/// each section apart and copying, or growing the buffer, would hold that
+/// two or three times over.
 pub fn encode(bundle: &Bundle) -> Vec<u8> {
-    let sections: [Vec<u8>; 12] = [
-        to_bytes(&Meta {
-            package: bundle.package.clone(),
-        }),
-        to_bytes(&bundle.strings),
-        to_bytes(&flatten_schema(&bundle.schema)),
-        to_bytes(&bundle.constants),
-        to_bytes(&bundle.patterns),
-        to_bytes(&bundle.attr_tables),
-        to_bytes(&bundle.context_tables),
-        to_bytes(&bundle.functions),
-        to_bytes(&bundle.rules),
-        to_bytes(&bundle.index),
-        to_bytes(&bundle.domains),
-        to_bytes(&bundle.http),
-    ];
-    let table_len = sections.len() * ENTRY_LEN;
-    let mut body = Vec::new();
-    body.extend_from_slice(&u32_of(sections.len()).to_le_bytes());
-    let mut offset = HEADER_LEN + table_len;
-    for (id, section) in sections.iter().enumerate() {
-        body.extend_from_slice(&u32_of(id + 1).to_le_bytes());
-        body.extend_from_slice(&u32_of(offset).to_le_bytes());
-        body.extend_from_slice(&u32_of(section.len()).to_le_bytes());
-        offset += section.len();
+    let meta = Meta {
+        package: bundle.package.clone(),
+    };
+    let schema = flatten_schema(&bundle.schema);
+    // Each section's value, in section-id order, given to `$each`.
+    macro_rules! sections {
+        ($each:expr) => {
+            [
+                $each(&meta),
+                $each(&bundle.strings),
+                $each(&schema),
+                $each(&bundle.constants),
+                $each(&bundle.patterns),
+                $each(&bundle.attr_tables),
+                $each(&bundle.context_tables),
+                $each(&bundle.functions),
+                $each(&bundle.rules),
+                $each(&bundle.index),
+                $each(&bundle.domains),
+                $each(&bundle.http),
+            ]
+        };
     }
-    for section in &sections {
-        body.extend_from_slice(section);
-    }
-    let mut out = Vec::with_capacity(8 + 32 + body.len());
+    let sizes: [usize; SECTIONS.len()] = sections!(encoded_len);
+    let table_len = sizes.len() * ENTRY_LEN;
+    let body_len = 4 + table_len + sizes.iter().sum::<usize>();
+    let mut out = Vec::with_capacity(HASH_END + body_len);
     out.extend_from_slice(&MAGIC);
     out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());
     out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&Sha256::digest(&body));
-    out.extend_from_slice(&body);
+    out.resize(HASH_END, 0);
+    out.extend_from_slice(&u32_of(sizes.len()).to_le_bytes());
+    let mut offset = HEADER_LEN + table_len;
+    for (id, size) in sizes.iter().enumerate() {
+        out.extend_from_slice(&u32_of(id + 1).to_le_bytes());
+        out.extend_from_slice(&u32_of(offset).to_le_bytes());
+        out.extend_from_slice(&u32_of(*size).to_le_bytes());
+        offset += size;
+    }
+    let mut write = |value: &dyn ErasedSection| value.write_to(&mut out);
+    let _: [(); SECTIONS.len()] = sections!(write);
+    let hash = Sha256::digest(&out[HASH_END..]);
+    out[HASH_END - hash.len()..HASH_END].copy_from_slice(&hash);
     out
+}
+
+/// A section value, written without knowing its type (so one closure
+/// serves every section).
+trait ErasedSection {
+    fn write_to(&self, out: &mut Vec<u8>);
+}
+
+impl<T: Serialize> ErasedSection for T {
+    fn write_to(&self, out: &mut Vec<u8>) {
+        // Appending plain data to a Vec cannot fail.
+        let _ = postcard::serialize_with_flavor::<T, Append<'_>, ()>(self, Append(out));
+    }
+}
+
+/// A postcard output that appends to a buffer in place.
+struct Append<'a>(&'a mut Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append<'_> {
+    type Output = ();
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
+    }
+}
+
+/// The encoded length of a section's value.
+fn encoded_len<T: Serialize>(value: &T) -> usize {
+    // Measuring plain data cannot fail.
+    postcard::experimental::serialized_size(value).unwrap_or(0)
 }
 
 /// The sha256 content hash recorded in a bundle's header, in hex.
 pub fn content_hash(bytes: &[u8]) -> Option<String> {
-    let hash = bytes.get(8..40)?;
+    let hash = bytes.get(8..HASH_END)?;
     Some(hash.iter().map(|b| format!("{b:02x}")).collect())
 }
 
@@ -193,10 +249,10 @@ pub fn decode(bytes: &[u8]) -> Result<Bundle, BundleError> {
     if reserved != 0 {
         return Err(BundleError::ReservedBytes(reserved));
     }
-    if Sha256::digest(&bytes[40..]).as_slice() != &bytes[8..40] {
+    if Sha256::digest(&bytes[HASH_END..]).as_slice() != &bytes[8..HASH_END] {
         return Err(BundleError::HashMismatch);
     }
-    let count = read_u32(bytes, 40) as usize;
+    let count = read_u32(bytes, HASH_END) as usize;
     if count != SECTIONS.len() {
         return Err(BundleError::BadSectionTable(format!(
             "{count} sections, expected {}",
@@ -266,11 +322,6 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
 
 fn u32_of(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
-}
-
-fn to_bytes<T: Serialize>(value: &T) -> Vec<u8> {
-    // Serializing plain data into a Vec cannot fail.
-    postcard::to_allocvec(value).unwrap_or_default()
 }
 
 fn section<T: DeserializeOwned>(sections: &[&[u8]], index: usize) -> Result<T, BundleError> {

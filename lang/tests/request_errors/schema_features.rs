@@ -111,7 +111,11 @@ fn decimals_are_exact_strings_or_numbers() {
     let ok = decoded(&request("pull", repo(json!({})), json!({}))).unwrap();
     let attrs = &ok.entities[0].attrs;
     assert_eq!(attrs[0], Some(Value::Decimal(15_000)));
-    assert_eq!(attrs[1], Some(Value::Duration(-18_000_000)), "a negative duration");
+    assert_eq!(
+        attrs[1],
+        Some(Value::Duration(-18_000_000)),
+        "a negative duration"
+    );
     let mut as_number = request("pull", repo(json!({})), json!({}));
     as_number["principal"]["attrs"]["score"] = json!(12.25);
     assert_eq!(
@@ -191,7 +195,11 @@ fn an_action_with_its_own_context_is_checked_against_it() {
         "missing required field of type `Bool`",
     );
     refused(
-        &request("push", repo(json!({})), json!({ "force": true, "now": "2026-01-01T00:00:00Z" })),
+        &request(
+            "push",
+            repo(json!({})),
+            json!({ "force": true, "now": "2026-01-01T00:00:00Z" }),
+        ),
         "context.now",
         "unknown field (declared: force)",
     );
@@ -208,7 +216,11 @@ fn store_requests_carry_the_key_and_name_a_declared_store_by_an_admitted_princip
         "missing required field of type `String`",
     );
     refused(
-        &request("store.read", json!({ "type": "Store", "id": "cache" }), json!({ "key": "k" })),
+        &request(
+            "store.read",
+            json!({ "type": "Store", "id": "cache" }),
+            json!({ "key": "k" }),
+        ),
         "resource.id",
         "`Store` has no entity \"cache\" (declared: \"sessions\")",
     );

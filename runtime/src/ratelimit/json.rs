@@ -55,7 +55,10 @@ pub fn decode(text: &str, limits: &Limits) -> Result<RateLimitRequest, RequestEr
         return err("descriptors", "missing");
     };
     let Json::Array(items) = list else {
-        return err("descriptors", format!("expected an array, found {}", kind(list)));
+        return err(
+            "descriptors",
+            format!("expected an array, found {}", kind(list)),
+        );
     };
     if items.len() > limits.max_set_len {
         return err(
@@ -79,14 +82,21 @@ fn descriptor(json: &Json, path: &str, limits: &Limits) -> Result<Descriptor, Re
     only_keys(
         fields,
         path,
-        &[("entries", "entries"), ("limit", "limit"), ("hits_addend", "hitsAddend")],
+        &[
+            ("entries", "entries"),
+            ("limit", "limit"),
+            ("hits_addend", "hitsAddend"),
+        ],
     )?;
     let entries_path = format!("{path}.entries");
     let Some(list) = field(fields, "entries", "entries") else {
         return err(&entries_path, "missing");
     };
     let Json::Array(items) = list else {
-        return err(&entries_path, format!("expected an array, found {}", kind(list)));
+        return err(
+            &entries_path,
+            format!("expected an array, found {}", kind(list)),
+        );
     };
     if items.len() > limits.max_set_len {
         return err(
@@ -232,7 +242,7 @@ fn code(code: Code) -> &'static str {
 
 /// A `google.protobuf.Duration` in JSON: seconds with up to three decimals.
 fn proto_duration(ms: u64) -> String {
-    if ms % 1000 == 0 {
+    if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{}.{:03}s", ms / 1000, ms % 1000)
@@ -274,7 +284,10 @@ fn only_keys(
     }
     for (snake, camel) in allowed {
         if snake != camel && object.contains_key(*snake) && object.contains_key(*camel) {
-            return err(&join(camel), format!("`{snake}` is given twice (as `{camel}` too)"));
+            return err(
+                &join(camel),
+                format!("`{snake}` is given twice (as `{camel}` too)"),
+            );
         }
     }
     Ok(())
@@ -361,7 +374,10 @@ mod tests {
     fn errors_name_the_field() {
         for (text, want) in [
             (r#"{"descriptors": []}"#, "`domain`: missing"),
-            (r#"{"domain": 1, "descriptors": []}"#, "`domain`: expected a string"),
+            (
+                r#"{"domain": 1, "descriptors": []}"#,
+                "`domain`: expected a string",
+            ),
             (
                 r#"{"domain": "d", "descriptors": [{"entries": [{"key": "k"}]}]}"#,
                 "`descriptors[0].entries[0].value`: missing",
@@ -378,7 +394,10 @@ mod tests {
                 r#"{"domain": "d", "descriptors": [], "hits_addend": 1, "hitsAddend": 2}"#,
                 "`hitsAddend`: `hits_addend` is given twice",
             ),
-            (r#"{"domain": "d", "descriptors": [], "extra": 1}"#, "`extra`: unknown field"),
+            (
+                r#"{"domain": "d", "descriptors": [], "extra": 1}"#,
+                "`extra`: unknown field",
+            ),
         ] {
             let error = decoded(text).unwrap_err();
             assert!(error.starts_with(want), "{text}\n{error}");

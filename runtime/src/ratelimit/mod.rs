@@ -78,7 +78,10 @@ impl Unit {
         for unit in Unit::ALL {
             let scaled = u128::from(count) * u128::from(unit.millis());
             if unit.millis() >= period && scaled % u128::from(period) == 0 {
-                return (u64::try_from(scaled / u128::from(period)).unwrap_or(u64::MAX), unit);
+                return (
+                    u64::try_from(scaled / u128::from(period)).unwrap_or(u64::MAX),
+                    unit,
+                );
             }
         }
         let unit = Unit::ALL
