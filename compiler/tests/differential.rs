@@ -3,16 +3,20 @@
 //! (`reaper_compiler::reference`) on every generated policy and request, and
 //! on every request the examples' `test` blocks describe; and the same
 //! limits must apply to generated rate-limit descriptors, with the same keys.
+//! A checked policy must never go wrong: the reference evaluator finding it
+//! `malformed` fails the test even when the VM agrees.
 //!
 //! Policies are generated as source text against a fixed schema
 //! (`differential/model.rs`), type-directed so that each one checks
-//! without errors (`differential/policy.rs`); requests carry random entity
-//! data (`differential/requests.rs`); limits and descriptors come from
-//! `differential/limits.rs`. All read a tape of random choices that proptest
-//! shrinks. `PROPTEST_CASES` sets the number of cases (default 2000, a
-//! quarter of that for limits). Two ignored tests help when hunting bugs:
-//! `survey` runs many cases and prints one reproduction per kind of
-//! disagreement, `coverage` prints what the generator exercises.
+//! without errors (`differential/policy.rs` and the files it includes);
+//! requests carry random entity data (`differential/requests.rs`); limits
+//! and descriptors come from `differential/limits.rs`. All read a tape of
+//! random choices that proptest shrinks. `PROPTEST_CASES` sets the number
+//! of cases (default 2000, a quarter of that for limits). Two ignored tests
+//! help when hunting bugs (`differential/report.rs`): `survey` runs many
+//! cases and prints one reproduction per kind of disagreement, `coverage`
+//! prints what the generator exercises. Bugs not fixed yet are steered
+//! clear of ([`KnownBug`]) and kept as ignored regression tests.
 
 #![allow(
     clippy::unwrap_used,
@@ -28,6 +32,8 @@ mod limits;
 mod model;
 #[path = "differential/policy.rs"]
 mod policy;
+#[path = "differential/report.rs"]
+mod report;
 #[path = "differential/requests.rs"]
 mod requests;
 #[path = "differential/tape.rs"]
@@ -37,7 +43,6 @@ use std::fmt;
 use std::sync::OnceLock;
 
 use proptest::prelude::*;
-use proptest::strategy::ValueTree;
 use proptest::test_runner::Config;
 use reaper_compiler::reference;
 
@@ -52,6 +57,35 @@ use model::Model;
 use policy::{Policy, PolicyGen};
 use requests::RequestGen;
 use tape::Tape;
+
+/// Bugs in the compiler or the runtime that the generators steer clear of,
+/// so that the tests pass while they stand; each has a regression test
+/// below, ignored until it is fixed. `DIFFERENTIAL_KNOWN_BUGS` (`all`, or
+/// names such as `context-slot,store-principals`) generates the cases that
+/// show them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KnownBug {
+    /// Lowering reads a context field some of a rule's actions lack, found
+    /// at one slot in the contexts of those that have it, at that slot for
+    /// every action (`context_field_some_actions_lack_is_absent_for_the_others`).
+    ContextSlot,
+    /// The checker types `principal` in a rule `on store s` by the store's
+    /// `by` list even for actions that name no `by` (`ping`), whose
+    /// requests on the store may come from any type
+    /// (`rule_on_a_store_sees_principals_of_actions_without_by`).
+    StorePrincipals,
+}
+
+/// Whether generators avoid `bug` (see [`KnownBug`]).
+pub fn avoid(bug: KnownBug) -> bool {
+    static SHOWN: OnceLock<String> = OnceLock::new();
+    let shown = SHOWN.get_or_init(|| std::env::var("DIFFERENTIAL_KNOWN_BUGS").unwrap_or_default());
+    let name = match bug {
+        KnownBug::ContextSlot => "context-slot",
+        KnownBug::StorePrincipals => "store-principals",
+    };
+    !(shown == "all" || shown.split(',').any(|n| n == name))
+}
 
 /// Requests tried against each generated policy.
 const REQUESTS_PER_POLICY: usize = 8;
@@ -198,6 +232,11 @@ fn run(case: &Case) -> Result<(), String> {
             }
         }
         let expected = reference_answer(&package, request);
+        if expected.errors.iter().any(|(_, kind)| *kind == "malformed") {
+            return Err(format!(
+                "a checked policy went wrong: the reference evaluator finds it malformed\n--- policy.reaper\n{source}\n--- request\n{json}\n--- reference: {expected}"
+            ));
+        }
         let got = vm_answer(&engine, request);
         if expected != got {
             let reduced = reduce(&case.policy, request);
@@ -320,6 +359,12 @@ fn run_limits(case: &LimitCase) -> Result<(), String> {
         build(&source).map_err(|e| format!("{e}\n--- policy.reaper\n{source}"))?;
     for descriptor in &case.descriptors {
         let expected = reference_limits(&package, descriptor);
+        if expected.iter().any(|(_, keys)| *keys == Err("malformed")) {
+            return Err(format!(
+                "a checked limit went wrong: the reference evaluator finds it malformed\n--- limits\n{}\n--- descriptor {descriptor:?}\n--- reference: {expected:?}",
+                case.domain
+            ));
+        }
         let got = vm_limits(&engine, descriptor);
         if expected != got {
             return Err(format!(
@@ -424,201 +469,6 @@ fn examples_agree_with_their_tests() {
     );
 }
 
-/// Prints what the generator exercises: typed operators and run-time
-/// outcomes over many cases (`cargo test --test differential -- --ignored
-/// --nocapture coverage`).
-#[test]
-#[ignore = "prints a coverage report"]
-fn coverage() {
-    use std::collections::BTreeMap;
-
-    use reaper_compiler::typed::{Expr, ExprKind};
-
-    fn walk(expr: &Expr, counts: &mut BTreeMap<String, usize>) {
-        let key = match &expr.kind {
-            ExprKind::Const(c) => {
-                format!("const {}", format!("{c:?}").split('(').next().unwrap_or(""))
-            }
-            ExprKind::Var(v) => format!("var {}", v.as_str()),
-            ExprKind::Binary { op, .. } => format!("binary {op:?}"),
-            ExprKind::Unary { op, .. } => format!("unary {op:?}"),
-            ExprKind::Attr(read) => format!(
-                "attr {}",
-                format!("{:?}", read.access).split(' ').next().unwrap_or("")
-            ),
-            ExprKind::Has(read) => format!(
-                "has {}",
-                format!("{:?}", read.access).split(' ').next().unwrap_or("")
-            ),
-            other => format!("{other:?}")
-                .split([' ', '(', '{'])
-                .next()
-                .unwrap_or("")
-                .to_owned(),
-        };
-        *counts.entry(key).or_default() += 1;
-        match &expr.kind {
-            ExprKind::Set(items) => items.iter().for_each(|e| walk(e, counts)),
-            ExprKind::Record(fields) => fields.iter().for_each(|(_, e)| walk(e, counts)),
-            ExprKind::Attr(read) | ExprKind::Has(read) => walk(&read.base, counts),
-            ExprKind::Is { base, .. } | ExprKind::Like { base, .. } => {
-                walk(base, counts);
-            }
-            ExprKind::Unary { operand, .. } => walk(operand, counts),
-            ExprKind::Binary { lhs, rhs, .. } => {
-                walk(lhs, counts);
-                walk(rhs, counts);
-            }
-            ExprKind::If {
-                cond,
-                then,
-                otherwise,
-            } => {
-                walk(cond, counts);
-                walk(then, counts);
-                walk(otherwise, counts);
-            }
-            _ => {}
-        }
-    }
-
-    let cases: usize = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = case_strategy();
-    let mut nodes: BTreeMap<String, usize> = BTreeMap::new();
-    let mut outcomes: BTreeMap<String, usize> = BTreeMap::new();
-    for _ in 0..cases {
-        let case = strategy.new_tree(&mut runner).unwrap().current();
-        let source = case.policy.source(model(), None);
-        let mut sources = Sources::new();
-        sources.add("policy.reaper", source.as_str());
-        let checked = reaper_compiler::check(&sources);
-        assert!(
-            !checked.has_errors(),
-            "{source}\n{:#?}",
-            checked.diagnostics
-        );
-        for rule in &checked.package.rules {
-            let scope = reaper_compiler::lower::index::scope(rule, &checked.package.schema);
-            let scope = format!("{scope:?}");
-            *outcomes
-                .entry(format!("scope {}", scope.split('(').next().unwrap_or("")))
-                .or_default() += 1;
-            for condition in &rule.conditions {
-                walk(&condition.expr, &mut nodes);
-            }
-        }
-        for request in &case.requests {
-            for rule in &checked.package.rules {
-                let outcome = match reference::rule_outcome(&checked.package, rule, request) {
-                    reference::Outcome::Failed(e) => format!("rule failed: {}", e.kind()),
-                    other => format!("rule {other:?}"),
-                };
-                *outcomes.entry(outcome).or_default() += 1;
-            }
-            let d = reference::authorize(&checked.package, request);
-            let decision = match (d.allow, d.reasons.is_empty()) {
-                (true, _) => "decision allow",
-                (false, false) => "decision deny by forbid",
-                (false, true) => "decision deny by default",
-            };
-            *outcomes.entry(decision.into()).or_default() += 1;
-        }
-    }
-    let strategy = limit_case_strategy();
-    for _ in 0..cases {
-        let case = strategy.new_tree(&mut runner).unwrap().current();
-        let source = format!("{}\n{}", model().source(), case.domain);
-        let (package, _) = build(&source).unwrap();
-        let limits = package.domains.first().map_or(0, |d| d.limits.len());
-        for descriptor in &case.descriptors {
-            let answer = reference_limits(&package, descriptor);
-            *outcomes.entry("limit not applicable".into()).or_default() += limits - answer.len();
-            for (_, keys) in answer {
-                let key = match keys {
-                    Ok(_) => "limit applies".to_owned(),
-                    Err(kind) => format!("limit failed: {kind}"),
-                };
-                *outcomes.entry(key).or_default() += 1;
-            }
-        }
-    }
-    println!("typed nodes over {cases} policies:");
-    for (k, v) in &nodes {
-        println!("  {v:>8}  {k}");
-    }
-    println!("outcomes:");
-    for (k, v) in &outcomes {
-        println!("  {v:>8}  {k}");
-    }
-}
-
-/// Runs many cases without stopping at the first disagreement and prints
-/// one single-rule reproduction per kind of disagreement (`cargo test
-/// --test differential -- --ignored --nocapture survey`).
-#[test]
-#[ignore = "prints every kind of disagreement found"]
-fn survey() {
-    use std::collections::BTreeMap;
-
-    let cases: usize = std::env::var("PROPTEST_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000);
-    let mut runner = proptest::test_runner::TestRunner::deterministic();
-    let strategy = case_strategy();
-    let mut kinds: BTreeMap<String, (usize, String)> = BTreeMap::new();
-    for _ in 0..cases {
-        let case = strategy.new_tree(&mut runner).unwrap().current();
-        let source = case.policy.source(model(), None);
-        let (package, engine) = match build(&source) {
-            Ok(built) => built,
-            Err(e) => {
-                let entry = kinds
-                    .entry(format!("build: {}", e.lines().nth(1).unwrap_or("")))
-                    .or_insert((0, source.clone()));
-                entry.0 += 1;
-                continue;
-            }
-        };
-        for request in &case.requests {
-            if reference_answer(&package, request) == vm_answer(&engine, request) {
-                continue;
-            }
-            let (key, repro) = match single_rule(&case.policy, request) {
-                Some((i, expected, got)) => {
-                    let anonymous = |a: &Answer| {
-                        let errors: Vec<&str> = a.errors.iter().map(|(_, k)| *k).collect();
-                        format!("{} {} {:?}", a.allow, a.reasons.len(), errors)
-                    };
-                    (
-                        format!(
-                            "reference {} / vm {}",
-                            anonymous(&expected),
-                            anonymous(&got)
-                        ),
-                        format!(
-                            "{}\n--- request\n{}\n--- reference: {expected}\n--- vm:        {got}",
-                            case.policy.rules[i],
-                            requests::json(&package.schema, request)
-                        ),
-                    )
-                }
-                None => ("several rules together".into(), source.clone()),
-            };
-            let entry = kinds.entry(key).or_insert((0, repro));
-            entry.0 += 1;
-        }
-    }
-    for (key, (count, repro)) in &kinds {
-        println!("=== {count} x {key}\n{repro}\n");
-    }
-    println!("{} kinds of disagreement over {cases} cases", kinds.len());
-}
-
 /// Checks one hand-written policy and JSON request against both evaluators.
 fn agree(source: &str, request: &str) -> Answer {
     let (package, engine) = build(source).unwrap();
@@ -683,4 +533,89 @@ fn limit_reading_an_entity_attribute_fails_as_a_missing_entity() {
     ];
     assert_eq!(reference_limits(&package, &descriptor), expected);
     assert_eq!(vm_limits(&engine, &descriptor), expected);
+}
+
+/// Found by `vm_agrees_with_the_reference` (`KnownBug::ContextSlot`): in a
+/// rule over actions with different context records, a field only some of
+/// them have is absent for the others. Lowering reads it with the plain
+/// context op when every action that has it has it at one slot, so for
+/// `read` (whose context has `n` at that slot) the VM finds `origin`
+/// present and reads `n` as an `Ip` (`malformed`).
+#[test]
+#[ignore = "known bug: lowering reads the field at the same slot for every action"]
+fn context_field_some_actions_lack_is_absent_for_the_others() {
+    let source = r#"
+        entity User
+        action read on User by User
+        action launch on User by User context { origin: Ip }
+        context { n: Int }
+        @id("has-origin") permit [read, launch] when context has origin;
+        @id("v4") permit [read, launch] when (if context has origin then context.origin else 10.1.2.3).is_ipv4();
+    "#;
+    let answer = agree(
+        source,
+        r#"{
+            "principal": {"type": "User", "id": "a"},
+            "action": "read",
+            "resource": {"type": "User", "id": "a"},
+            "context": {"n": 1}
+        }"#,
+    );
+    assert_eq!(answer.reasons, ["v4"]);
+    assert_eq!(answer.errors, []);
+}
+
+/// Found by `vm_agrees_with_the_reference` (`KnownBug::StorePrincipals`): a
+/// rule `on store cache` covers `ping`, which names no `on` or `by`, so a
+/// `Role` may ping `Store::"cache"`; the checker still types `principal`
+/// as the store's `by` list (`User`), accepts `principal.name`, and the
+/// reference evaluator finds the rule malformed (the VM: a missing entity).
+#[test]
+#[ignore = "known bug: the checker types `principal` by the store's `by` list"]
+fn rule_on_a_store_sees_principals_of_actions_without_by() {
+    let source = r#"
+        entity User { name: String }
+        entity Role
+        action ping
+        action read on Role by User
+        store cache by [User] { ttl 1m }
+        @id("named") permit [ping, store.read] on store cache when principal.name == "x";
+    "#;
+    // Refusing the policy, or the request, would each be a fix.
+    let Ok((package, engine)) = build(source) else {
+        return;
+    };
+    let request = r#"{
+        "principal": {"type": "Role", "id": "a"},
+        "action": "ping",
+        "resource": {"type": "Store", "id": "cache"},
+        "context": {}
+    }"#;
+    let Ok(request) = reaper_lang::request::decode(&package.schema, request, &Limits::default())
+    else {
+        return;
+    };
+    let answer = reference_answer(&package, &request);
+    assert_eq!(answer, vm_answer(&engine, &request));
+    let malformed = answer.errors.iter().any(|(_, kind)| *kind == "malformed");
+    assert!(!malformed, "{answer}");
+}
+
+/// Found while extending the generator's schema: a type alias whose type
+/// ends with `>` swallows the `action` or `context` declaration on the next
+/// line (the chunker reads `> action` as a comparison going on), so both
+/// are reported as syntax errors. The model orders its declarations so
+/// that no alias ending with `>` comes before an action or the context.
+#[test]
+#[ignore = "known bug: `>` at the end of a type alias continues into the next item"]
+fn type_alias_ending_in_a_generic_ends_before_an_action() {
+    let source = r#"
+        entity User { tags: Tags }
+        type Tags = Set<String>
+        action read on User by User
+        type Limits = Map<String, Int>
+        context { n: Int }
+        @id("r") permit read when context.n > 1;
+    "#;
+    build(source).unwrap();
 }

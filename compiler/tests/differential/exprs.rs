@@ -1,11 +1,10 @@
-//! Type-directed expression generation for the policy generator: literals
-//! of every type, and for each wanted type the productions that give it
-//! (reads, operators, `if`), threading the facts `&&`, `if` and guards
-//! establish exactly as the checker does.
+//! Type-directed generation of value expressions for the policy generator:
+//! literals of every type, and for each wanted type the productions that
+//! give it (reads, map entries, operators, conversions, methods, `if`).
+//! Conditions are in `conditions.rs`.
 
-use super::facts::Facts;
-use super::{Env, Path, PolicyGen};
-use crate::model::{Field, IDS, STORE, STORE_NAME, T};
+use super::{Env, PolicyGen};
+use crate::model::{Field, T};
 
 const INTS: &[&str] = &[
     "0",
@@ -14,13 +13,33 @@ const INTS: &[&str] = &[
     "3",
     "7",
     "100",
+    "2026",
     "16KiB",
     "1_000",
     "9223372036854775807",
     "4611686018427387904",
     "3037000500",
 ];
-pub const STRINGS: &[&str] = &["", "a", "b", "ab", "a*b", "x@corp.com", "é", "A", "q\"\\"];
+/// Strings policies and requests use: some are IPs and decimals for
+/// `ip(…)` and `decimal(…)` of computed text, some almost are.
+pub const STRINGS: &[&str] = &[
+    "",
+    "a",
+    "b",
+    "ab",
+    "a*b",
+    "x@corp.com",
+    "é",
+    "A",
+    "q\"\\",
+    "10.1.2.3",
+    "10.0.0.0/8",
+    "::1",
+    "10.1.2.3/8",
+    "12.5",
+    "-0.0001",
+    "1.23456",
+];
 const IPS: &[&str] = &[
     "10.1.2.3",
     "10.0.0.0/8",
@@ -53,6 +72,18 @@ const TIMESTAMPS: &[&str] = &[
     "2026-06-01T09:00:00.250+02:00",
     "9999-12-30T00:00:00Z",
     "0001-01-01T00:00:00Z",
+    "1969-12-31T23:59:59.999Z",
+];
+const DECIMALS: &[&str] = &[
+    "0.0",
+    "1.5",
+    "12.5",
+    "0.0001",
+    "100.25",
+    "922337203685477.5807",
+    "decimal(\"-3.5\")",
+    "decimal(\"7\")",
+    "decimal(\"-922337203685477.5807\")",
 ];
 /// Pieces of `like` patterns: `None` is a wildcard.
 pub(super) const PATTERN_PARTS: &[Option<&str>] = &[
@@ -127,6 +158,16 @@ pub(super) fn int_const(text: &str) -> Option<i64> {
     reaper_lang::literal::parse_int(text).ok()
 }
 
+/// Wraps a string literal in parentheses, so that `ip(…)` and `decimal(…)`
+/// convert it at run time instead of checking it as a literal.
+fn computed(text: String) -> String {
+    if text.starts_with('"') {
+        format!("({text})")
+    } else {
+        text
+    }
+}
+
 impl PolicyGen<'_, '_> {
     // ------------------------------------------------------------ literals
 
@@ -143,22 +184,18 @@ impl PolicyGen<'_, '_> {
             T::Ip => (*self.tape.choose(IPS)).into(),
             T::Dur => (*self.tape.choose(DURATIONS)).into(),
             T::Ts => (*self.tape.choose(TIMESTAMPS)).into(),
+            T::Dec => (*self.tape.choose(DECIMALS)).into(),
             T::Ent(types) => {
                 let ty = if types.is_empty() || self.tape.chance(20) {
                     self.tape.pick(self.model.entities.len())
                 } else {
                     *self.tape.choose(types)
                 };
-                let id = if ty == STORE && self.tape.chance(70) {
-                    STORE_NAME
-                } else {
-                    self.tape.choose(&IDS)
-                };
+                let id = *self.tape.choose(self.model.ids(ty));
                 format!("{}::{}", self.type_name(ty), quote(id))
             }
             T::Set(elem) => {
-                let items: Vec<String> =
-                    (0..self.tape.pick(4)).map(|_| self.literal(elem)).collect();
+                let items: Vec<String> = (0..self.set_len()).map(|_| self.literal(elem)).collect();
                 format!("[{}]", items.join(", "))
             }
             T::Rec(fields) => {
@@ -172,11 +209,24 @@ impl PolicyGen<'_, '_> {
                 format!("{{ {} }}", items.join(", "))
             }
             T::Action => self.action_literal(),
+            T::Map(_) | T::Ctx(..) => panic!("no literal of type {ty:?}"),
         }
     }
 
+    /// Mostly a few elements; now and then more than the VM scans in a
+    /// line (it searches larger sets by halves).
+    fn set_len(&mut self) -> usize {
+        if self.tape.chance(5) {
+            9 + self.tape.pick(4)
+        } else {
+            self.tape.pick(4)
+        }
+    }
+
+    /// An action name that can be a value: not a group, nor a store action.
     pub(super) fn action_literal(&mut self) -> String {
-        let action = self.tape.pick(self.model.declared_actions());
+        let actions = self.model.value_actions();
+        let action = *self.tape.choose(&actions);
         self.action_name(action).into()
     }
 
@@ -188,7 +238,15 @@ impl PolicyGen<'_, '_> {
             T::Int => self.int_expr(env, depth),
             T::Dur => self.dur_expr(env, depth),
             T::Ts => self.ts_expr(env, depth),
+            T::Dec => self.dec_expr(env, depth),
+            T::Str => self.str_expr(env, depth),
+            T::Ip => self.ip_expr(env, depth),
             T::Ent(_) => self.entity_expr(env, depth),
+            T::Map(_) => self.map_expr(ty, env, depth),
+            T::Set(elem) if **elem == T::Str && self.tape.chance(25) => {
+                let map = self.map_path(env, None);
+                format!("{map}.keys()")
+            }
             _ => self.plain_expr(ty, env, depth),
         }
     }
@@ -203,11 +261,11 @@ impl PolicyGen<'_, '_> {
         };
         match choice {
             0 => self.literal(ty),
-            1 => self.read(ty, env).unwrap_or_else(|| self.literal(ty)),
+            1 => self.read_or_get(ty, env),
             2 => self.if_expr(ty, env, depth),
             _ => match ty {
                 T::Set(elem) => {
-                    let items: Vec<String> = (0..self.tape.pick(4))
+                    let items: Vec<String> = (0..self.set_len())
                         .map(|_| self.expr(elem, env, depth - 1))
                         .collect();
                     format!("[{}]", items.join(", "))
@@ -220,21 +278,38 @@ impl PolicyGen<'_, '_> {
                     format!("{{ {} }}", items.join(", "))
                 }
                 T::Action if self.tape.chance(50) => "action".into(),
-                _ => self.read(ty, env).unwrap_or_else(|| self.literal(ty)),
+                _ => self.read_or_get(ty, env),
             },
         }
     }
 
+    /// A read of a path or (for types maps hold) of a map entry, else a
+    /// literal.
+    pub(super) fn read_or_get(&mut self, ty: &T, env: &Env) -> String {
+        if self.tape.chance(20)
+            && let Some(get) = self.get_expr(ty, env)
+        {
+            return get;
+        }
+        self.read(ty, env).unwrap_or_else(|| self.literal(ty))
+    }
+
     pub(super) fn if_expr(&mut self, ty: &T, env: &Env, depth: u32) -> String {
         let d = depth.saturating_sub(1);
-        // Sometimes narrow or guard the `then` branch.
-        let (cond, added) = match self.tape.pick(4) {
+        // Sometimes narrow or guard one branch: `then` where the guard
+        // holds, or `else` where its negation fails.
+        let (cond, flow) = match self.tape.pick(5) {
             3 => self.guard_clause(env),
+            4 => {
+                let (guard, flow) = self.guard_clause(env);
+                (format!("!({guard})"), flow.not())
+            }
             _ => self.bool_expr(env, d.min(2)),
         };
-        let then_env = self.with(env, &added);
+        let then_env = self.with(env, &flow.when_true);
+        let else_env = self.with(env, &flow.when_false);
         let then = self.expr(ty, &then_env, d);
-        let otherwise = self.expr(ty, env, d);
+        let otherwise = self.expr(ty, &else_env, d);
         format!("(if {cond} then {then} else {otherwise})")
     }
 
@@ -242,14 +317,12 @@ impl PolicyGen<'_, '_> {
         let choice = if depth == 0 {
             self.tape.pick(2)
         } else {
-            self.tape.pick(8)
+            self.tape.pick(12)
         };
         let d = depth.saturating_sub(1);
         match choice {
             0 => self.literal(&T::Int),
-            1 => self
-                .read(&T::Int, env)
-                .unwrap_or_else(|| self.literal(&T::Int)),
+            1 => self.read_or_get(&T::Int, env),
             2..=4 => {
                 let op = ["+", "-", "*"][choice - 2];
                 let a = self.int_expr(env, d);
@@ -273,6 +346,33 @@ impl PolicyGen<'_, '_> {
                 let elem = self.set_elem_type();
                 format!("({}).len()", self.expr(&T::set(elem), env, d))
             }
+            7 => {
+                let map = self.map_path(env, None);
+                let method = if self.tape.chance(80) {
+                    "len"
+                } else {
+                    "keys().len"
+                };
+                format!("{map}.{method}()")
+            }
+            8 => {
+                let method =
+                    *self
+                        .tape
+                        .choose(&["year", "month", "day", "hour", "minute", "day_of_week"]);
+                format!("({}).{method}()", self.ts_expr(env, d))
+            }
+            9 => {
+                let method = *self.tape.choose(&[
+                    "to_days",
+                    "to_hours",
+                    "to_minutes",
+                    "to_seconds",
+                    "to_milliseconds",
+                ]);
+                format!("({}).{method}()", self.dur_expr(env, d))
+            }
+            10 => self.get_expr(&T::Int, env).unwrap_or_else(|| "1".into()),
             _ => self.if_expr(&T::Int, env, depth),
         }
     }
@@ -281,7 +381,7 @@ impl PolicyGen<'_, '_> {
         let choice = if depth == 0 {
             self.tape.pick(2)
         } else {
-            self.tape.pick(7)
+            self.tape.pick(8)
         };
         let d = depth.saturating_sub(1);
         match choice {
@@ -295,6 +395,7 @@ impl PolicyGen<'_, '_> {
             }
             4 => format!("(-{})", self.dur_expr(env, d)),
             5 => format!("({} - {})", self.ts_expr(env, d), self.ts_expr(env, d)),
+            6 => format!("({}).to_time()", self.ts_expr(env, d)),
             _ => self.if_expr(&T::Dur, env, depth),
         }
     }
@@ -303,7 +404,7 @@ impl PolicyGen<'_, '_> {
         let choice = if depth == 0 {
             self.tape.pick(2)
         } else {
-            self.tape.pick(5)
+            self.tape.pick(6)
         };
         let d = depth.saturating_sub(1);
         match choice {
@@ -315,7 +416,64 @@ impl PolicyGen<'_, '_> {
                 let op = if choice == 2 { "+" } else { "-" };
                 format!("({} {op} {})", self.ts_expr(env, d), self.dur_expr(env, d))
             }
+            4 => format!("({}).to_date()", self.ts_expr(env, d)),
             _ => self.if_expr(&T::Ts, env, depth),
+        }
+    }
+
+    pub(super) fn dec_expr(&mut self, env: &Env, depth: u32) -> String {
+        let choice = if depth == 0 {
+            self.tape.pick(2)
+        } else {
+            self.tape.pick(8)
+        };
+        let d = depth.saturating_sub(1);
+        match choice {
+            0 => self.literal(&T::Dec),
+            1 => self.read_or_get(&T::Dec, env),
+            2 | 3 => {
+                let op = if choice == 2 { "+" } else { "-" };
+                format!("({} {op} {})", self.dec_expr(env, d), self.dec_expr(env, d))
+            }
+            4 => format!("(-{})", self.dec_expr(env, d)),
+            5 => format!("decimal({})", computed(self.str_expr(env, d))),
+            6 => self.get_expr(&T::Dec, env).unwrap_or_else(|| "2.5".into()),
+            _ => self.if_expr(&T::Dec, env, depth),
+        }
+    }
+
+    pub(super) fn str_expr(&mut self, env: &Env, depth: u32) -> String {
+        let choice = if depth == 0 {
+            self.tape.pick(3)
+        } else {
+            self.tape.pick(7)
+        };
+        let d = depth.saturating_sub(1);
+        match choice {
+            0 => self.literal(&T::Str),
+            1 => self.read_or_get(&T::Str, env),
+            2 => format!("({}).id()", self.entity_expr(env, d)),
+            3 => format!("({} + {})", self.str_expr(env, d), self.str_expr(env, d)),
+            4 => self
+                .get_expr(&T::Str, env)
+                .unwrap_or_else(|| "\"k\"".into()),
+            5 => self.if_expr(&T::Str, env, depth),
+            _ => self.read_or_get(&T::Str, env),
+        }
+    }
+
+    pub(super) fn ip_expr(&mut self, env: &Env, depth: u32) -> String {
+        let choice = if depth == 0 {
+            self.tape.pick(2)
+        } else {
+            self.tape.pick(4)
+        };
+        let d = depth.saturating_sub(1);
+        match choice {
+            0 => self.literal(&T::Ip),
+            1 => self.read_or_get(&T::Ip, env),
+            2 => format!("ip({})", computed(self.str_expr(env, d))),
+            _ => self.if_expr(&T::Ip, env, depth),
         }
     }
 
@@ -337,7 +495,7 @@ impl PolicyGen<'_, '_> {
     }
 
     pub(super) fn set_elem_type(&mut self) -> T {
-        match self.tape.pick(9) {
+        match self.tape.pick(10) {
             0 => T::Str,
             1 => T::Int,
             2 => T::Ent(vec![]),
@@ -346,16 +504,19 @@ impl PolicyGen<'_, '_> {
             5 => T::Dur,
             6 => T::Bool,
             7 => T::Action,
+            8 => T::Dec,
             _ => T::Rec(vec![
                 Field {
                     name: "home",
                     ty: T::Ip,
                     optional: false,
+                    alias: None,
                 },
                 Field {
                     name: "score",
                     ty: T::Int,
                     optional: false,
+                    alias: None,
                 },
             ]),
         }
@@ -363,7 +524,7 @@ impl PolicyGen<'_, '_> {
 
     /// A type `==` can compare with a generated right side.
     pub(super) fn comparable_type(&mut self) -> T {
-        match self.tape.pick(8) {
+        match self.tape.pick(10) {
             0 => T::Int,
             1 => T::Str,
             2 => T::Bool,
@@ -371,6 +532,8 @@ impl PolicyGen<'_, '_> {
             4 => T::Dur,
             5 => T::Ts,
             6 => T::Ent(vec![]),
+            7 => T::Dec,
+            8 => T::map(self.tape.choose(&[T::Int, T::Str, T::Dec]).clone()),
             _ => {
                 let elem = self.set_elem_type();
                 if self.tape.chance(30) {
@@ -379,265 +542,6 @@ impl PolicyGen<'_, '_> {
                     T::set(elem)
                 }
             }
-        }
-    }
-
-    /// A `Bool` expression and the facts it establishes when true.
-    pub(super) fn bool_expr(&mut self, env: &Env, depth: u32) -> (String, Facts) {
-        let choice = if depth == 0 {
-            self.tape.pick(4)
-        } else {
-            self.tape.pick(17)
-        };
-        let d = depth.saturating_sub(1);
-        let none = Facts::default();
-        match choice {
-            0 => (self.literal(&T::Bool), none),
-            1 => (
-                self.read(&T::Bool, env)
-                    .unwrap_or_else(|| self.literal(&T::Bool)),
-                none,
-            ),
-            2 => self.has_expr(env),
-            3 => self.is_expr(env),
-            4 => {
-                let ty = self.comparable_type();
-                let op = if self.tape.chance(30) { "!=" } else { "==" };
-                (
-                    format!(
-                        "({} {op} {})",
-                        self.expr(&ty, env, d),
-                        self.expr(&ty, env, d)
-                    ),
-                    none,
-                )
-            }
-            5 => (self.same_type_reads(env), none),
-            6 => {
-                let op = *self.tape.choose(&["<", "<=", ">", ">="]);
-                let (a, b) = match self.tape.pick(3) {
-                    0 => (self.int_expr(env, d), self.int_expr(env, d)),
-                    1 => (self.dur_expr(env, d), self.dur_expr(env, d)),
-                    _ => (self.ts_expr(env, d), self.ts_expr(env, d)),
-                };
-                (format!("({a} {op} {b})"), none)
-            }
-            7 => {
-                let (a, fa) = self.bool_expr(env, d);
-                if self.tape.chance(50) {
-                    let (b, fb) = self.bool_expr(env, d);
-                    (format!("({a} || {b})"), fa.or(&fb))
-                } else {
-                    let inner = self.with(env, &fa);
-                    let (b, fb) = self.bool_expr(&inner, d);
-                    (format!("({a} && {b})"), fa.and(&fb))
-                }
-            }
-            8 => (format!("(!{})", self.bool_expr(env, d).0), none),
-            9 => (self.in_expr(env, d), none),
-            10 => {
-                let parts: Vec<Option<&str>> = (0..self.tape.pick(4))
-                    .map(|_| *self.tape.choose(PATTERN_PARTS))
-                    .collect();
-                (
-                    format!(
-                        "({} like {})",
-                        self.plain_expr(&T::Str, env, d),
-                        pattern(&parts)
-                    ),
-                    none,
-                )
-            }
-            11 => (self.set_method(env, d), none),
-            12 => {
-                let method =
-                    *self
-                        .tape
-                        .choose(&["is_ipv4", "is_ipv6", "is_loopback", "is_multicast"]);
-                (
-                    format!("({}).{method}()", self.plain_expr(&T::Ip, env, d)),
-                    none,
-                )
-            }
-            13 => (self.if_expr(&T::Bool, env, depth), none),
-            14 => {
-                // `x has a && …x.a…`, or `p is T && …` with what it gives.
-                let (guard, added) = self.guard_clause(env);
-                let inner = self.with(env, &added);
-                let (rest, more) = self.bool_expr(&inner, d);
-                (format!("({guard} && {rest})"), added.and(&more))
-            }
-            16 => (self.edge_arithmetic(env), none),
-            _ => {
-                let (guard, added) = self.guard_clause(env);
-                let inner = self.with(env, &added);
-                let then = self.bool_expr(&inner, d).0;
-                (
-                    format!("(if {guard} then {then} else {})", self.bool_expr(env, d).0),
-                    none,
-                )
-            }
-        }
-    }
-
-    /// Arithmetic on a value read from the request and a large constant,
-    /// which overflows for some requests.
-    pub(super) fn edge_arithmetic(&mut self, env: &Env) -> String {
-        if self.tape.chance(30) {
-            let x = self.read(&T::Dur, env).unwrap_or_else(|| "0ms".into());
-            let op = *self.tape.choose(&["+", "-"]);
-            let big = *self
-                .tape
-                .choose(&["9223372036854775807ms", "106751991167d", "7d"]);
-            return format!("(({x} {op} {big}) > 0ms)");
-        }
-        let x = self.read(&T::Int, env).unwrap_or_else(|| "1".into());
-        let op = *self.tape.choose(&["+", "-", "*"]);
-        let mut big =
-            (*self
-                .tape
-                .choose(&["9223372036854775807", "4611686018427387904", "3037000500"]))
-            .to_owned();
-        if let Some(n) = int_const(&x) {
-            let big_value = int_const(&big).unwrap_or(0);
-            let fits = match op {
-                "+" => n.checked_add(big_value),
-                "-" => n.checked_sub(big_value),
-                _ => n.checked_mul(big_value),
-            };
-            if fits.is_none() {
-                big = format!("(if true then {big} else 0)");
-            }
-        }
-        format!("(({x} {op} {big}) >= 0)")
-    }
-
-    /// `x is T` on some entity path (narrowing it where true).
-    pub(super) fn is_expr(&mut self, env: &Env) -> (String, Facts) {
-        let bases: Vec<Path> = env
-            .paths
-            .iter()
-            .filter(|p| matches!(p.ty, T::Ent(_)) && Self::missing_guards(env, p).is_empty())
-            .cloned()
-            .collect();
-        let ty = self.tape.pick(self.model.entities.len());
-        let Some(base) = (!bases.is_empty()).then(|| self.tape.choose(&bases).clone()) else {
-            return ("true".into(), Facts::default());
-        };
-        let text = format!("({} is {})", self.path_text(&base), self.type_name(ty));
-        (text, Facts::narrowing(base.text, ty))
-    }
-
-    /// `x has a` on a variable, entity literal or attribute chain.
-    pub(super) fn has_expr(&mut self, env: &Env) -> (String, Facts) {
-        let bases: Vec<Path> = env
-            .paths
-            .iter()
-            .filter(|p| Self::missing_guards(env, p).is_empty())
-            .filter(|p| match &p.ty {
-                T::Rec(fields) => !fields.is_empty(),
-                T::Ent(types) => types
-                    .iter()
-                    .any(|t| !self.model.entities[*t].attrs.is_empty()),
-                _ => false,
-            })
-            .cloned()
-            .collect();
-        if bases.is_empty() {
-            return ("true".into(), Facts::default());
-        }
-        let base = self.tape.choose(&bases).clone();
-        let names: Vec<&'static str> = match &base.ty {
-            T::Rec(fields) => fields.iter().map(|f| f.name).collect(),
-            T::Ent(types) => types
-                .iter()
-                .flat_map(|t| self.model.entities[*t].attrs.iter().map(|f| f.name))
-                .collect(),
-            _ => Vec::new(),
-        };
-        let name = *self.tape.choose(&names);
-        let text = self.path_text(&base);
-        let text = if self.tape.chance(10) {
-            format!("({text} has {})", quote(name))
-        } else {
-            format!("({text} has {name})")
-        };
-        (text, Facts::present(base.text, name))
-    }
-
-    /// `a == b` on two reads of one type (records with optional fields,
-    /// which no literal can stand for, included).
-    pub(super) fn same_type_reads(&mut self, env: &Env) -> String {
-        let readable: Vec<Path> = env
-            .paths
-            .iter()
-            .filter(|p| Self::missing_guards(env, p).is_empty() && !matches!(p.ty, T::Ent(_)))
-            .cloned()
-            .collect();
-        if readable.is_empty() {
-            return "false".into();
-        }
-        let a = self.tape.choose(&readable).clone();
-        let same: Vec<&Path> = readable.iter().filter(|p| p.ty == a.ty).collect();
-        let b = (*self.tape.choose(&same)).clone();
-        let op = if self.tape.chance(30) { "!=" } else { "==" };
-        format!("({} {op} {})", a.text, b.text)
-    }
-
-    pub(super) fn in_expr(&mut self, env: &Env, d: u32) -> String {
-        match self.tape.pick(5) {
-            0 => format!(
-                "({} in {})",
-                self.entity_expr(env, d),
-                self.entity_expr(env, d)
-            ),
-            1 => format!(
-                "({} in {})",
-                self.entity_expr(env, d),
-                self.plain_expr(&T::set(T::Ent(vec![])), env, d)
-            ),
-            2 => {
-                let elem = self.set_elem_type();
-                format!(
-                    "({} in {})",
-                    self.expr(&elem, env, d),
-                    self.plain_expr(&T::set(elem.clone()), env, d)
-                )
-            }
-            3 => format!(
-                "({} in {})",
-                self.plain_expr(&T::Ip, env, d),
-                self.plain_expr(&T::Ip, env, d)
-            ),
-            _ => {
-                let rhs = if self.tape.chance(50) {
-                    self.action_literal()
-                } else {
-                    let names: Vec<String> = (0..self.tape.pick(4))
-                        .map(|_| self.action_literal())
-                        .collect();
-                    format!("[{}]", names.join(", "))
-                };
-                format!("(action in {rhs})")
-            }
-        }
-    }
-
-    pub(super) fn set_method(&mut self, env: &Env, d: u32) -> String {
-        let elem = self.set_elem_type();
-        let set = T::set(elem.clone());
-        let receiver = self.plain_expr(&set, env, d);
-        match self.tape.pick(4) {
-            0 => format!("({receiver}).contains({})", self.expr(&elem, env, d)),
-            1 => format!(
-                "({receiver}).contains_all({})",
-                self.plain_expr(&set, env, d)
-            ),
-            2 => format!(
-                "({receiver}).contains_any({})",
-                self.plain_expr(&set, env, d)
-            ),
-            _ => format!("({receiver}).is_empty()"),
         }
     }
 }

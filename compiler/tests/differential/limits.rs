@@ -1,8 +1,10 @@
 //! Generates rate-limit domains (limits with `when`/`unless` conditions over
 //! the descriptor and `by` keys) and descriptors for them. Conditions read
-//! entries that descriptors sometimes lack (the limit then does not apply),
-//! do arithmetic that may overflow and read entity attributes, which a limit
-//! never has data for (both errors).
+//! entries that descriptors sometimes lack, and convert entries with `ip(…)`
+//! and `decimal(…)` that are sometimes not one (either way the limit then
+//! does not apply), do arithmetic that may overflow and read entity
+//! attributes, which a limit never has data for (both errors); conditions
+//! and keys use the string methods and `+`.
 
 use super::policy::{STRINGS, quote};
 use super::tape::Tape;
@@ -20,6 +22,12 @@ const VALUES: &[&str] = &[
     "a",
     "b",
     "",
+    "::1",
+    "10.0.0.0/8",
+    "2001:db8::1",
+    "12.5",
+    "-0.0001",
+    "1.23456",
 ];
 const PATTERNS: &[&str] = &["/s*", "*", "/login", "*a*", "", "\\*", "/search*"];
 
@@ -113,7 +121,11 @@ impl<'t> LimitGen<'t> {
                 self.string(depth - 1)
             ),
             // Limits have no entity data: this read always fails.
-            _ if self.tape.chance(25) => "User::\"a\".name".into(),
+            _ if self.tape.chance(20) => "User::\"a\".name".into(),
+            _ if self.tape.chance(40) => {
+                format!("({} + {})", self.string(depth - 1), self.string(depth - 1))
+            }
+            _ if self.tape.chance(20) => "App::\"web\".id()".into(),
             _ => self.entry(),
         }
     }
@@ -122,7 +134,7 @@ impl<'t> LimitGen<'t> {
         let choice = if depth == 0 {
             self.tape.pick(2)
         } else {
-            self.tape.pick(11)
+            self.tape.pick(14)
         };
         let d = depth.saturating_sub(1);
         match choice {
@@ -160,7 +172,24 @@ impl<'t> LimitGen<'t> {
                 let bump = format!("(if {} then 1 else 0)", self.bool(d));
                 format!("((9223372036854775807 + {bump}) > 0)")
             }
-            _ => format!("(({}).len() > 1)", self.string_set(d)),
+            10 => format!("(({}).len() > 1)", self.string_set(d)),
+            11 => {
+                let method = *self.tape.choose(&["starts_with", "ends_with", "contains"]);
+                format!("({}).{method}({})", self.string(d), self.string(d))
+            }
+            12 => {
+                // Text that is not an address: the limit does not apply.
+                let ip = format!("ip({})", self.entry());
+                match self.tape.pick(3) {
+                    0 => format!("({ip} in 10.0.0.0/8)"),
+                    1 => format!("({ip} in [127.0.0.0/8, ip(\"2001:db8::/32\")])"),
+                    _ => format!("({ip}).is_loopback()"),
+                }
+            }
+            _ => {
+                let op = *self.tape.choose(&["<", ">=", "=="]);
+                format!("(decimal({}) {op} 1.5)", self.entry())
+            }
         }
     }
 

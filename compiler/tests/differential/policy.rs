@@ -1,22 +1,32 @@
 //! Generates well-typed rules as source text, type-directed: every
 //! expression is generated for a wanted type, in an environment that knows
-//! the types of `principal` and `resource` (narrowed by `is`) and which
-//! optional attributes are known present (by `has`), exactly as the checker
-//! tracks them, so every generated policy checks without errors.
+//! the types of `principal` and `resource` (narrowed by `is` and `has`), the
+//! rule's context record (one per action when they differ), and which
+//! optional attributes and map entries are known present (by `has` and
+//! `contains_key`, where true or, through `!`, `||`, `unless` and `else`,
+//! where false), exactly as the checker tracks them, so every generated
+//! policy checks without errors.
 
 use std::collections::HashMap;
 use std::rc::Rc;
 
+#[path = "conditions.rs"]
+mod conditions;
 #[path = "exprs.rs"]
 mod exprs;
 #[path = "facts.rs"]
 mod facts;
+#[path = "maps.rs"]
+mod maps;
+#[path = "paths.rs"]
+mod paths;
 
 pub use exprs::{STRINGS, quote};
-use facts::Facts;
+use facts::{Facts, Flow};
 
-use super::model::{DOC, FOLDER, Field, GROUP, IDS, Model, ROLE, STORE, STORE_NAME, T, USER};
+use super::model::{APP, DOC, FOLDER, Field, GROUP, Model, ROLE, SERVICE, STORE, T, USER};
 use super::tape::Tape;
+use super::{KnownBug, avoid};
 
 /// A policy: the model's schema and some rules.
 #[derive(Clone)]
@@ -28,8 +38,11 @@ pub struct Policy {
 
 #[derive(Debug, Clone)]
 pub struct Head {
+    /// The actions the rule covers (groups expanded).
     pub actions: Vec<usize>,
     pub resource_types: Vec<usize>,
+    /// `on store NAME`.
+    pub store: Option<&'static str>,
 }
 
 impl Policy {
@@ -50,13 +63,18 @@ impl Policy {
 /// Something readable: a variable, an entity literal or an attribute chain.
 #[derive(Debug, Clone)]
 struct Path {
+    /// Canonical text: `x.a`, or `x["a-b"]` for a name that is not an
+    /// identifier. Facts are keyed by it: the checker treats `x.a` and
+    /// `x["a"]` as one path.
     text: String,
     ty: T,
     /// `(base, attr)`: the `base has attr` tests that must be known true to
     /// read this path, in order.
-    guards: Vec<(String, &'static str)>,
+    guards: Vec<(String, String)>,
     steps: u8,
     entity_hops: u8,
+    /// The base's text and the last attribute, to write `x["a"]` now and then.
+    last: Option<(String, &'static str)>,
 }
 
 /// What is known where an expression is generated.
@@ -64,6 +82,10 @@ struct Path {
 struct Env {
     declared_principal: Vec<usize>,
     declared_resource: Vec<usize>,
+    /// The type of `context` in this rule.
+    context: Rc<T>,
+    /// The rule's actions: the key of its context in the path cache.
+    actions: Vec<usize>,
     facts: Facts,
     /// The types `principal` and `resource` have here (narrowed by facts).
     principal: Vec<usize>,
@@ -72,19 +94,24 @@ struct Env {
 }
 
 impl Env {
-    fn knows(&self, guard: &(String, &'static str)) -> bool {
-        self.facts.present.contains(guard)
+    fn knows(&self, guard: &(String, String)) -> bool {
+        self.facts.has(&guard.0, &guard.1)
     }
 }
 
-/// The types of `principal` and `resource`.
-type Types = (Vec<usize>, Vec<usize>);
+/// Names `has` can test, each with the entity types that declare it
+/// (empty for records and contexts).
+type HasNames = Vec<(&'static str, Vec<usize>)>;
+
+/// The types of `principal` and `resource`, and the rule's actions.
+type PathKey = (Vec<usize>, Vec<usize>, Vec<usize>);
 
 pub struct PolicyGen<'m, 't> {
     model: &'m Model,
     tape: Tape<'t>,
-    /// Readable paths by the types of `principal` and `resource`.
-    paths: HashMap<Types, Rc<Vec<Path>>>,
+    /// Readable paths by the types of `principal` and `resource` and the
+    /// rule's actions.
+    paths: HashMap<PathKey, Rc<Vec<Path>>>,
 }
 
 impl<'m, 't> PolicyGen<'m, 't> {
@@ -110,6 +137,14 @@ impl<'m, 't> PolicyGen<'m, 't> {
         self.model.entities[ty].name
     }
 
+    /// Actions, groups standing for their members.
+    fn expand(&self, named: &[usize]) -> Vec<usize> {
+        let mut actions: Vec<usize> = named.iter().flat_map(|a| self.model.expand(*a)).collect();
+        actions.sort_unstable();
+        actions.dedup();
+        actions
+    }
+
     fn rule(&mut self, index: usize) -> (String, Head) {
         let model = self.model;
         let mut text = String::new();
@@ -125,31 +160,29 @@ impl<'m, 't> PolicyGen<'m, 't> {
             "permit"
         });
 
-        let all_actions: Vec<usize> = (0..model.actions.len()).collect();
         let listed: Vec<usize> = match self.tape.pick(4) {
-            0 => all_actions,
+            0 => model.requestable(),
             1 => {
                 text.push_str(" *");
-                all_actions
+                model.requestable()
             }
             2 => {
                 let action = self.tape.pick(model.actions.len());
                 text.push(' ');
                 text.push_str(self.action_name(action));
-                vec![action]
+                self.expand(&[action])
             }
             _ => {
-                let mut list = Vec::new();
+                let mut named = Vec::new();
                 for _ in 0..=self.tape.pick(3) {
                     let action = self.tape.pick(model.actions.len());
-                    if !list.contains(&action) {
-                        list.push(action);
+                    if !named.contains(&action) {
+                        named.push(action);
                     }
                 }
-                let names: Vec<&str> = list.iter().map(|a| self.action_name(*a)).collect();
+                let names: Vec<&str> = named.iter().map(|a| self.action_name(*a)).collect();
                 text.push_str(&format!(" [{}]", names.join(", ")));
-                list.sort_unstable();
-                list
+                self.expand(&named)
             }
         };
         // The resource types the listed actions reach.
@@ -164,6 +197,7 @@ impl<'m, 't> PolicyGen<'m, 't> {
             types.dedup();
             types
         };
+        let mut store = None;
         let resource: Vec<usize> = match self.tape.pick(5) {
             0 | 1 => reachable,
             2 => {
@@ -185,8 +219,10 @@ impl<'m, 't> PolicyGen<'m, 't> {
                 list
             }
             _ if reachable.contains(&STORE) => {
-                if self.tape.chance(50) {
-                    text.push_str(&format!(" on store {STORE_NAME}"));
+                if self.tape.chance(60) {
+                    let name = self.tape.choose(&model.stores).name;
+                    text.push_str(&format!(" on store {name}"));
+                    store = Some(name);
                 } else {
                     text.push_str(" on Store");
                 }
@@ -202,60 +238,145 @@ impl<'m, 't> PolicyGen<'m, 't> {
                 on.is_empty() || on.iter().any(|t| resource.contains(t))
             })
             .collect();
-        let principal: Vec<usize> = if kept.iter().any(|a| model.actions[*a].by.is_empty()) {
-            model.all_types()
-        } else {
-            let mut types: Vec<usize> = kept
-                .iter()
-                .flat_map(|a| model.actions[*a].by.clone())
-                .collect();
-            types.sort_unstable();
-            types.dedup();
-            types
+        let by_actions = || -> Vec<usize> {
+            if kept.iter().any(|a| model.actions[*a].by.is_empty()) {
+                model.all_types()
+            } else {
+                let mut types: Vec<usize> = kept
+                    .iter()
+                    .flat_map(|a| model.actions[*a].by.clone())
+                    .collect();
+                types.sort_unstable();
+                types.dedup();
+                types
+            }
+        };
+        // A rule on one store is done by the store's principals.
+        let principal: Vec<usize> = match store.and_then(|s| model.store(s)) {
+            Some(def) if !kept.is_empty() && !def.principals.is_empty() => def.principals.clone(),
+            Some(_) if !kept.is_empty() => model.all_types(),
+            _ => by_actions(),
         };
         let head = Head {
-            actions: kept,
+            actions: kept.clone(),
             resource_types: resource.clone(),
+            store,
         };
-        let mut env = self.env(principal, resource);
+        let context = self.context_type(&kept);
+        let mut env = self.env(principal, resource, context, kept);
 
         for _ in 0..self.tape.pick(4) {
             let unless = self.tape.chance(30);
             text.push_str(if unless { "\n  unless " } else { "\n  when " });
-            // What a `when` clause establishes holds in the later clauses.
-            let added = if !unless && self.tape.chance(25) {
-                let (guard, added) = self.guard_clause(&env);
+            // What a `when` clause establishes where true, or an `unless`
+            // where false, holds in the later clauses.
+            let flow = if unless && self.tape.chance(25) {
+                // `unless !(x has a)`: later clauses may read `x.a`.
+                let (guard, flow) = self.guard_clause(&env);
+                text.push_str(&format!("!({guard})"));
+                flow.not()
+            } else if !unless && self.tape.chance(25) {
+                let (guard, flow) = self.guard_clause(&env);
                 text.push_str(&guard);
-                added
+                flow
             } else if !unless && self.tape.chance(25) {
                 let scope = self.scope_test(&env);
                 text.push_str(&scope);
                 if self.tape.chance(60) {
-                    let (rest, added) = self.bool_expr(&env, 3);
+                    let (rest, flow) = self.bool_expr(&env, 3);
                     text.push_str(" && ");
                     text.push_str(&rest);
-                    added
+                    flow
                 } else {
-                    Facts::default()
+                    Flow::none()
                 }
             } else {
-                let (condition, added) = self.bool_expr(&env, 4);
+                let (condition, flow) = self.bool_expr(&env, 4);
                 text.push_str(&condition);
-                added
+                flow
             };
-            if !unless {
-                env = self.with(&env, &added);
-            }
+            env = self.with(
+                &env,
+                if unless {
+                    &flow.when_false
+                } else {
+                    &flow.when_true
+                },
+            );
         }
         text.push(';');
         (text, head)
     }
 
-    fn env(&mut self, principal: Vec<usize>, resource: Vec<usize>) -> Env {
-        let paths = self.paths_for(&principal, &resource);
+    /// The type of `context` in a rule over `actions`: their context record
+    /// when they share one, else the fields read per action.
+    fn context_type(&self, actions: &[usize]) -> T {
+        let model = self.model;
+        let Some(first) = actions.first() else {
+            return T::Rec(model.context.clone());
+        };
+        let first = &model.actions[*first].context;
+        if actions.iter().all(|a| model.actions[*a].context == *first) {
+            return T::Rec(first.clone());
+        }
+        let mut names: Vec<&'static str> = actions
+            .iter()
+            .flat_map(|a| model.actions[*a].context.iter().map(|f| f.name))
+            .collect();
+        names.sort_unstable();
+        names.dedup();
+        let mut readable = Vec::new();
+        let mut conflicting = Vec::new();
+        for name in names {
+            let fields: Vec<Option<&Field>> = actions
+                .iter()
+                .map(|a| model.actions[*a].context.iter().find(|f| f.name == name))
+                .collect();
+            let present: Vec<&Field> = fields.iter().flatten().copied().collect();
+            // Known bug (`KnownBug::ContextSlot`): a field some of the
+            // actions lack, at one slot in the contexts of those that have
+            // it, is read at that slot for every action.
+            let slots: Vec<usize> = actions
+                .iter()
+                .filter_map(|a| {
+                    let context = &model.actions[*a].context;
+                    context.iter().position(|f| f.name == name)
+                })
+                .collect();
+            if present.len() < fields.len()
+                && slots.iter().all(|s| *s == slots[0])
+                && avoid(KnownBug::ContextSlot)
+            {
+                continue;
+            }
+            if present.iter().all(|f| f.ty == present[0].ty) {
+                readable.push(Field {
+                    name,
+                    ty: present[0].ty.clone(),
+                    optional: present.len() < fields.len() || present.iter().any(|f| f.optional),
+                    alias: None,
+                });
+            } else {
+                conflicting.push(name);
+            }
+        }
+        T::Ctx(readable, conflicting)
+    }
+
+    fn env(
+        &mut self,
+        principal: Vec<usize>,
+        resource: Vec<usize>,
+        context: T,
+        actions: Vec<usize>,
+    ) -> Env {
+        let context = Rc::new(context);
+        let paths = self.paths_for(&principal, &resource, &context, &actions);
         Env {
             declared_principal: principal.clone(),
             declared_resource: resource.clone(),
+            context,
+            actions,
             facts: Facts::default(),
             principal,
             resource,
@@ -274,236 +395,17 @@ impl<'m, 't> PolicyGen<'m, 't> {
             .narrowed("resource")
             .unwrap_or(&env.declared_resource)
             .clone();
-        let paths = self.paths_for(&principal, &resource);
+        let paths = self.paths_for(&principal, &resource, &env.context, &env.actions);
         Env {
             declared_principal: env.declared_principal.clone(),
             declared_resource: env.declared_resource.clone(),
+            context: env.context.clone(),
+            actions: env.actions.clone(),
             facts,
             principal,
             resource,
             paths,
         }
-    }
-
-    fn paths_for(&mut self, principal: &[usize], resource: &[usize]) -> Rc<Vec<Path>> {
-        let key = (principal.to_vec(), resource.to_vec());
-        if let Some(paths) = self.paths.get(&key) {
-            return paths.clone();
-        }
-        let paths = Rc::new(self.paths(principal, resource));
-        self.paths.insert(key, paths.clone());
-        paths
-    }
-
-    /// Every readable path: variables, some entity literals, and attribute
-    /// chains of up to three steps (at most two through entities).
-    fn paths(&self, principal: &[usize], resource: &[usize]) -> Vec<Path> {
-        let model = self.model;
-        let mut roots = vec![
-            Path {
-                text: "principal".into(),
-                ty: T::Ent(principal.to_vec()),
-                guards: vec![],
-                steps: 0,
-                entity_hops: 0,
-            },
-            Path {
-                text: "resource".into(),
-                ty: T::Ent(resource.to_vec()),
-                guards: vec![],
-                steps: 0,
-                entity_hops: 0,
-            },
-            Path {
-                text: "context".into(),
-                ty: T::Rec(model.context.clone()),
-                guards: vec![],
-                steps: 0,
-                entity_hops: 0,
-            },
-        ];
-        for (ty, id) in [
-            (USER, "a"),
-            (USER, "b"),
-            (DOC, "a"),
-            (GROUP, "b"),
-            (FOLDER, "c"),
-            (3, "a"),
-        ] {
-            roots.push(Path {
-                text: format!("{}::{}", self.type_name(ty), quote(id)),
-                ty: T::Ent(vec![ty]),
-                guards: vec![],
-                steps: 0,
-                entity_hops: 0,
-            });
-        }
-        let mut out = Vec::new();
-        let mut queue = roots;
-        while let Some(path) = queue.pop() {
-            if path.steps < 3 {
-                let hop = u8::from(matches!(path.ty, T::Ent(_)));
-                if path.entity_hops + hop <= 2 {
-                    for field in self.attrs_of(&path.ty) {
-                        let mut guards = path.guards.clone();
-                        if field.optional {
-                            guards.push((path.text.clone(), field.name));
-                        }
-                        queue.push(Path {
-                            text: format!("{}.{}", path.text, field.name),
-                            ty: field.ty.clone(),
-                            guards,
-                            steps: path.steps + 1,
-                            entity_hops: path.entity_hops + hop,
-                        });
-                    }
-                }
-            }
-            out.push(path);
-        }
-        out.sort_by(|a, b| a.text.cmp(&b.text));
-        out
-    }
-
-    /// The attributes readable on a value of type `ty`: a record's fields,
-    /// or the attributes every possible entity type declares with one type.
-    fn attrs_of(&self, ty: &T) -> Vec<Field> {
-        match ty {
-            T::Rec(fields) => fields.clone(),
-            T::Ent(types) if !types.is_empty() => {
-                let defs: Vec<&Vec<Field>> = types
-                    .iter()
-                    .map(|t| &self.model.entities[*t].attrs)
-                    .collect();
-                let mut out = Vec::new();
-                for field in defs[0] {
-                    let mut optional = field.optional;
-                    let everywhere = defs[1..].iter().all(|attrs| {
-                        attrs.iter().any(|f| {
-                            let same = f.name == field.name && f.ty == field.ty;
-                            if same {
-                                optional |= f.optional;
-                            }
-                            same
-                        })
-                    });
-                    if everywhere {
-                        out.push(Field {
-                            name: field.name,
-                            ty: field.ty.clone(),
-                            optional,
-                        });
-                    }
-                }
-                out
-            }
-            _ => Vec::new(),
-        }
-    }
-
-    fn missing_guards(env: &Env, path: &Path) -> Vec<(String, &'static str)> {
-        path.guards
-            .iter()
-            .filter(|g| !env.knows(g))
-            .cloned()
-            .collect()
-    }
-
-    fn guard_text(guards: &[(String, &'static str)]) -> String {
-        let tests: Vec<String> = guards
-            .iter()
-            .map(|(base, attr)| format!("{base} has {attr}"))
-            .collect();
-        format!("({})", tests.join(" && "))
-    }
-
-    fn guard_facts(guards: &[(String, &'static str)]) -> Facts {
-        guards.iter().fold(Facts::default(), |facts, (base, attr)| {
-            facts.and(&Facts::present(base.clone(), attr))
-        })
-    }
-
-    /// The text of `path`'s read, renders its last step as `["name"]` now
-    /// and then.
-    fn path_text(&mut self, path: &Path) -> String {
-        if path.steps > 0
-            && self.tape.chance(10)
-            && let Some((base, attr)) = path.text.rsplit_once('.')
-        {
-            return format!("{base}[{}]", quote(attr));
-        }
-        path.text.clone()
-    }
-
-    /// A read of some path of type `want`, guarded by `if … has …` when a
-    /// guard it needs is not known.
-    fn read(&mut self, want: &T, env: &Env) -> Option<String> {
-        let fitting: Vec<&Path> = env
-            .paths
-            .iter()
-            .filter(|p| {
-                p.ty.fits(want) && (want.writable() || Self::missing_guards(env, p).is_empty())
-            })
-            .collect();
-        // Mostly the variables: entity literals have many more paths.
-        let root = *self.tape.choose(&[
-            "principal",
-            "resource",
-            "context",
-            "principal",
-            "resource",
-            "context",
-            "",
-        ]);
-        let rooted: Vec<&Path> = fitting
-            .iter()
-            .copied()
-            .filter(|p| p.text.starts_with(root))
-            .collect();
-        let candidates = if rooted.is_empty() { fitting } else { rooted };
-        if candidates.is_empty() {
-            return None;
-        }
-        let path = (*self.tape.choose(&candidates)).clone();
-        let missing = Self::missing_guards(env, &path);
-        let text = self.path_text(&path);
-        if missing.is_empty() {
-            return Some(text);
-        }
-        let alt = self.literal(want);
-        Some(format!(
-            "(if {} then {text} else {alt})",
-            Self::guard_text(&missing)
-        ))
-    }
-
-    /// A condition that establishes facts: `principal is T`, or the `has`
-    /// tests some path needs.
-    fn guard_clause(&mut self, env: &Env) -> (String, Facts) {
-        let narrowable: Vec<(&str, Vec<usize>)> =
-            [("principal", &env.principal), ("resource", &env.resource)]
-                .into_iter()
-                .filter(|(_, types)| types.len() > 1)
-                .map(|(v, t)| (v, t.clone()))
-                .collect();
-        if !narrowable.is_empty() && self.tape.chance(50) {
-            let (var, types) = self.tape.choose(&narrowable).clone();
-            let ty = *self.tape.choose(&types);
-            let text = format!("{var} is {}", self.type_name(ty));
-            return (text, Facts::narrowing(var.to_owned(), ty));
-        }
-        let optional: Vec<Path> = env
-            .paths
-            .iter()
-            .filter(|p| !Self::missing_guards(env, p).is_empty())
-            .cloned()
-            .collect();
-        if optional.is_empty() {
-            return ("true".into(), Facts::default());
-        }
-        let path = self.tape.choose(&optional).clone();
-        let missing = Self::missing_guards(env, &path);
-        (Self::guard_text(&missing), Self::guard_facts(&missing))
     }
 
     /// A literal entity test the rule index can use as the rule's scope.
@@ -521,9 +423,9 @@ impl<'m, 't> PolicyGen<'m, 't> {
         let ty = if self.tape.chance(80) && !types.is_empty() {
             *self.tape.choose(types)
         } else {
-            *self.tape.choose(&[GROUP, ROLE, FOLDER, USER])
+            *self.tape.choose(&[GROUP, ROLE, FOLDER, USER, APP])
         };
-        let id = *self.tape.choose(&IDS);
+        let id = *self.tape.choose(self.model.ids(ty));
         let entity = format!("{}::{}", self.type_name(ty), quote(id));
         match self.tape.pick(3) {
             0 => format!("{var} == {entity}"),
@@ -531,10 +433,11 @@ impl<'m, 't> PolicyGen<'m, 't> {
             _ => {
                 let ancestor = match ty {
                     USER => *self.tape.choose(&[GROUP, ROLE, USER]),
-                    3 => *self.tape.choose(&[GROUP, 3]),
+                    SERVICE | APP => *self.tape.choose(&[GROUP, ty]),
                     DOC => *self.tape.choose(&[FOLDER, DOC]),
                     other => other,
                 };
+                let id = *self.tape.choose(self.model.ids(ancestor));
                 format!("{var} in {}::{}", self.type_name(ancestor), quote(id))
             }
         }

@@ -1,18 +1,24 @@
 //! Generates schema-valid requests for the model: entity data for some of
 //! the entities policies name (so some reads fail with a missing entity),
-//! random parents (cycles included), values at the edges of their ranges;
-//! and renders requests as the JSON `reaper eval` reads, for messages and to
+//! random parents (cycles included), values at the edges of their ranges
+//! (negative durations, decimals near the bounds, maps and sets past the
+//! size the VM scans in a line, strings that are or almost are IPs and
+//! decimals), only the ids an enumerated type or the stores declare, each
+//! action's own context record (store actions' `key`, `ttl`, `size`), and
+//! for store actions a declared store and a principal it admits; and
+//! renders requests as the JSON `reaper eval` reads, for messages and to
 //! check that they validate.
 
-use reaper_lang::literal::{format_duration, format_timestamp, parse_ip};
+use reaper_lang::literal::{format_decimal, format_duration, format_timestamp, parse_ip};
 use reaper_lang::request::{Entity, Request};
 use reaper_lang::schema::Schema;
 use reaper_lang::types::{ActionId, EntityTypeId, Type};
 use reaper_lang::value::{Uid, Value};
 
-use super::model::{Field, IDS, Model, STORE, STORE_NAME, T};
+use super::model::{Field, MAP_KEYS, Model, STORE, T};
 use super::policy::{Head, STRINGS};
 use super::tape::Tape;
+use super::{KnownBug, avoid};
 
 const INTS: &[i64] = &[
     0,
@@ -49,6 +55,9 @@ const IPS: &[&str] = &[
 ];
 const DURATIONS: &[i64] = &[
     0,
+    -1,
+    -18_000_000,
+    -i64::MAX,
     1,
     500,
     30_000,
@@ -59,10 +68,27 @@ const DURATIONS: &[i64] = &[
 ];
 const TIMESTAMPS: &[i64] = &[
     0,
+    -1,
+    1_764_339_910_250,
     1_767_225_600_000,
     1_780_297_200_250,
     253_402_128_000_000,
     -62_135_596_800_000,
+];
+
+/// Ten-thousandths; `i64::MIN` has no decimal text.
+const DECIMALS: &[i64] = &[
+    0,
+    1,
+    -1,
+    5_000,
+    125_000,
+    -35_000,
+    10_000,
+    1_002_500,
+    i64::MAX,
+    -i64::MAX,
+    i64::MAX - 9_999,
 ];
 
 pub struct RequestGen<'m, 't> {
@@ -81,11 +107,7 @@ impl<'m, 't> RequestGen<'m, 't> {
         } else {
             *self.tape.choose(types)
         };
-        let id = if ty == STORE && self.tape.chance(60) {
-            STORE_NAME
-        } else {
-            self.tape.choose(&IDS)
-        };
+        let id = *self.tape.choose(self.model.ids(ty));
         Uid {
             ty: EntityTypeId(ty as u32),
             id: id.to_owned(),
@@ -100,10 +122,9 @@ impl<'m, 't> RequestGen<'m, 't> {
             (!heads.is_empty() && !self.tape.chance(20)).then(|| self.tape.choose(heads).clone());
         let action = match &aimed {
             Some(head) if !head.actions.is_empty() => *self.tape.choose(&head.actions),
-            _ => self.tape.pick(model.actions.len()),
+            _ => *self.tape.choose(&model.requestable()),
         };
         let def = &model.actions[action];
-        let principal = self.uid(&def.by);
         let on: Vec<usize> = match &aimed {
             Some(head) => {
                 let both: Vec<usize> = if def.on.is_empty() {
@@ -123,7 +144,26 @@ impl<'m, 't> RequestGen<'m, 't> {
             }
             None => def.on.clone(),
         };
-        let resource = self.uid(&on);
+        let mut resource = self.uid(&on);
+        if let Some(store) = aimed.as_ref().and_then(|h| h.store)
+            && resource.ty.0 as usize == STORE
+            && self.tape.chance(80)
+        {
+            store.clone_into(&mut resource.id);
+        }
+        // A store is accessed by its principals only. Other actions on a
+        // store (`ping`, which names no `on` or `by`) keep to them too
+        // while `KnownBug::StorePrincipals` stands.
+        let principals = match model.store(&resource.id) {
+            Some(store)
+                if resource.ty.0 as usize == STORE
+                    && (model.is_store_action(action) || avoid(KnownBug::StorePrincipals)) =>
+            {
+                store.principals.clone()
+            }
+            _ => def.by.clone(),
+        };
+        let principal = self.uid(&principals);
         let mut entities = Vec::new();
         // Everyone's data is likely but not certain; the principal and the
         // resource are always among the candidates.
@@ -132,10 +172,7 @@ impl<'m, 't> RequestGen<'m, 't> {
             uids.push(resource.clone());
         }
         for ty in 0..model.entities.len() {
-            for id in IDS
-                .iter()
-                .chain(if ty == STORE { Some(&STORE_NAME) } else { None })
-            {
+            for id in model.ids(ty) {
                 let uid = Uid {
                     ty: EntityTypeId(ty as u32),
                     id: (*id).to_owned(),
@@ -167,7 +204,7 @@ impl<'m, 't> RequestGen<'m, 't> {
                 parents,
             });
         }
-        let context = self.record(&model.context);
+        let context = self.record(&model.actions[action].context);
         Request {
             principal,
             action: ActionId(action as u32),
@@ -190,32 +227,56 @@ impl<'m, 't> RequestGen<'m, 't> {
             .collect()
     }
 
+    fn len(&mut self) -> usize {
+        if self.tape.chance(10) {
+            4 + self.tape.pick(8)
+        } else {
+            self.tape.pick(4)
+        }
+    }
+
     fn value(&mut self, ty: &T) -> Value {
         match ty {
             T::Bool => Value::Bool(self.tape.chance(50)),
             T::Int => Value::Int(*self.tape.choose(INTS)),
             // Strings no policy mentions too: the VM interns those per request.
             T::Str => Value::String(if self.tape.chance(20) {
-                (*self.tape.choose(&["zz", "Zz", "a b"])).to_owned()
+                (*self
+                    .tape
+                    .choose(&["zz", "Zz", "a b", "web", "x-y", "2001:db8::1"]))
+                .to_owned()
             } else {
                 (*self.tape.choose(STRINGS)).to_owned()
             }),
             T::Ip => Value::Ip(parse_ip(self.tape.choose::<&str>(IPS)).unwrap()),
             T::Dur => Value::Duration(*self.tape.choose(DURATIONS)),
             T::Ts => Value::Timestamp(*self.tape.choose(TIMESTAMPS)),
+            T::Dec => Value::Decimal(*self.tape.choose(DECIMALS)),
             T::Ent(types) => Value::Entity(self.uid(types)),
             T::Set(elem) => {
-                let len = if self.tape.chance(10) {
-                    4 + self.tape.pick(8)
-                } else {
-                    self.tape.pick(4)
-                };
+                let len = self.len();
                 Value::set((0..len).map(|_| self.value(elem)).collect())
             }
-            T::Rec(fields) => Value::Record(self.record(fields)),
-            T::Action => Value::Action(ActionId(
-                self.tape.pick(self.model.declared_actions()) as u32
-            )),
+            T::Map(value) => {
+                let len = self.len();
+                Value::map(
+                    (0..len)
+                        .map(|_| {
+                            let key = if self.tape.chance(10) {
+                                "zz"
+                            } else {
+                                *self.tape.choose(&MAP_KEYS)
+                            };
+                            (key.to_owned(), self.value(value))
+                        })
+                        .collect(),
+                )
+            }
+            T::Rec(fields) | T::Ctx(fields, _) => Value::Record(self.record(fields)),
+            T::Action => {
+                let actions = self.model.value_actions();
+                Value::Action(ActionId(*self.tape.choose(&actions) as u32))
+            }
         }
     }
 }
@@ -249,11 +310,23 @@ fn value_json(schema: &Schema, value: &Value, ty: &Type) -> String {
         (Value::Ip(net), _) => string(&net.to_string()),
         (Value::Duration(ms), _) => string(&format_duration(*ms)),
         (Value::Timestamp(ms), _) => string(&format_timestamp(*ms)),
+        // A number when the JSON number prints as the decimal's text.
+        (Value::Decimal(n), _) if n.unsigned_abs() < 100_000_000 && n % 2 == 0 => {
+            format_decimal(*n)
+        }
+        (Value::Decimal(n), _) => string(&format_decimal(*n)),
         (Value::Entity(uid), _) => uid_json(schema, uid),
         (Value::Action(id), _) => string(schema.action(*id).map_or("?", |a| a.name.as_str())),
         (Value::Set(items), Type::Set(elem)) => {
             let items: Vec<String> = items.iter().map(|v| value_json(schema, v, elem)).collect();
             format!("[{}]", items.join(", "))
+        }
+        (Value::Map(entries), Type::Map(value)) => {
+            let items: Vec<String> = entries
+                .iter()
+                .map(|(k, v)| format!("{}: {}", string(k), value_json(schema, v, value)))
+                .collect();
+            format!("{{{}}}", items.join(", "))
         }
         (Value::Record(slots), Type::Record(record)) => record_json(schema, slots, &record.fields),
         _ => "null".into(),
@@ -304,7 +377,11 @@ pub fn json(schema: &Schema, request: &Request) -> String {
         uid_json(schema, &request.principal),
         string(action),
         uid_json(schema, &request.resource),
-        record_json(schema, &request.context, &schema.context.fields),
+        record_json(
+            schema,
+            &request.context,
+            &schema.context_of(request.action).fields
+        ),
         entities.join(",\n")
     )
 }
