@@ -15,8 +15,8 @@
 //! of cases (default 2000, a quarter of that for limits). Two ignored tests
 //! help when hunting bugs (`differential/report.rs`): `survey` runs many
 //! cases and prints one reproduction per kind of disagreement, `coverage`
-//! prints what the generator exercises. Bugs not fixed yet are steered
-//! clear of ([`KnownBug`]) and kept as ignored regression tests.
+//! prints what the generator exercises. Each bug they found has a
+//! regression test at the end of this file.
 
 #![allow(
     clippy::unwrap_used,
@@ -57,35 +57,6 @@ use model::Model;
 use policy::{Policy, PolicyGen};
 use requests::RequestGen;
 use tape::Tape;
-
-/// Bugs in the compiler or the runtime that the generators steer clear of,
-/// so that the tests pass while they stand; each has a regression test
-/// below, ignored until it is fixed. `DIFFERENTIAL_KNOWN_BUGS` (`all`, or
-/// names such as `context-slot,store-principals`) generates the cases that
-/// show them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KnownBug {
-    /// Lowering reads a context field some of a rule's actions lack, found
-    /// at one slot in the contexts of those that have it, at that slot for
-    /// every action (`context_field_some_actions_lack_is_absent_for_the_others`).
-    ContextSlot,
-    /// The checker types `principal` in a rule `on store s` by the store's
-    /// `by` list even for actions that name no `by` (`ping`), whose
-    /// requests on the store may come from any type
-    /// (`rule_on_a_store_sees_principals_of_actions_without_by`).
-    StorePrincipals,
-}
-
-/// Whether generators avoid `bug` (see [`KnownBug`]).
-pub fn avoid(bug: KnownBug) -> bool {
-    static SHOWN: OnceLock<String> = OnceLock::new();
-    let shown = SHOWN.get_or_init(|| std::env::var("DIFFERENTIAL_KNOWN_BUGS").unwrap_or_default());
-    let name = match bug {
-        KnownBug::ContextSlot => "context-slot",
-        KnownBug::StorePrincipals => "store-principals",
-    };
-    !(shown == "all" || shown.split(',').any(|n| n == name))
-}
 
 /// Requests tried against each generated policy.
 const REQUESTS_PER_POLICY: usize = 8;
@@ -535,14 +506,12 @@ fn limit_reading_an_entity_attribute_fails_as_a_missing_entity() {
     assert_eq!(vm_limits(&engine, &descriptor), expected);
 }
 
-/// Found by `vm_agrees_with_the_reference` (`KnownBug::ContextSlot`): in a
-/// rule over actions with different context records, a field only some of
-/// them have is absent for the others. Lowering reads it with the plain
-/// context op when every action that has it has it at one slot, so for
-/// `read` (whose context has `n` at that slot) the VM finds `origin`
-/// present and reads `n` as an `Ip` (`malformed`).
+/// Found by `vm_agrees_with_the_reference`: in a rule over actions with
+/// different context records, a field only some of them have is absent for
+/// the others. Lowering read it with the plain context op when every action
+/// that has it has it at one slot, so for `read` (whose context has `n` at
+/// that slot) the VM found `origin` present and read `n` as an `Ip`.
 #[test]
-#[ignore = "known bug: lowering reads the field at the same slot for every action"]
 fn context_field_some_actions_lack_is_absent_for_the_others() {
     let source = r#"
         entity User
@@ -565,13 +534,12 @@ fn context_field_some_actions_lack_is_absent_for_the_others() {
     assert_eq!(answer.errors, []);
 }
 
-/// Found by `vm_agrees_with_the_reference` (`KnownBug::StorePrincipals`): a
-/// rule `on store cache` covers `ping`, which names no `on` or `by`, so a
-/// `Role` may ping `Store::"cache"`; the checker still types `principal`
-/// as the store's `by` list (`User`), accepts `principal.name`, and the
-/// reference evaluator finds the rule malformed (the VM: a missing entity).
+/// Found by `vm_agrees_with_the_reference`: a rule `on store cache` covers
+/// `ping`, which names no `on` or `by`, so a `Role` may ping
+/// `Store::"cache"`; the checker typed `principal` as the store's `by` list
+/// (`User`) and accepted `principal.name`, which the reference evaluator
+/// found malformed (the VM: a missing entity).
 #[test]
-#[ignore = "known bug: the checker types `principal` by the store's `by` list"]
 fn rule_on_a_store_sees_principals_of_actions_without_by() {
     let source = r#"
         entity User { name: String }
@@ -602,12 +570,9 @@ fn rule_on_a_store_sees_principals_of_actions_without_by() {
 }
 
 /// Found while extending the generator's schema: a type alias whose type
-/// ends with `>` swallows the `action` or `context` declaration on the next
-/// line (the chunker reads `> action` as a comparison going on), so both
-/// are reported as syntax errors. The model orders its declarations so
-/// that no alias ending with `>` comes before an action or the context.
+/// ends with `>` swallowed the `action` or `context` declaration on the
+/// next line (the chunker read `> action` as a comparison going on).
 #[test]
-#[ignore = "known bug: `>` at the end of a type alias continues into the next item"]
 fn type_alias_ending_in_a_generic_ends_before_an_action() {
     let source = r#"
         entity User { tags: Tags }

@@ -246,7 +246,7 @@ impl ExprCx<'_> {
                     self.unknown_attr(name, "the context", &refs);
                     None
                 } else {
-                    Some(Access::Context { slots })
+                    Some(context_access(actions, slots))
                 }
             }
             Ty::Entity(types) => {
@@ -396,7 +396,7 @@ impl ExprCx<'_> {
             );
             return None;
         }
-        ty.map(|ty| (Access::Context { slots }, ty, optional))
+        ty.map(|ty| (context_access(actions, slots), ty, optional))
     }
 
     fn unknown_attr(&mut self, name: &FieldName, owner: &str, candidates: &[&str]) {
@@ -439,6 +439,22 @@ fn narrow(typed: &mut typed::Expr, base: &ast::Expr, facts: &Facts) {
 }
 
 /// Every field any of the actions' contexts has, for suggestions.
+/// How a field of the context of `actions` (records that differ) is read,
+/// given the slot of each action that has it: by that slot when every
+/// action has it at the same one, else through a table, which also says
+/// the field is absent for the actions it does not list.
+fn context_access(
+    actions: &[reaper_lang::types::ActionId],
+    slots: Vec<(reaper_lang::types::ActionId, u32)>,
+) -> Access {
+    match slots.first() {
+        Some((_, slot)) if slots.len() == actions.len() && slots.iter().all(|(_, s)| s == slot) => {
+            Access::Record { slot: *slot }
+        }
+        _ => Access::Context { slots },
+    }
+}
+
 fn context_fields(
     schema: &reaper_lang::schema::Schema,
     actions: &[reaper_lang::types::ActionId],

@@ -239,13 +239,28 @@ impl Checker<'_> {
     }
 
     /// Who may be the principal of a rule on one store: the store's `by`
-    /// list (or its default), for the store actions the rule covers.
+    /// list (or its default) for the store actions the rule covers, and
+    /// their own `by` lists for its other actions.
     fn store_principal_types(&self, store: &str, actions: &[ActionId]) -> Vec<EntityTypeId> {
-        match self.names.store_principals.get(store) {
-            Some(types) if !types.is_empty() && !actions.is_empty() => types.clone(),
-            Some(_) if !actions.is_empty() => self.names.all_entity_types(),
-            _ => self.principal_types(actions),
+        // The store's `by` list admits principals to its own actions; any
+        // other action keeps the principals its declaration allows.
+        let (store_actions, others): (Vec<ActionId>, Vec<ActionId>) =
+            actions.iter().partition(|a| {
+                self.names.schema.action(**a).is_some_and(|def| {
+                    reaper_lang::schema::STORE_ACTIONS.contains(&def.name.as_str())
+                })
+            });
+        let mut types = match self.names.store_principals.get(store) {
+            Some(types) if !types.is_empty() && !store_actions.is_empty() => types.clone(),
+            Some(_) if !store_actions.is_empty() => return self.names.all_entity_types(),
+            _ => self.principal_types(&store_actions),
+        };
+        if !others.is_empty() {
+            types.extend(self.principal_types(&others));
+            types.sort();
+            types.dedup();
         }
+        types
     }
 
     /// Warns about listed actions that can never apply to the rule's resources.

@@ -392,25 +392,16 @@ impl<'p> FnBuilder<'p> {
                 });
             }
             Access::Context { slots } => {
-                // One slot for every action: the plain read does.
-                match slots.split_first() {
-                    Some(((_, slot), rest)) if rest.iter().all(|(_, s)| s == slot) => {
-                        let slot = *slot;
-                        self.emit(if has {
-                            Op::ContextHasField { dst, slot }
-                        } else {
-                            Op::ContextField { dst, slot }
-                        });
-                    }
-                    _ => {
-                        let table = self.pool.context_table(slots);
-                        self.emit(if has {
-                            Op::ContextHasFieldOf { dst, table }
-                        } else {
-                            Op::ContextFieldOf { dst, table }
-                        });
-                    }
-                }
+                // Always through the table, even when the listed actions
+                // agree on a slot: the rule's other actions lack the field,
+                // and the table is what says so (a plain read would find
+                // whatever field they have at that slot).
+                let table = self.pool.context_table(slots);
+                self.emit(if has {
+                    Op::ContextHasFieldOf { dst, table }
+                } else {
+                    Op::ContextFieldOf { dst, table }
+                });
             }
             Access::Record { slot } if matches!(base.kind, ExprKind::Var(Var::Context)) => {
                 let slot = *slot;

@@ -91,7 +91,7 @@ impl<'s> Chunks<'s> {
                 tok == Tok::Context && self.buf[0].1 == Tok::Action && i > 0 && self.same_line(i);
             if i > 0
                 && boundary
-                && !continues_before(&self.buf[i - 1].1, &tok)
+                && !continues_before(&self.buf[i - 1].1, &tok, self.buf.get(i + 1).map(|t| &t.1))
                 && !annotating
                 && !own_context
             {
@@ -152,11 +152,15 @@ fn starts_item_inside_brackets(tokens: &[Token<'_>], i: usize) -> bool {
     }
 }
 
-/// Whether `tok`, an item keyword after `prev`, continues the chunk. After
-/// `>`, only an operand does: a type (`Set<Int>`) ends there too.
-fn continues_before(prev: &Tok<'_>, tok: &Tok<'_>) -> bool {
-    match prev {
-        Tok::Gt => matches!(tok, Tok::Action | Tok::Context),
+/// Whether `tok`, an item keyword after `prev` and before `next`,
+/// continues the chunk. After `>`, only an operand does (`x > context.y`),
+/// not a declaration: a type (`Set<Int>`) ends there too, and `action read`
+/// or `context {` after it starts the next item.
+fn continues_before(prev: &Tok<'_>, tok: &Tok<'_>, next: Option<&Tok<'_>>) -> bool {
+    match (prev, tok) {
+        (Tok::Gt, Tok::Action) => !matches!(next, Some(Tok::Ident(_))),
+        (Tok::Gt, Tok::Context) => !matches!(next, Some(Tok::LBrace)),
+        (Tok::Gt, _) => false,
         _ => continues(prev),
     }
 }

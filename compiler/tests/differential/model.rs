@@ -168,10 +168,7 @@ pub const APP_IDS: [&str; 2] = ["web", "cli"];
 /// Keys of map values in requests and in `contains_key`/`get` calls.
 pub const MAP_KEYS: [&str; 5] = ["a", "b", "", "x-y", "web"];
 
-/// Type aliases, in declaration order. `Labels` names another alias. They
-/// come first, followed by entities: an alias ending with `>` right before
-/// an `action` or `context` declaration swallows it (a known bug,
-/// `type_alias_ending_in_a_generic_ends_before_an_action`).
+/// Type aliases, in declaration order. `Labels` names another alias.
 const ALIASES: [(&str, &str); 6] = [
     ("Tags", "Set<String>"),
     ("Labels", "Tags"),

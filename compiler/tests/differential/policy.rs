@@ -26,7 +26,6 @@ use facts::{Facts, Flow};
 
 use super::model::{APP, DOC, FOLDER, Field, GROUP, Model, ROLE, SERVICE, STORE, T, USER};
 use super::tape::Tape;
-use super::{KnownBug, avoid};
 
 /// A policy: the model's schema and some rules.
 #[derive(Clone)]
@@ -238,11 +237,11 @@ impl<'m, 't> PolicyGen<'m, 't> {
                 on.is_empty() || on.iter().any(|t| resource.contains(t))
             })
             .collect();
-        let by_actions = || -> Vec<usize> {
-            if kept.iter().any(|a| model.actions[*a].by.is_empty()) {
+        let by_actions = |actions: &[usize]| -> Vec<usize> {
+            if actions.iter().any(|a| model.actions[*a].by.is_empty()) {
                 model.all_types()
             } else {
-                let mut types: Vec<usize> = kept
+                let mut types: Vec<usize> = actions
                     .iter()
                     .flat_map(|a| model.actions[*a].by.clone())
                     .collect();
@@ -251,11 +250,25 @@ impl<'m, 't> PolicyGen<'m, 't> {
                 types
             }
         };
-        // A rule on one store is done by the store's principals.
+        // In a rule on one store, the store's actions are done by the
+        // store's principals, its other actions by their own.
         let principal: Vec<usize> = match store.and_then(|s| model.store(s)) {
-            Some(def) if !kept.is_empty() && !def.principals.is_empty() => def.principals.clone(),
-            Some(_) if !kept.is_empty() => model.all_types(),
-            _ => by_actions(),
+            Some(def) => {
+                let (store_actions, others): (Vec<usize>, Vec<usize>) =
+                    kept.iter().partition(|a| model.is_store_action(**a));
+                let mut types = match store_actions.is_empty() {
+                    true => Vec::new(),
+                    false if def.principals.is_empty() => model.all_types(),
+                    false => def.principals.clone(),
+                };
+                if !others.is_empty() {
+                    types.extend(by_actions(&others));
+                    types.sort_unstable();
+                    types.dedup();
+                }
+                types
+            }
+            None => by_actions(&kept),
         };
         let head = Head {
             actions: kept.clone(),
@@ -333,22 +346,6 @@ impl<'m, 't> PolicyGen<'m, 't> {
                 .map(|a| model.actions[*a].context.iter().find(|f| f.name == name))
                 .collect();
             let present: Vec<&Field> = fields.iter().flatten().copied().collect();
-            // Known bug (`KnownBug::ContextSlot`): a field some of the
-            // actions lack, at one slot in the contexts of those that have
-            // it, is read at that slot for every action.
-            let slots: Vec<usize> = actions
-                .iter()
-                .filter_map(|a| {
-                    let context = &model.actions[*a].context;
-                    context.iter().position(|f| f.name == name)
-                })
-                .collect();
-            if present.len() < fields.len()
-                && slots.iter().all(|s| *s == slots[0])
-                && avoid(KnownBug::ContextSlot)
-            {
-                continue;
-            }
             if present.iter().all(|f| f.ty == present[0].ty) {
                 readable.push(Field {
                     name,

@@ -18,7 +18,6 @@ use reaper_lang::value::{Uid, Value};
 use super::model::{Field, MAP_KEYS, Model, STORE, T};
 use super::policy::{Head, STRINGS};
 use super::tape::Tape;
-use super::{KnownBug, avoid};
 
 const INTS: &[i64] = &[
     0,
@@ -151,14 +150,10 @@ impl<'m, 't> RequestGen<'m, 't> {
         {
             store.clone_into(&mut resource.id);
         }
-        // A store is accessed by its principals only. Other actions on a
-        // store (`ping`, which names no `on` or `by`) keep to them too
-        // while `KnownBug::StorePrincipals` stands.
+        // A store is accessed by its principals only; other actions on a
+        // store (`ping`, which names no `on` or `by`) by their own.
         let principals = match model.store(&resource.id) {
-            Some(store)
-                if resource.ty.0 as usize == STORE
-                    && (model.is_store_action(action) || avoid(KnownBug::StorePrincipals)) =>
-            {
+            Some(store) if resource.ty.0 as usize == STORE && model.is_store_action(action) => {
                 store.principals.clone()
             }
             _ => def.by.clone(),
