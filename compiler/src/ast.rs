@@ -660,3 +660,25 @@ impl Expr {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A large policy's syntax trees are mostly expression nodes and items
+    /// (`docs/benchmarks.md`, Memory): rare, large payloads are boxed so
+    /// these stay small.
+    #[test]
+    fn nodes_stay_small() {
+        assert!(
+            std::mem::size_of::<Expr>() <= 72,
+            "{}",
+            std::mem::size_of::<Expr>()
+        );
+        assert!(
+            std::mem::size_of::<Item>() <= 64,
+            "{}",
+            std::mem::size_of::<Item>()
+        );
+    }
+}

@@ -487,3 +487,18 @@ pub struct Package {
     pub http: Option<HttpMapping>,
     pub tests: Vec<Test>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// See `ast::tests::nodes_stay_small`.
+    #[test]
+    fn nodes_stay_small() {
+        assert!(
+            std::mem::size_of::<Expr>() <= 88,
+            "{}",
+            std::mem::size_of::<Expr>()
+        );
+    }
+}

@@ -134,33 +134,43 @@ struct EntityTypeNode {
 ///
 /// Sections are measured, then written straight into one buffer of the
 /// final size: a large policy's bundle is tens of megabytes, and encoding
-/// each section apart and copying, or growing the buffer, would hold that
+/// sections apart and copying them, or growing the buffer, would hold that
 /// two or three times over.
 pub fn encode(bundle: &Bundle) -> Vec<u8> {
     let meta = Meta {
         package: bundle.package.clone(),
     };
     let schema = flatten_schema(&bundle.schema);
-    // Each section's value, in section-id order, given to `$each`.
-    macro_rules! sections {
-        ($each:expr) => {
-            [
-                $each(&meta),
-                $each(&bundle.strings),
-                $each(&schema),
-                $each(&bundle.constants),
-                $each(&bundle.patterns),
-                $each(&bundle.attr_tables),
-                $each(&bundle.context_tables),
-                $each(&bundle.functions),
-                $each(&bundle.rules),
-                $each(&bundle.index),
-                $each(&bundle.domains),
-                $each(&bundle.http),
-            ]
-        };
+    // The sections in section-id order: measured, then written.
+    macro_rules! encode_sections {
+        ($($section:expr),* $(,)?) => {{
+            let mut out = header(&[$(encoded_len($section)),*]);
+            $(write_section($section, &mut out);)*
+            out
+        }};
     }
-    let sizes: [usize; SECTIONS.len()] = sections!(encoded_len);
+    let mut out = encode_sections!(
+        &meta,
+        &bundle.strings,
+        &schema,
+        &bundle.constants,
+        &bundle.patterns,
+        &bundle.attr_tables,
+        &bundle.context_tables,
+        &bundle.functions,
+        &bundle.rules,
+        &bundle.index,
+        &bundle.domains,
+        &bundle.http,
+    );
+    let hash = Sha256::digest(&out[HASH_END..]);
+    out[HASH_END - hash.len()..HASH_END].copy_from_slice(&hash);
+    out
+}
+
+/// A buffer with room for the whole bundle, holding its header (the hash
+/// left zero) and section table, for sections of these sizes.
+fn header(sizes: &[usize; SECTIONS.len()]) -> Vec<u8> {
     let table_len = sizes.len() * ENTRY_LEN;
     let body_len = 4 + table_len + sizes.iter().sum::<usize>();
     let mut out = Vec::with_capacity(HASH_END + body_len);
@@ -176,24 +186,13 @@ pub fn encode(bundle: &Bundle) -> Vec<u8> {
         out.extend_from_slice(&u32_of(*size).to_le_bytes());
         offset += size;
     }
-    let mut write = |value: &dyn ErasedSection| value.write_to(&mut out);
-    let _: [(); SECTIONS.len()] = sections!(write);
-    let hash = Sha256::digest(&out[HASH_END..]);
-    out[HASH_END - hash.len()..HASH_END].copy_from_slice(&hash);
     out
 }
 
-/// A section value, written without knowing its type (so one closure
-/// serves every section).
-trait ErasedSection {
-    fn write_to(&self, out: &mut Vec<u8>);
-}
-
-impl<T: Serialize> ErasedSection for T {
-    fn write_to(&self, out: &mut Vec<u8>) {
-        // Appending plain data to a Vec cannot fail.
-        let _ = postcard::serialize_with_flavor::<T, Append<'_>, ()>(self, Append(out));
-    }
+/// Appends a section's encoding to `out`.
+fn write_section<T: Serialize>(value: &T, out: &mut Vec<u8>) {
+    // Appending plain data to a Vec cannot fail.
+    let _ = postcard::serialize_with_flavor::<T, Append<'_>, ()>(value, Append(out));
 }
 
 /// A postcard output that appends to a buffer in place.
