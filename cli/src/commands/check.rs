@@ -5,6 +5,8 @@
 use std::io::Write;
 use std::path::PathBuf;
 
+use reaper_lang::plural::count;
+
 use crate::Outcome;
 use crate::load::LoadError;
 use crate::pipeline;
@@ -55,7 +57,7 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
 }
 
 fn summary(errors: usize, warnings: usize, packages: usize, files: usize) -> String {
-    let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
+    let plural = |n: usize, word: &str| count(n, word, &format!("{word}s"));
     let scope = format!(
         "{} ({})",
         plural(packages, "package"),

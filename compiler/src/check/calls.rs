@@ -398,12 +398,12 @@ impl ExprCx<'_> {
         if args.len() == want {
             return true;
         }
-        let plural = if want == 1 { "" } else { "s" };
+        let takes = reaper_lang::plural::count(want, "argument", "arguments");
         self.diags.push(
             Diagnostic::new(
                 &Code::ARITY,
                 span,
-                format!("`{name}` takes {want} argument{plural}, not {}", args.len()),
+                format!("`{name}` takes {takes}, not {}", args.len()),
             )
             .label("wrong number of arguments")
             .help(format!("write `{usage}`")),
