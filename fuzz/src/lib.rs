@@ -347,11 +347,21 @@ fn value(schema: &Schema, ty: &Type, depth: usize) -> Json {
         Type::Ip => json!("10.1.2.3"),
         Type::Duration => json!("1h30m"),
         Type::Timestamp => json!("2026-01-01T00:00:00Z"),
+        Type::Decimal => json!("12.5"),
         Type::Entity(id) => match schema.entity_type(*id) {
-            Some(def) => json!({ "type": def.name, "id": "e" }),
+            // An enumerated type's id must be one of its own.
+            Some(def) => {
+                let id = def
+                    .ids
+                    .as_ref()
+                    .and_then(|ids| ids.first())
+                    .map_or("e", String::as_str);
+                json!({ "type": def.name, "id": id })
+            }
             None => Json::Null,
         },
         Type::Set(elem) => Json::Array(vec![value(schema, elem, depth + 1)]),
+        Type::Map(elem) => json!({ "k": value(schema, elem, depth + 1) }),
         Type::Record(fields) => record(schema, fields, depth),
     }
 }

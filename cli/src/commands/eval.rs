@@ -239,7 +239,7 @@ fn ratelimit(engine: &Engine, path: &Path, now_ms: i64, repeat: u64) -> Result<O
 /// server would hold for the mapped request.
 fn http(engine: &Engine, path: &Path, now_ms: i64, args: &Args) -> Result<Outcome, LoadError> {
     let text = read_input(path)?;
-    let (request, entities) = match http_request(&text, now_ms) {
+    let (request, entities) = match HttpRequest::from_json(&text, now_ms) {
         Ok(parsed) => parsed,
         Err(why) => {
             let message = format!("{}: invalid HTTP request: {why}", path.display());
@@ -275,76 +275,6 @@ fn http(engine: &Engine, path: &Path, now_ms: i64, args: &Args) -> Result<Outcom
     };
     print_decision(engine, &prepared, args, Some(&mapped.request));
     Ok(Outcome::Success)
-}
-
-fn http_request(text: &str, now_ms: i64) -> Result<(HttpRequest, Option<Json>), String> {
-    let json = reaper_lang::json::parse(text).map_err(|e| match e {
-        reaper_lang::json::JsonError::Syntax(e) => format!("malformed JSON: {e}"),
-        reaper_lang::json::JsonError::DuplicateKey { path } => {
-            format!("`{path}`: this key is given twice in its object")
-        }
-    })?;
-    let Json::Object(object) = json else {
-        return Err("expected an object".into());
-    };
-    const KEYS: [&str; 7] = [
-        "method",
-        "path",
-        "host",
-        "headers",
-        "source_ip",
-        "time",
-        "entities",
-    ];
-    if let Some(key) = object.keys().find(|k| !KEYS.contains(&k.as_str())) {
-        return Err(format!(
-            "`{}`: unknown field; expected one of {}",
-            reaper_lang::excerpt::excerpt(key),
-            KEYS.join(", ")
-        ));
-    }
-    let text = |key: &str, default: Option<&str>| -> Result<String, String> {
-        match (object.get(key), default) {
-            (Some(Json::String(s)), _) => Ok(s.clone()),
-            (Some(_), _) => Err(format!("`{key}`: expected a string")),
-            (None, Some(default)) => Ok(default.to_owned()),
-            (None, None) => Err(format!("`{key}`: missing")),
-        }
-    };
-    let source_ip = reaper_lang::literal::parse_ip(&text("source_ip", None)?)
-        .map_err(|e| format!("`source_ip`: {e}"))?;
-    let time_ms = match object.get("time") {
-        None => now_ms,
-        Some(Json::String(t)) => {
-            reaper_lang::literal::parse_timestamp(t).map_err(|e| format!("`time`: {e}"))?
-        }
-        Some(_) => return Err("`time`: expected a timestamp string".into()),
-    };
-    let mut headers = Vec::new();
-    match object.get("headers") {
-        None => {}
-        Some(Json::Object(map)) => {
-            for (name, value) in map {
-                let Json::String(value) = value else {
-                    return Err(format!(
-                        "`headers.{}`: expected a string",
-                        reaper_lang::excerpt::excerpt(name)
-                    ));
-                };
-                headers.push((name.to_ascii_lowercase(), value.clone()));
-            }
-        }
-        Some(_) => return Err("`headers`: expected an object of names and values".into()),
-    }
-    let request = HttpRequest {
-        method: text("method", None)?,
-        path: text("path", None)?,
-        host: text("host", Some(""))?,
-        source_ip,
-        time_ms,
-        headers,
-    };
-    Ok((request, object.get("entities").cloned()))
 }
 
 fn wall_clock_ms() -> i64 {
