@@ -213,6 +213,49 @@ fn http_requests_map_through_the_http_block() {
     }
 }
 
+#[test]
+fn http_requests_are_validated() {
+    let dir = scratch("eval-http-invalid");
+    for (file, body, why) in [
+        (
+            "syntax.json",
+            "{",
+            "malformed JSON: EOF while parsing an object at line 1 column 1",
+        ),
+        (
+            "twice.json",
+            r#"{"method": "GET", "method": "PUT"}"#,
+            "`method`: this key is given twice in its object",
+        ),
+        (
+            "unknown.json",
+            r#"{"verb": "GET"}"#,
+            "`verb`: unknown field; expected one of method, path, host, headers, source_ip, time, entities",
+        ),
+        (
+            "missing.json",
+            r#"{"path": "/", "source_ip": "10.0.0.1"}"#,
+            "`method`: missing",
+        ),
+        (
+            "header.json",
+            r#"{"method": "GET", "path": "/", "source_ip": "10.0.0.1", "headers": {"x-mfa": true}}"#,
+            "`headers.x-mfa`: expected a string, found a boolean",
+        ),
+        (
+            "address.json",
+            r#"{"method": "GET", "path": "/", "source_ip": "10.0.0"}"#,
+            "`source_ip`: ",
+        ),
+    ] {
+        write(&dir, file, body);
+        let out = run(&dir, &["eval", &gateway(), "--http", file]);
+        assert_eq!(code(&out), 1, "{file}: {}", stdout(&out));
+        let expected = format!("error: {file}: invalid HTTP request: {why}");
+        assert!(stderr(&out).starts_with(&expected), "{}", stderr(&out));
+    }
+}
+
 /// Regression (issue 7, defect 2): an address is `in` a set of networks
 /// when one of them holds it; it used to be compared for equality with the
 /// set's elements, so `10.1.2.3 in [10.0.0.0/8]` was false.

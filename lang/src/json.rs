@@ -14,6 +14,19 @@ use serde_json::{Map, Value as Json};
 
 use crate::excerpt::excerpt;
 
+/// How a message names the kind of a JSON value ("expected a string,
+/// found a number").
+pub fn kind(json: &Json) -> &'static str {
+    match json {
+        Json::Null => "null",
+        Json::Bool(_) => "a boolean",
+        Json::Number(_) => "a number",
+        Json::String(_) => "a string",
+        Json::Array(_) => "an array",
+        Json::Object(_) => "an object",
+    }
+}
+
 /// Why text is not acceptable JSON.
 #[derive(Debug)]
 pub enum JsonError {

@@ -8,7 +8,7 @@ use serde_json::{Map, Value as Json};
 use thiserror::Error;
 
 use crate::excerpt::excerpt;
-use crate::json::{self, JsonError};
+use crate::json::{self, JsonError, kind};
 use crate::literal;
 use crate::schema::{STORE_ACTIONS, Schema};
 use crate::types::{ActionId, EntityTypeId, RecordType, Type};
@@ -45,11 +45,29 @@ pub struct RequestError {
     pub message: String,
 }
 
+impl RequestError {
+    pub fn at(path: &str, message: impl Into<String>) -> Self {
+        Self {
+            path: path.to_owned(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Text that is not JSON, or repeats a key, refused as any request is.
+impl From<JsonError> for RequestError {
+    fn from(error: JsonError) -> Self {
+        match error {
+            JsonError::Syntax(e) => RequestError::at("", format!("malformed JSON: {e}")),
+            JsonError::DuplicateKey { path } => {
+                RequestError::at(&path, "this key is given twice in its object")
+            }
+        }
+    }
+}
+
 fn err<T>(path: &str, message: impl Into<String>) -> Result<T, RequestError> {
-    Err(RequestError {
-        path: path.to_owned(),
-        message: message.into(),
-    })
+    Err(RequestError::at(path, message))
 }
 
 /// An entity's data: attributes by slot, and parents.
@@ -82,17 +100,7 @@ impl Request {
 /// a key is refused, as anything that reads it differently could be told
 /// one request and Reaper another.
 pub fn decode(schema: &Schema, text: &str, limits: &Limits) -> Result<Request, RequestError> {
-    let json = json::parse(text).map_err(|error| match error {
-        JsonError::Syntax(e) => RequestError {
-            path: String::new(),
-            message: format!("malformed JSON: {e}"),
-        },
-        JsonError::DuplicateKey { path } => RequestError {
-            path,
-            message: "this key is given twice in its object".into(),
-        },
-    })?;
-    from_json(schema, &json, limits)
+    from_json(schema, &json::parse(text)?, limits)
 }
 
 /// Validates a request already parsed as JSON.
@@ -274,17 +282,6 @@ fn join(path: &str, key: &str) -> String {
         key.into_owned()
     } else {
         format!("{path}.{key}")
-    }
-}
-
-fn kind(json: &Json) -> &'static str {
-    match json {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
     }
 }
 

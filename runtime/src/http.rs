@@ -10,11 +10,13 @@ use ipnet::IpNet;
 use reaper_lang::bundle::{Route, Segment};
 use reaper_lang::eval::EvalError;
 use reaper_lang::literal;
+use reaper_lang::request::{Limits, RequestError};
 use reaper_lang::types::Type;
 use serde_json::{Map, Value as Json, json};
 use thiserror::Error;
 
 use crate::engine::Engine;
+use crate::json_fields::{err, object, only_keys, string};
 use crate::scratch::Scratch;
 use crate::strings::{LocalStrings, Texts};
 use crate::value::{Pools, Val};
@@ -35,20 +37,15 @@ pub struct HttpRequest {
     pub headers: Vec<(String, String)>,
 }
 
-/// Why a JSON HTTP request was refused: the field and what is wrong.
-#[derive(Debug, Clone, PartialEq, Eq, Error)]
-#[error("{0}")]
-pub struct HttpDecodeError(String);
-
 /// The fields of an HTTP request's JSON form.
-const HTTP_REQUEST_FIELDS: [&str; 7] = [
-    "method",
-    "path",
-    "host",
-    "headers",
-    "source_ip",
-    "time",
-    "entities",
+const HTTP_REQUEST_FIELDS: [(&str, &str); 7] = [
+    ("method", "method"),
+    ("path", "path"),
+    ("host", "host"),
+    ("headers", "headers"),
+    ("source_ip", "source_ip"),
+    ("time", "time"),
+    ("entities", "entities"),
 ];
 
 impl HttpRequest {
@@ -56,61 +53,31 @@ impl HttpRequest {
     /// "headers"?, "source_ip", "time"?, "entities"?}`; see
     /// `docs/requests.md`), `now_ms` standing for a missing `time`; with
     /// the `entities` given, for the authorization request it maps to.
-    pub fn from_json(text: &str, now_ms: i64) -> Result<(Self, Option<Json>), HttpDecodeError> {
-        let fail = |message: String| HttpDecodeError(message);
-        let json = reaper_lang::json::parse(text).map_err(|e| match e {
-            reaper_lang::json::JsonError::Syntax(e) => fail(format!("malformed JSON: {e}")),
-            reaper_lang::json::JsonError::DuplicateKey { path } => {
-                fail(format!("`{path}`: this key is given twice in its object"))
-            }
-        })?;
-        let Json::Object(object) = json else {
-            return Err(fail("expected an object".into()));
-        };
-        if let Some(key) = object
-            .keys()
-            .find(|k| !HTTP_REQUEST_FIELDS.contains(&k.as_str()))
-        {
-            return Err(fail(format!(
-                "`{}`: unknown field; expected one of {}",
-                reaper_lang::excerpt::excerpt(key),
-                HTTP_REQUEST_FIELDS.join(", ")
-            )));
-        }
-        let text = |key: &str, default: Option<&str>| -> Result<String, HttpDecodeError> {
-            match (object.get(key), default) {
-                (Some(Json::String(s)), _) => Ok(s.clone()),
-                (Some(_), _) => Err(fail(format!("`{key}`: expected a string"))),
-                (None, Some(default)) => Ok(default.to_owned()),
-                (None, None) => Err(fail(format!("`{key}`: missing"))),
-            }
+    /// Every refusal names the field.
+    pub fn from_json(text: &str, now_ms: i64) -> Result<(Self, Option<Json>), RequestError> {
+        let limits = Limits::default();
+        let json = reaper_lang::json::parse(text)?;
+        let fields = object(&json, "")?;
+        only_keys(fields, "", &HTTP_REQUEST_FIELDS)?;
+        let text = |key: &str, default: Option<&str>| match (fields.get(key), default) {
+            (Some(value), _) => string(value, key, &limits).map(str::to_owned),
+            (None, Some(default)) => Ok(default.to_owned()),
+            (None, None) => err(key, "missing"),
         };
         let source_ip = literal::parse_ip(&text("source_ip", None)?)
-            .map_err(|e| fail(format!("`source_ip`: {e}")))?;
-        let time_ms = match object.get("time") {
+            .map_err(|e| RequestError::at("source_ip", e.to_string()))?;
+        let time_ms = match fields.get("time") {
             None => now_ms,
-            Some(Json::String(t)) => {
-                literal::parse_timestamp(t).map_err(|e| fail(format!("`time`: {e}")))?
-            }
-            Some(_) => return Err(fail("`time`: expected a timestamp string".into())),
+            Some(value) => literal::parse_timestamp(string(value, "time", &limits)?)
+                .map_err(|e| RequestError::at("time", e.to_string()))?,
         };
         let mut headers = Vec::new();
-        match object.get("headers") {
-            None => {}
-            Some(Json::Object(map)) => {
-                for (name, value) in map {
-                    let Json::String(value) = value else {
-                        return Err(fail(format!(
-                            "`headers.{}`: expected a string",
-                            reaper_lang::excerpt::excerpt(name)
-                        )));
-                    };
-                    headers.push((name.to_ascii_lowercase(), value.clone()));
-                }
-            }
-            Some(_) => {
-                return Err(fail(
-                    "`headers`: expected an object of names and values".into(),
+        if let Some(value) = fields.get("headers") {
+            for (name, value) in object(value, "headers")? {
+                let at = format!("headers.{}", reaper_lang::excerpt::excerpt(name));
+                headers.push((
+                    name.to_ascii_lowercase(),
+                    string(value, &at, &limits)?.to_owned(),
                 ));
             }
         }
@@ -122,7 +89,7 @@ impl HttpRequest {
             time_ms,
             headers,
         };
-        Ok((request, object.get("entities").cloned()))
+        Ok((request, fields.get("entities").cloned()))
     }
 }
 

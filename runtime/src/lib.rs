@@ -12,6 +12,7 @@ mod authorize;
 mod engine;
 mod grid;
 pub mod http;
+mod json_fields;
 pub mod ratelimit;
 mod request;
 mod scratch;

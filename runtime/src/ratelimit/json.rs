@@ -6,33 +6,18 @@
 //! own details: every applying limit, its exact period and algorithm.
 
 use reaper_lang::excerpt::excerpt;
-use reaper_lang::json::{self, JsonError};
+use reaper_lang::json::{self, kind};
 use reaper_lang::literal;
 use reaper_lang::request::{Limits, RequestError};
 use serde_json::{Map, Value as Json, json};
 
 use super::{Code, Descriptor, Override, RateLimitRequest, RateLimitResponse, Unit};
 use crate::engine::Engine;
-
-fn err<T>(path: &str, message: impl Into<String>) -> Result<T, RequestError> {
-    Err(RequestError {
-        path: path.to_owned(),
-        message: message.into(),
-    })
-}
+use crate::json_fields::{err, field, object, only_keys, string};
 
 /// Parses and validates a rate-limit request. Every error names the field.
 pub fn decode(text: &str, limits: &Limits) -> Result<RateLimitRequest, RequestError> {
-    let json = json::parse(text).map_err(|error| match error {
-        JsonError::Syntax(e) => RequestError {
-            path: String::new(),
-            message: format!("malformed JSON: {e}"),
-        },
-        JsonError::DuplicateKey { path } => RequestError {
-            path,
-            message: "this key is given twice in its object".into(),
-        },
-    })?;
+    let json = json::parse(text)?;
     let fields = object(&json, "")?;
     only_keys(
         fields,
@@ -249,65 +234,6 @@ fn proto_duration(ms: u64) -> String {
     }
 }
 
-fn field<'j>(object: &'j Map<String, Json>, snake: &str, camel: &str) -> Option<&'j Json> {
-    object.get(snake).or_else(|| object.get(camel))
-}
-
-fn object<'j>(json: &'j Json, path: &str) -> Result<&'j Map<String, Json>, RequestError> {
-    match json {
-        Json::Object(map) => Ok(map),
-        other => err(path, format!("expected an object, found {}", kind(other))),
-    }
-}
-
-/// Refuses unknown keys, and a field given in both spellings.
-fn only_keys(
-    object: &Map<String, Json>,
-    path: &str,
-    allowed: &[(&str, &str)],
-) -> Result<(), RequestError> {
-    let join = |key: &str| {
-        if path.is_empty() {
-            excerpt(key).into_owned()
-        } else {
-            format!("{path}.{}", excerpt(key))
-        }
-    };
-    for key in object.keys() {
-        if !allowed.iter().any(|(s, c)| s == key || c == key) {
-            let names: Vec<&str> = allowed.iter().map(|(s, _)| *s).collect();
-            return err(
-                &join(key),
-                format!("unknown field; expected one of {}", names.join(", ")),
-            );
-        }
-    }
-    for (snake, camel) in allowed {
-        if snake != camel && object.contains_key(*snake) && object.contains_key(*camel) {
-            return err(
-                &join(camel),
-                format!("`{snake}` is given twice (as `{camel}` too)"),
-            );
-        }
-    }
-    Ok(())
-}
-
-fn string<'j>(json: &'j Json, path: &str, limits: &Limits) -> Result<&'j str, RequestError> {
-    match json {
-        Json::String(s) if s.len() > limits.max_string_bytes => err(
-            path,
-            format!(
-                "string of {} bytes exceeds the limit of {} bytes",
-                s.len(),
-                limits.max_string_bytes
-            ),
-        ),
-        Json::String(s) => Ok(s),
-        other => err(path, format!("expected a string, found {}", kind(other))),
-    }
-}
-
 /// A non-negative count; proto3 JSON may write 64-bit integers as strings.
 fn count(json: &Json, path: &str) -> Result<u64, RequestError> {
     let parsed = match json {
@@ -324,17 +250,6 @@ fn count(json: &Json, path: &str) -> Result<u64, RequestError> {
         },
         Ok,
     )
-}
-
-fn kind(json: &Json) -> &'static str {
-    match json {
-        Json::Null => "null",
-        Json::Bool(_) => "a boolean",
-        Json::Number(_) => "a number",
-        Json::String(_) => "a string",
-        Json::Array(_) => "an array",
-        Json::Object(_) => "an object",
-    }
 }
 
 #[cfg(test)]
