@@ -125,34 +125,18 @@ impl ExprCx<'_> {
         name: &FieldName,
     ) -> Option<(Access, Ty, bool)> {
         let schema = &self.names.schema;
-        let mut slots = Vec::new();
-        let mut missing = Vec::new();
-        let mut ty: Option<Ty> = None;
-        let mut optional = false;
-        let mut conflict = false;
-        for id in types {
-            let Some(def) = schema.entity_type(*id) else {
-                continue;
-            };
-            match def.attrs.field(&name.name) {
-                Some((slot, f)) => {
-                    slots.push((*id, slot));
-                    optional |= f.optional;
-                    let this = Ty::from_type(&f.ty);
-                    ty = match ty {
-                        None => Some(this),
-                        Some(prev) => match unify(&prev, &this) {
-                            Some(joined) => Some(joined),
-                            None => {
-                                conflict = true;
-                                Some(prev)
-                            }
-                        },
-                    };
-                }
-                None => missing.push(*id),
-            }
-        }
+        let FieldLookup {
+            slots,
+            missing,
+            ty,
+            optional,
+            conflict,
+        } = look_up(
+            types
+                .iter()
+                .filter_map(|id| Some((*id, &schema.entity_type(*id)?.attrs))),
+            &name.name,
+        );
         let base_text = describe(base);
         // An attribute whose declared type did not resolve was reported there.
         if types
@@ -348,30 +332,18 @@ impl ExprCx<'_> {
         name: &FieldName,
     ) -> Option<(Access, Ty, bool)> {
         let schema = &self.names.schema;
-        let mut slots = Vec::new();
-        let mut ty: Option<Ty> = None;
-        let mut optional = false;
-        let mut conflict = false;
-        for action in actions {
-            match schema.context_of(*action).field(&name.name) {
-                Some((slot, f)) => {
-                    slots.push((*action, slot));
-                    optional |= f.optional;
-                    let this = Ty::from_type(&f.ty);
-                    ty = match ty {
-                        None => Some(this),
-                        Some(prev) => match unify(&prev, &this) {
-                            Some(joined) => Some(joined),
-                            None => {
-                                conflict = true;
-                                Some(prev)
-                            }
-                        },
-                    };
-                }
-                None => optional = true,
-            }
-        }
+        let FieldLookup {
+            slots,
+            missing,
+            ty,
+            optional,
+            conflict,
+        } = look_up(
+            actions.iter().map(|a| (*a, schema.context_of(*a))),
+            &name.name,
+        );
+        // Absent for the actions that lack it: read like an optional field.
+        let optional = optional || !missing.is_empty();
         if slots.is_empty() {
             if self.names.is_dropped(None, &name.name) {
                 return None;
@@ -439,6 +411,51 @@ fn narrow(typed: &mut typed::Expr, base: &ast::Expr, facts: &Facts) {
 }
 
 /// Every field any of the actions' contexts has, for suggestions.
+/// A field looked up in several records: those of an entity's possible
+/// types, or the context records of a rule's actions.
+struct FieldLookup<K> {
+    /// The slot in each record that has the field.
+    slots: Vec<(K, u32)>,
+    /// The records that lack it.
+    missing: Vec<K>,
+    /// Its type, joined over the records that have it.
+    ty: Option<Ty>,
+    /// Whether it is optional in one of them.
+    optional: bool,
+    /// Whether two of its types do not join (`ty` is then the first).
+    conflict: bool,
+}
+
+fn look_up<'r, K: Copy>(
+    records: impl Iterator<Item = (K, &'r reaper_lang::types::RecordType)>,
+    name: &str,
+) -> FieldLookup<K> {
+    let mut found = FieldLookup {
+        slots: Vec::new(),
+        missing: Vec::new(),
+        ty: None,
+        optional: false,
+        conflict: false,
+    };
+    for (key, record) in records {
+        let Some((slot, field)) = record.field(name) else {
+            found.missing.push(key);
+            continue;
+        };
+        found.slots.push((key, slot));
+        found.optional |= field.optional;
+        let this = Ty::from_type(&field.ty);
+        found.ty = match found.ty.take() {
+            None => Some(this),
+            Some(prev) => unify(&prev, &this).or_else(|| {
+                found.conflict = true;
+                Some(prev)
+            }),
+        };
+    }
+    found
+}
+
 /// How a field of the context of `actions` (records that differ) is read,
 /// given the slot of each action that has it: by that slot when every
 /// action has it at the same one, else through a table, which also says
