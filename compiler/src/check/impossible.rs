@@ -45,8 +45,8 @@ impl Checker<'_> {
         };
         for condition in &rule.conditions {
             let reason = match condition.kind {
-                ConditionKind::When => self.never(&condition.expr, &head),
-                ConditionKind::Unless => self.always(&condition.expr, &head),
+                ConditionKind::When => self.decided(&condition.expr, &head, false),
+                ConditionKind::Unless => self.decided(&condition.expr, &head, true),
             };
             let Some(reason) = reason else { continue };
             // The sub-expression's own "always false" warning says less.
@@ -70,30 +70,42 @@ impl Checker<'_> {
         }
     }
 
-    /// Why `expr` is false for every request the rule can see, if it is.
-    fn never(&self, expr: &Expr, head: &Head<'_>) -> Option<Reason> {
-        if let Some(Value::Bool(false)) = fold::constant(expr) {
+    /// Why `expr` is `truth` for every request the rule can see, if it is:
+    /// false makes a `when` impossible, true an `unless`.
+    fn decided(&self, expr: &Expr, head: &Head<'_>, truth: bool) -> Option<Reason> {
+        if fold::constant(expr) == Some(Value::Bool(truth)) {
+            let (why, help) = if truth {
+                (
+                    "this `unless` condition is always true",
+                    "remove the rule, or fix the condition",
+                )
+            } else {
+                (
+                    "this condition is always false",
+                    "remove the rule, or fix the condition (is a `!` or an `unless` missing?)",
+                )
+            };
             return Some(Reason {
                 code: &Code::CONDITION_ALWAYS_FALSE,
                 span: expr.span,
-                why: "this condition is always false".into(),
-                help: "remove the rule, or fix the condition (is a `!` or an `unless` missing?)"
-                    .into(),
+                why: why.into(),
+                help: help.into(),
             });
         }
+        // `&&` is false when either side is and true when both are; `||`
+        // the other way round.
+        let (either, both) = if truth {
+            (BinOp::Or, BinOp::And)
+        } else {
+            (BinOp::And, BinOp::Or)
+        };
         match &expr.kind {
-            ExprKind::Binary {
-                op: BinOp::And,
-                lhs,
-                rhs,
-            } => self.never(lhs, head).or_else(|| self.never(rhs, head)),
-            ExprKind::Binary {
-                op: BinOp::Or,
-                lhs,
-                rhs,
-            } => {
-                let left = self.never(lhs, head)?;
-                self.never(rhs, head)?;
+            ExprKind::Binary { op, lhs, rhs } if *op == either => self
+                .decided(lhs, head, truth)
+                .or_else(|| self.decided(rhs, head, truth)),
+            ExprKind::Binary { op, lhs, rhs } if *op == both => {
+                let left = self.decided(lhs, head, truth)?;
+                self.decided(rhs, head, truth)?;
                 Some(Reason {
                     span: expr.span,
                     ..left
@@ -102,7 +114,16 @@ impl Checker<'_> {
             ExprKind::Unary {
                 op: UnOp::Not,
                 operand,
-            } => self.always(operand, head),
+            } => self.decided(operand, head, !truth),
+            _ if truth => self.always(expr, head),
+            _ => self.never(expr, head),
+        }
+    }
+
+    /// Why a comparison or type test is false for every request the rule
+    /// can see, if it is.
+    fn never(&self, expr: &Expr, head: &Head<'_>) -> Option<Reason> {
+        match &expr.kind {
             ExprKind::Binary { op, lhs, rhs } => self.never_binary(*op, lhs, rhs, expr, head),
             ExprKind::Is { base, ty } => {
                 let (var, types) = self.entity_var(base, head)?;
@@ -112,38 +133,10 @@ impl Checker<'_> {
         }
     }
 
-    /// Why `expr` is true for every request the rule can see, if it is.
+    /// Why a comparison or type test is true for every request the rule can
+    /// see, if it is.
     fn always(&self, expr: &Expr, head: &Head<'_>) -> Option<Reason> {
-        if let Some(Value::Bool(true)) = fold::constant(expr) {
-            return Some(Reason {
-                code: &Code::CONDITION_ALWAYS_FALSE,
-                span: expr.span,
-                why: "this `unless` condition is always true".into(),
-                help: "remove the rule, or fix the condition".into(),
-            });
-        }
         match &expr.kind {
-            ExprKind::Binary {
-                op: BinOp::Or,
-                lhs,
-                rhs,
-            } => self.always(lhs, head).or_else(|| self.always(rhs, head)),
-            ExprKind::Binary {
-                op: BinOp::And,
-                lhs,
-                rhs,
-            } => {
-                let left = self.always(lhs, head)?;
-                self.always(rhs, head)?;
-                Some(Reason {
-                    span: expr.span,
-                    ..left
-                })
-            }
-            ExprKind::Unary {
-                op: UnOp::Not,
-                operand,
-            } => self.never(operand, head),
             ExprKind::Is { base, ty } => {
                 let (var, types) = self.entity_var(base, head)?;
                 (types == [*ty]).then(|| Reason {
