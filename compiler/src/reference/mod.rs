@@ -9,6 +9,7 @@
 //! reads like the language reference (`docs/language.md` §6–§9).
 
 mod eval;
+pub(crate) mod ops;
 #[cfg(test)]
 mod tests;
 
