@@ -151,6 +151,31 @@ pub struct FieldRead {
     pub access: Access,
 }
 
+impl Expr {
+    pub fn unary(op: UnOp, operand: Expr, ty: Ty, span: Span) -> Expr {
+        Expr {
+            kind: ExprKind::Unary {
+                op,
+                operand: Box::new(operand),
+            },
+            ty,
+            span,
+        }
+    }
+
+    pub fn binary(op: BinOp, lhs: Expr, rhs: Expr, ty: Ty, span: Span) -> Expr {
+        Expr {
+            kind: ExprKind::Binary {
+                op,
+                lhs: Box::new(lhs),
+                rhs: Box::new(rhs),
+            },
+            ty,
+            span,
+        }
+    }
+}
+
 /// How an attribute is found in its base value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Access {

@@ -371,7 +371,7 @@ impl ExprCx<'_> {
         } else {
             (UnOp::ParseDecimal, Ty::Decimal)
         };
-        unary(op, ty, operand, span)
+        typed::Expr::unary(op, operand, ty, span)
     }
 
     fn http_only(&mut self, name: &ast::Ident, span: Span) -> typed::Expr {
@@ -464,7 +464,9 @@ impl ExprCx<'_> {
             other => other,
         };
         let (op, ty) = match meaning {
-            Meaning::Unary(op, ty) => return (unary(op, ty, receiver, span), Flow::none()),
+            Meaning::Unary(op, ty) => {
+                return (typed::Expr::unary(op, receiver, ty, span), Flow::none());
+            }
             Meaning::Binary(op) => (op, Ty::Bool),
         };
         let Some(arg) = typed_args.into_iter().next() else {
@@ -486,7 +488,10 @@ impl ExprCx<'_> {
                     );
                     return (error(span), Flow::none());
                 }
-                (binary(op, receiver, arg, ty, span), Flow::none())
+                (
+                    typed::Expr::binary(op, receiver, arg, ty, span),
+                    Flow::none(),
+                )
             }
             _ => (
                 self.set_method(op, method, receiver, arg, &args[0], span),
@@ -539,7 +544,7 @@ impl ExprCx<'_> {
         let fact = path(recv).zip(key_fact(key_expr));
         if op == BinOp::HasKey {
             let flow = fact.map_or_else(Flow::none, |(m, k)| Flow::when_true(Facts::present(m, k)));
-            return (binary(op, receiver, key, Ty::Bool, span), flow);
+            return (typed::Expr::binary(op, receiver, key, Ty::Bool, span), flow);
         }
         let guarded = fact.as_ref().is_some_and(|(m, k)| facts.has(m, k));
         if !guarded {
@@ -556,7 +561,10 @@ impl ExprCx<'_> {
                 )),
             );
         }
-        (binary(op, receiver, key, value, span), Flow::none())
+        (
+            typed::Expr::binary(op, receiver, key, value, span),
+            Flow::none(),
+        )
     }
 
     /// `contains`, `contains_all`, `contains_any` on sets. On sets of IPs
@@ -621,7 +629,7 @@ impl ExprCx<'_> {
             );
             return error(span);
         }
-        binary(op, lhs, rhs, Ty::Bool, span)
+        typed::Expr::binary(op, lhs, rhs, Ty::Bool, span)
     }
 }
 
@@ -679,29 +687,6 @@ fn method_usage(name: &str, receiver: Option<Receiver>) -> String {
 fn constant(value: Const, ty: Ty, span: Span) -> typed::Expr {
     typed::Expr {
         kind: typed::ExprKind::Const(value),
-        ty,
-        span,
-    }
-}
-
-fn unary(op: UnOp, ty: Ty, operand: typed::Expr, span: Span) -> typed::Expr {
-    typed::Expr {
-        kind: typed::ExprKind::Unary {
-            op,
-            operand: Box::new(operand),
-        },
-        ty,
-        span,
-    }
-}
-
-fn binary(op: BinOp, lhs: typed::Expr, rhs: typed::Expr, ty: Ty, span: Span) -> typed::Expr {
-    typed::Expr {
-        kind: typed::ExprKind::Binary {
-            op,
-            lhs: Box::new(lhs),
-            rhs: Box::new(rhs),
-        },
         ty,
         span,
     }

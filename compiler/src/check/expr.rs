@@ -459,17 +459,7 @@ impl ExprCx<'_> {
                 (UnOp::Neg, ty, Flow::none())
             }
         };
-        (
-            typed::Expr {
-                kind: typed::ExprKind::Unary {
-                    op,
-                    operand: Box::new(typed),
-                },
-                ty,
-                span,
-            },
-            flow,
-        )
+        (typed::Expr::unary(op, typed, ty, span), flow)
     }
 
     fn binary(
@@ -485,13 +475,19 @@ impl ExprCx<'_> {
                 let (l, fl) = self.condition_operand(lhs, facts, "&&");
                 let inner = facts.and(&fl.when_true);
                 let (r, fr) = self.condition_operand(rhs, &inner, "&&");
-                (bin(BinOp::And, l, r, Ty::Bool, span), Flow::and(&fl, &fr))
+                (
+                    typed::Expr::binary(BinOp::And, l, r, Ty::Bool, span),
+                    Flow::and(&fl, &fr),
+                )
             }
             BinaryOp::Or => {
                 let (l, fl) = self.condition_operand(lhs, facts, "||");
                 let inner = facts.and(&fl.when_false);
                 let (r, fr) = self.condition_operand(rhs, &inner, "||");
-                (bin(BinOp::Or, l, r, Ty::Bool, span), Flow::or(&fl, &fr))
+                (
+                    typed::Expr::binary(BinOp::Or, l, r, Ty::Bool, span),
+                    Flow::or(&fl, &fr),
+                )
             }
             _ => {
                 let (l, _) = self.check(lhs, facts);
@@ -528,7 +524,7 @@ impl ExprCx<'_> {
                 BinaryOp::Add | BinaryOp::Sub | BinaryOp::Mul => Ty::Error,
                 _ => Ty::Bool,
             };
-            return bin(BinOp::Eq, l, r, ty, span);
+            return typed::Expr::binary(BinOp::Eq, l, r, ty, span);
         }
         if let Some(group) = [&l, &r].into_iter().find_map(|e| self.group_constant(e))
             && matches!(op, BinaryOp::Eq | BinaryOp::Ne)
@@ -655,7 +651,7 @@ impl ExprCx<'_> {
         if typed_op == BinOp::InEntity || typed_op == BinOp::InEntitySet {
             self.check_reachable(&l, &r, span);
         }
-        bin(typed_op, l, r, ty, span)
+        typed::Expr::binary(typed_op, l, r, ty, span)
     }
 
     /// The action group a constant names, if it is one.
@@ -719,7 +715,7 @@ impl ExprCx<'_> {
             },
             span: r_span,
         };
-        bin(BinOp::InSet, l, set, Ty::Bool, span)
+        typed::Expr::binary(BinOp::InSet, l, set, Ty::Bool, span)
     }
 
     fn in_operator(&self, l: &typed::Expr, r: &typed::Expr) -> Option<(BinOp, Ty)> {
@@ -862,18 +858,6 @@ pub fn error(span: Span) -> typed::Expr {
     typed::Expr {
         kind: typed::ExprKind::Error,
         ty: Ty::Error,
-        span,
-    }
-}
-
-fn bin(op: BinOp, lhs: typed::Expr, rhs: typed::Expr, ty: Ty, span: Span) -> typed::Expr {
-    typed::Expr {
-        kind: typed::ExprKind::Binary {
-            op,
-            lhs: Box::new(lhs),
-            rhs: Box::new(rhs),
-        },
-        ty,
         span,
     }
 }
