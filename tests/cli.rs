@@ -12,7 +12,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{code, run, scratch, stderr, stdout};
+use common::{code, run, scratch, stderr, stdout, write};
 
 const CLEAN: &str = r#"entity User { department: String, email?: String }
 entity Document { owner: User }
@@ -32,10 +32,6 @@ action read on Document by User
 permit read on Document when principal.departmnt == "eng";
 permit raed on Document;
 "#;
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap_or_else(|e| panic!("write {name}: {e}"));
-}
 
 #[test]
 fn clean_policy_exits_zero() {
@@ -132,7 +128,7 @@ fn human_format_shows_source_and_help() {
 #[test]
 fn warnings_fail_only_with_deny_warnings() {
     let dir = scratch("warnings");
-    write(&dir, "policy.reaper", &format!("{CLEAN}entity Unused\n"));
+    write(&dir, "policy.reaper", format!("{CLEAN}entity Unused\n"));
     let out = run(&dir, &["check", "policy.reaper"]);
     assert_eq!(code(&out), 0, "{}", stdout(&out));
     assert!(stdout(&out).contains("W0101"));

@@ -13,21 +13,8 @@
 
 mod common;
 
-use std::path::Path;
-
-use common::{code, run, scratch, stderr, stdout, workspace};
+use common::{code, example, run, scratch, stderr, stdout, write};
 use serde_json::{Value as Json, json};
-
-fn gateway() -> String {
-    workspace()
-        .join("examples/api-gateway")
-        .display()
-        .to_string()
-}
-
-fn write(dir: &Path, name: &str, text: &str) {
-    std::fs::write(dir.join(name), text).unwrap();
-}
 
 fn lines(text: &str) -> Vec<Json> {
     text.lines()
@@ -51,7 +38,7 @@ fn ratelimit_counts_down_then_refuses() {
         &dir,
         &[
             "eval",
-            &gateway(),
+            &example("api-gateway"),
             "--ratelimit",
             "login.json",
             "--now",
@@ -109,7 +96,10 @@ fn ratelimit_requests_are_validated() {
         "bad.json",
         r#"{"domain": "api", "descriptors": [{"entries": [{"key": "path"}]}]}"#,
     );
-    let out = run(&dir, &["eval", &gateway(), "--ratelimit", "bad.json"]);
+    let out = run(
+        &dir,
+        &["eval", &example("api-gateway"), "--ratelimit", "bad.json"],
+    );
     assert_eq!(code(&out), 1);
     assert_eq!(
         stderr(&out),
@@ -120,7 +110,15 @@ fn ratelimit_requests_are_validated() {
         "domain.json",
         r#"{"domain": "nope", "descriptors": []}"#,
     );
-    let out = run(&dir, &["eval", &gateway(), "--ratelimit", "domain.json"]);
+    let out = run(
+        &dir,
+        &[
+            "eval",
+            &example("api-gateway"),
+            "--ratelimit",
+            "domain.json",
+        ],
+    );
     assert_eq!(code(&out), 1);
     assert_eq!(
         stderr(&out),
@@ -155,13 +153,16 @@ fn http_requests_map_through_the_http_block() {
     write(
         &dir,
         "delete.json",
-        &http_request(
+        http_request(
             "DELETE",
             "/v1/projects/site?force=1",
             json!({ "x-user-id": "ana", "x-mfa": "true" }),
         ),
     );
-    let out = run(&dir, &["eval", &gateway(), "--http", "delete.json"]);
+    let out = run(
+        &dir,
+        &["eval", &example("api-gateway"), "--http", "delete.json"],
+    );
     assert_eq!(code(&out), 0, "{}", stderr(&out));
     let answer: Json = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(answer["decision"], "allow", "{answer}");
@@ -180,9 +181,12 @@ fn http_requests_map_through_the_http_block() {
     write(
         &dir,
         "no-mfa.json",
-        &http_request("DELETE", "/v1/projects/site", json!({ "x-user-id": "ana" })),
+        http_request("DELETE", "/v1/projects/site", json!({ "x-user-id": "ana" })),
     );
-    let out = run(&dir, &["eval", &gateway(), "--http", "no-mfa.json"]);
+    let out = run(
+        &dir,
+        &["eval", &example("api-gateway"), "--http", "no-mfa.json"],
+    );
     let answer: Json = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(answer["decision"], "deny");
     assert_eq!(answer["reasons"], json!(["delete-needs-mfa"]));
@@ -204,8 +208,8 @@ fn http_requests_map_through_the_http_block() {
             "no route matches GET /v1/nowhere",
         ),
     ] {
-        write(&dir, file, &http_request(method, path, headers));
-        let out = run(&dir, &["eval", &gateway(), "--http", file]);
+        write(&dir, file, http_request(method, path, headers));
+        let out = run(&dir, &["eval", &example("api-gateway"), "--http", file]);
         assert_eq!(code(&out), 0, "{}", stderr(&out));
         let answer: Json = serde_json::from_str(&stdout(&out)).unwrap();
         assert_eq!(answer["decision"], "deny");
@@ -249,7 +253,7 @@ fn http_requests_are_validated() {
         ),
     ] {
         write(&dir, file, body);
-        let out = run(&dir, &["eval", &gateway(), "--http", file]);
+        let out = run(&dir, &["eval", &example("api-gateway"), "--http", file]);
         assert_eq!(code(&out), 1, "{file}: {}", stdout(&out));
         let expected = format!("error: {file}: invalid HTTP request: {why}");
         assert!(stderr(&out).starts_with(&expected), "{}", stderr(&out));
@@ -293,7 +297,7 @@ permit pull on Repo when resource.org.allowlist.contains(context.source_ip) && c
         ("2001:db8::7", json!(["org-networks"])),
         ("11.1.2.3", json!([])),
     ] {
-        write(&dir, "request.json", &request(ip));
+        write(&dir, "request.json", request(ip));
         let out = run(
             &dir,
             &["eval", "policy.reaper", "--request", "request.json"],

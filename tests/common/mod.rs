@@ -53,3 +53,47 @@ pub fn scratch(name: &str) -> PathBuf {
         .unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
     dir
 }
+
+/// Writes `text` to the file `name` of `dir`; its path.
+pub fn write(dir: &Path, name: &str, text: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).unwrap_or_else(|e| panic!("write {name}: {e}"));
+    path
+}
+
+/// The path of the example package `name` (`examples/<name>`).
+pub fn example(name: &str) -> String {
+    workspace()
+        .join("examples")
+        .join(name)
+        .display()
+        .to_string()
+}
+
+/// A request the document-sharing example permits: Alice reads a document
+/// that lists her among its editors.
+pub const PERMIT: &str = r#"{
+  "principal": {
+    "type": "User",
+    "id": "alice",
+    "attrs": { "clearance": 2, "contractor": false, "email": "alice@example.com" },
+    "parents": [{ "type": "Team", "id": "eng" }]
+  },
+  "action": "read",
+  "resource": {
+    "type": "Document",
+    "id": "plan",
+    "attrs": {
+      "owner": { "type": "User", "id": "bob" },
+      "public": false,
+      "labels": ["internal"],
+      "editors": [{ "type": "User", "id": "alice" }]
+    },
+    "parents": [{ "type": "Folder", "id": "projects" }]
+  },
+  "context": { "source_ip": "10.1.2.3", "mfa": true, "now": "2026-01-01T00:00:00Z" },
+  "entities": [
+    { "type": "Team", "id": "eng", "parents": [{ "type": "Team", "id": "all" }] },
+    { "type": "User", "id": "bob", "attrs": { "clearance": 3, "contractor": false } }
+  ]
+}"#;
