@@ -1,5 +1,7 @@
 //! Runs the document-sharing authorization in a loop, for profilers
-//! (`valgrind --tool=callgrind`, `perf record`).
+//! (`valgrind --tool=callgrind`, `perf record`): `profile_authorize N`
+//! times the prepared request, `profile_authorize N json` decodes the
+//! JSON each time too.
 
 #![allow(
     clippy::panic,
@@ -23,10 +25,19 @@ fn main() {
         .nth(1)
         .and_then(|n| n.parse().ok())
         .unwrap_or(1_000_000);
+    let from_json = std::env::args().nth(2).is_some_and(|mode| mode == "json");
     let mut decision = reaper_runtime::Decision::default();
     let mut allowed = 0u64;
     for _ in 0..iterations {
-        engine.authorize_into(black_box(&request), &mut decision);
+        if from_json {
+            let Ok(request) = engine.decode_request(black_box(reaper_benches::DOCUMENT_REQUEST))
+            else {
+                return;
+            };
+            engine.authorize_into(&request, &mut decision);
+        } else {
+            engine.authorize_into(black_box(&request), &mut decision);
+        }
         allowed += u64::from(decision.allow);
     }
     println!("{allowed}");

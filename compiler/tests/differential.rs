@@ -10,7 +10,9 @@
 //! (`differential/model.rs`), type-directed so that each one checks
 //! without errors (`differential/policy.rs` and the files it includes);
 //! requests carry random entity data (`differential/requests.rs`); limits
-//! and descriptors come from `differential/limits.rs`. All read a tape of
+//! and descriptors come from `differential/limits.rs`. Each request's JSON,
+//! and edits of it, also go through both request decoders, which must
+//! agree (`differential/decoding.rs`). All read a tape of
 //! random choices that proptest shrinks. `PROPTEST_CASES` sets the number
 //! of cases (default 2000, a quarter of that for limits). Two ignored tests
 //! help when hunting bugs (`differential/report.rs`): `survey` runs many
@@ -26,6 +28,8 @@
 )]
 
 mod common;
+#[path = "differential/decoding.rs"]
+mod decoding;
 #[path = "differential/limits.rs"]
 mod limits;
 #[path = "differential/model.rs"]
@@ -202,6 +206,7 @@ fn run(case: &Case) -> Result<(), String> {
                 ));
             }
         }
+        decoding::agree(&engine, &json)?;
         let expected = reference_answer(&package, request);
         if expected.errors.iter().any(|(_, kind)| *kind == "malformed") {
             return Err(format!(

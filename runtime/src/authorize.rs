@@ -183,12 +183,19 @@ impl Engine {
                 visit(*rule);
             }
         }
-        bucket
-            .principal_in
-            .visit_in(request.principal, request.principal_ancestors(), &mut visit);
-        bucket
-            .resource_in
-            .visit_in(request.resource, request.resource_ancestors(), &mut visit);
+        // Ancestors are computed only when some rule is scoped by them.
+        if !bucket.principal_in.is_empty() {
+            bucket.principal_in.visit_in(
+                request.principal,
+                request.principal_ancestors(),
+                &mut visit,
+            );
+        }
+        if !bucket.resource_in.is_empty() {
+            bucket
+                .resource_in
+                .visit_in(request.resource, request.resource_ancestors(), &mut visit);
+        }
     }
 }
 

@@ -193,6 +193,13 @@ impl Keyed {
         }
     }
 
+    pub fn is_empty(&self) -> bool {
+        match self {
+            Keyed::Few(few) => few.is_empty(),
+            Keyed::Many(map) => map.is_empty(),
+        }
+    }
+
     /// The rules keyed exactly by `key`.
     #[inline]
     pub fn get(&self, key: EntityKey) -> Option<&[u32]> {
@@ -212,6 +219,15 @@ impl Keyed {
         match self {
             Keyed::Few(few) => {
                 for (k, rules) in few.iter() {
+                    if *k == key || ancestors.binary_search(k).is_ok() {
+                        rules.iter().for_each(|r| visit(*r));
+                    }
+                }
+            }
+            // More ancestors than keyed rules: look each key up among the
+            // (sorted) ancestors, so the probe costs the smaller side.
+            Keyed::Many(map) if ancestors.len() > map.len() => {
+                for (k, rules) in map {
                     if *k == key || ancestors.binary_search(k).is_ok() {
                         rules.iter().for_each(|r| visit(*r));
                     }
@@ -254,6 +270,8 @@ pub struct Engine {
     /// The descriptor keys limits read.
     pub(crate) entry_keys: Vec<(Box<str>, crate::value::Sym)>,
     pub(crate) counters: Arc<dyn CounterStore>,
+    /// Type and action names, for decoding requests.
+    pub(crate) names: crate::decode::Names,
 }
 
 impl std::fmt::Debug for Engine {
@@ -375,6 +393,7 @@ impl Engine {
             })
             .collect();
         let limit_code = crate::ratelimit::limit_codes(&bundle);
+        let names = crate::decode::Names::new(&bundle.schema);
         let entry_keys = crate::ratelimit::entry_keys(&bundle);
         Engine {
             rule_code,
@@ -391,6 +410,7 @@ impl Engine {
             attr_slots,
             context_slots,
             counters,
+            names,
         }
     }
 

@@ -9,6 +9,8 @@
 //! ```
 
 mod authorize;
+mod decode;
+mod describe;
 mod engine;
 mod grid;
 pub mod http;

@@ -1,14 +1,17 @@
 //! Requests in the engine's input form: strings interned against the
-//! bundle, values flattened into one pool, entities sorted by key. The
-//! ancestors of the principal and the resource — what rule scopes and most
-//! `in` tests ask about — are computed once (transitively, cycles
-//! tolerated); for any other entity `in` walks its parents when asked, so
-//! preparing a request stays linear in its size however deep the hierarchy.
+//! bundle, values flattened into one pool, entities sorted by key. An
+//! entity's ancestors (transitively, cycles tolerated) are computed the
+//! first time a rule scope or an `in` test asks about it and kept for the
+//! rest of the request, so however many rules test one entity, and however
+//! deep the hierarchy, a request walks each entity's ancestry at most once.
 
-use reaper_lang::request::{self as lang_request, Limits, RequestError};
+use std::cell::{Cell, OnceCell};
+
+use reaper_lang::request as lang_request;
 use reaper_lang::schema::index_u32;
 use reaper_lang::value::{Uid, Value};
 use rustc_hash::FxHashSet;
+use smallvec::SmallVec;
 
 use crate::engine::Engine;
 use crate::strings::LocalStrings;
@@ -23,7 +26,19 @@ pub struct EntityData {
     parents: (u32, u32),
 }
 
-/// A schema-valid authorization request, prepared for evaluation.
+impl EntityData {
+    /// `parents` is `(start, len)` in the request's parent list.
+    pub(crate) fn new(key: EntityKey, attrs: Slice, parents: (u32, u32)) -> Self {
+        EntityData {
+            key,
+            attrs,
+            parents,
+        }
+    }
+}
+
+/// A schema-valid authorization request, prepared for evaluation. Not
+/// `Sync`: its ancestor sets fill in as one evaluation asks for them.
 #[derive(Debug, Clone)]
 pub struct Request {
     pub principal: EntityKey,
@@ -36,61 +51,119 @@ pub struct Request {
     pub(crate) entities: Vec<EntityData>,
     /// Every entity's direct parents, back to back.
     parents: Vec<EntityKey>,
-    /// The principal's and the resource's ancestors, sorted.
-    principal_ancestors: Box<[EntityKey]>,
-    resource_ancestors: Box<[EntityKey]>,
+    /// Each entity's ancestors, sorted, once asked for (by `entities` index).
+    ancestors: Box<[OnceCell<Vec<EntityKey>>]>,
+    /// Entities the ancestor walks have visited so far.
+    visited: Cell<u32>,
     pub(crate) values: Vec<Val>,
     pub(crate) ips: Vec<ipnet::IpNet>,
     pub(crate) strings: LocalStrings,
 }
 
+/// Up to this many ancestors, a walk checks for repeats by scanning what
+/// it has found (cheaper than hashing); beyond, it keeps a hash set.
+const FEW_ANCESTORS: usize = 16;
+
 impl Request {
+    /// Assembles a request from its decoded parts.
+    #[allow(clippy::too_many_arguments, reason = "the parts of one request, named")]
+    pub(crate) fn new(
+        principal: EntityKey,
+        action: u32,
+        resource: EntityKey,
+        context: Slice,
+        mut entities: Vec<EntityData>,
+        parents: Vec<EntityKey>,
+        values: Vec<Val>,
+        ips: Vec<ipnet::IpNet>,
+        strings: LocalStrings,
+    ) -> Request {
+        entities.sort_unstable_by_key(|e| e.key);
+        let find = |key: EntityKey| {
+            entities
+                .binary_search_by_key(&key, |e| e.key)
+                .ok()
+                .map(index_u32)
+        };
+        let (principal_data, resource_data) = (find(principal), find(resource));
+        let ancestors = std::iter::repeat_with(OnceCell::new)
+            .take(entities.len())
+            .collect();
+        Request {
+            principal,
+            action,
+            resource,
+            context,
+            principal_data,
+            resource_data,
+            entities,
+            parents,
+            ancestors,
+            visited: Cell::new(0),
+            values,
+            ips,
+            strings,
+        }
+    }
+
+    /// Whether two entities carry data under one key (a request that
+    /// does is refused).
+    pub(crate) fn repeats_an_entity(&self) -> bool {
+        self.entities
+            .windows(2)
+            .any(|pair| pair[0].key == pair[1].key)
+    }
+
     pub fn entity(&self, key: EntityKey) -> Option<&EntityData> {
-        // Entities are sorted by key when the request is prepared.
-        let i = self.entities.binary_search_by_key(&key, |e| e.key).ok()?;
-        self.entities.get(i)
+        self.entities.get(self.entity_index(key)?)
+    }
+
+    fn entity_index(&self, key: EntityKey) -> Option<usize> {
+        // Entities are sorted by key when the request is assembled.
+        self.entities.binary_search_by_key(&key, |e| e.key).ok()
     }
 
     /// The principal's ancestors, sorted.
     pub fn principal_ancestors(&self) -> &[EntityKey] {
-        &self.principal_ancestors
+        self.principal_data
+            .map_or(&[], |index| self.ancestors_at(index as usize))
     }
 
     /// The resource's ancestors, sorted.
     pub fn resource_ancestors(&self) -> &[EntityKey] {
-        &self.resource_ancestors
+        self.resource_data
+            .map_or(&[], |index| self.ancestors_at(index as usize))
+    }
+
+    /// Any entity's ancestors, sorted (none when the request has no data
+    /// for it).
+    pub fn ancestors(&self, key: EntityKey) -> &[EntityKey] {
+        if key == self.principal {
+            return self.principal_ancestors();
+        }
+        if key == self.resource {
+            return self.resource_ancestors();
+        }
+        self.entity_index(key)
+            .map_or(&[], |index| self.ancestors_at(index))
+    }
+
+    /// How many entities the request's ancestor walks have visited: each
+    /// entity's ancestry is walked at most once per request, so this stays
+    /// within the sum of the walked entities' ancestor counts.
+    pub fn entities_visited(&self) -> u32 {
+        self.visited.get()
     }
 
     /// `a in b`: equal, or `b` among `a`'s ancestors.
     pub fn is_in(&self, a: EntityKey, b: EntityKey) -> bool {
-        if a == b {
-            return true;
-        }
-        match self.known_ancestors(a) {
-            Some(ancestors) => ancestors.binary_search(&b).is_ok(),
-            None => self.walk_ancestors(a, |ancestor| ancestor == b),
-        }
+        a == b || self.ancestors(a).binary_search(&b).is_ok()
     }
 
     /// `a in [b, …]`: whether `a` is in any of `targets`; `None` when one
     /// of them is not an entity (the set is malformed).
     pub(crate) fn is_in_any(&self, a: EntityKey, targets: &[Val]) -> Option<bool> {
-        let computed;
-        let ancestors = match self.known_ancestors(a) {
-            Some(ancestors) => ancestors,
-            None if targets.len() <= 1 => {
-                // One walk either way: stop as soon as the target is found.
-                return match targets.first() {
-                    Some(Val::Entity(b)) => Some(self.is_in(a, *b)),
-                    Some(_) => None,
-                    None => Some(false),
-                };
-            }
-            None => {
-                computed = self.ancestors_of(a);
-                &computed
-            }
-        };
+        let ancestors = self.ancestors(a);
         for target in targets {
             let Val::Entity(b) = target else { return None };
             if *b == a || ancestors.binary_search(b).is_ok() {
@@ -100,18 +173,23 @@ impl Request {
         Some(false)
     }
 
-    fn known_ancestors(&self, key: EntityKey) -> Option<&[EntityKey]> {
-        if key == self.principal {
-            Some(&self.principal_ancestors)
-        } else if key == self.resource {
-            Some(&self.resource_ancestors)
-        } else {
-            None
+    fn ancestors_at(&self, index: usize) -> &[EntityKey] {
+        match self.ancestors.get(index) {
+            // An entity without parents has no ancestors: nothing to keep.
+            Some(_) if self.parents_at(index).is_empty() => &[],
+            Some(cell) => cell.get_or_init(|| self.walk(index)),
+            None => &[],
         }
     }
 
-    fn parents_of(&self, key: EntityKey) -> &[EntityKey] {
-        self.entity(key).map_or(&[], |data| {
+    /// An entity's direct parents (none without data).
+    pub(crate) fn parents_of(&self, key: EntityKey) -> &[EntityKey] {
+        self.entity_index(key)
+            .map_or(&[], |index| self.parents_at(index))
+    }
+
+    fn parents_at(&self, index: usize) -> &[EntityKey] {
+        self.entities.get(index).map_or(&[], |data| {
             let (start, len) = data.parents;
             self.parents
                 .get(start as usize..(start + len) as usize)
@@ -119,43 +197,52 @@ impl Request {
         })
     }
 
-    /// All of `key`'s ancestors, sorted.
-    fn ancestors_of(&self, key: EntityKey) -> Vec<EntityKey> {
-        let mut all = Vec::new();
-        self.walk_ancestors(key, |ancestor| {
-            all.push(ancestor);
-            false
-        });
-        all.sort_unstable();
-        all
-    }
-
-    /// Visits each ancestor of `from` once (through parents of entities
-    /// that have data, so cycles end) until `stop` returns true; returns
-    /// whether it did.
-    fn walk_ancestors(&self, from: EntityKey, mut stop: impl FnMut(EntityKey) -> bool) -> bool {
+    /// All ancestors of the entity at `index`, sorted: each reached entity
+    /// is visited once (so cycles end), and an entity whose ancestors are
+    /// already known contributes them without being walked again.
+    fn walk(&self, index: usize) -> Vec<EntityKey> {
+        let mut found: Vec<EntityKey> = Vec::with_capacity(8);
         let mut seen: FxHashSet<EntityKey> = FxHashSet::default();
-        let mut stack: Vec<EntityKey> = self.parents_of(from).to_vec();
+        let mut stack: SmallVec<[EntityKey; 16]> = SmallVec::from_slice(self.parents_at(index));
+        let mut visited: u32 = 0;
+        let mut add = |key: EntityKey, found: &mut Vec<EntityKey>| {
+            let new = if found.len() < FEW_ANCESTORS {
+                !found.contains(&key)
+            } else {
+                if seen.is_empty() {
+                    seen.extend(found.iter().copied());
+                }
+                seen.insert(key)
+            };
+            if new {
+                found.push(key);
+            }
+            new
+        };
         while let Some(next) = stack.pop() {
-            if !seen.insert(next) {
+            if !add(next, &mut found) {
                 continue;
             }
-            if stop(next) {
-                return true;
+            visited += 1;
+            let Some(at) = self.entity_index(next) else {
+                continue;
+            };
+            match self.ancestors.get(at).and_then(OnceCell::get) {
+                Some(known) => {
+                    for ancestor in known.iter() {
+                        add(*ancestor, &mut found);
+                    }
+                }
+                None => stack.extend_from_slice(self.parents_at(at)),
             }
-            stack.extend_from_slice(self.parents_of(next));
         }
-        false
+        self.visited.set(self.visited.get().saturating_add(visited));
+        found.sort_unstable();
+        found
     }
 }
 
 impl Engine {
-    /// Parses, validates and prepares a request from JSON text.
-    pub fn decode_request(&self, json: &str) -> Result<Request, RequestError> {
-        let request = lang_request::decode(self.schema(), json, &Limits::default())?;
-        Ok(self.prepare(&request))
-    }
-
     /// Prepares a schema-valid request for evaluation.
     pub fn prepare(&self, request: &lang_request::Request) -> Request {
         let mut prep = Preparer {
@@ -180,32 +267,21 @@ impl Engine {
                 parents: (start, index_u32(parents.len()) - start),
             });
         }
-        entities.sort_unstable_by_key(|e| e.key);
-        let find = |key: EntityKey| {
-            entities
-                .binary_search_by_key(&key, |e| e.key)
-                .ok()
-                .map(index_u32)
-        };
-        let (principal_data, resource_data) = (find(principal), find(resource));
-        let mut request = Request {
+        // The precise decoder refuses repeated entities; of a library
+        // caller's repeats, the first is kept.
+        entities.sort_by_key(|e| e.key);
+        entities.dedup_by_key(|e| e.key);
+        Request::new(
             principal,
-            action: request.action.0,
+            request.action.0,
             resource,
             context,
-            principal_data,
-            resource_data,
             entities,
             parents,
-            principal_ancestors: Box::default(),
-            resource_ancestors: Box::default(),
-            values: prep.values,
-            ips: prep.ips,
-            strings: prep.strings,
-        };
-        request.principal_ancestors = request.ancestors_of(principal).into();
-        request.resource_ancestors = request.ancestors_of(resource).into();
-        request
+            prep.values,
+            prep.ips,
+            prep.strings,
+        )
     }
 }
 

@@ -2,6 +2,10 @@
 //! that the bundle does not know. Equal strings always get equal symbols,
 //! so string equality in the VM is an integer comparison.
 
+use std::hash::BuildHasher;
+
+use hashbrown::DefaultHashBuilder;
+use hashbrown::hash_table::HashTable;
 use rustc_hash::FxHashMap;
 
 use crate::value::Sym;
@@ -38,37 +42,67 @@ impl Strings {
 }
 
 /// Strings a request brought that the bundle does not have; their symbols
-/// follow the bundle's.
+/// follow the bundle's. The texts sit back to back in one buffer, so a
+/// request's strings cost no allocation each; the index hashes with a
+/// per-table random seed, as request strings are chosen by clients.
 #[derive(Debug, Default, Clone)]
 pub struct LocalStrings {
-    texts: Vec<Box<str>>,
-    ids: FxHashMap<Box<str>, Sym>,
+    buffer: String,
+    /// Where each text ends in `buffer` (it starts where the previous ends).
+    ends: Vec<u32>,
+    index: HashTable<Sym>,
+    hasher: DefaultHashBuilder,
 }
 
 impl LocalStrings {
+    /// A table with room for `strings` strings of `bytes` bytes in all.
+    pub fn with_capacity(strings: usize, bytes: usize) -> Self {
+        LocalStrings {
+            buffer: String::with_capacity(bytes),
+            ends: Vec::with_capacity(strings),
+            index: HashTable::with_capacity(strings),
+            hasher: DefaultHashBuilder::default(),
+        }
+    }
+
     /// The symbol of `text`, interning it here if the bundle lacks it.
     pub fn intern(&mut self, global: &Strings, text: &str) -> Sym {
         if let Some(sym) = global.get(text) {
             return sym;
         }
-        if let Some(sym) = self.ids.get(text) {
+        let hash = self.hasher.hash_one(text);
+        let base = global.len();
+        let (buffer, ends) = (&self.buffer, &self.ends);
+        let found = self.index.find(hash, |sym| {
+            local_text(buffer, ends, sym.wrapping_sub(base)) == text
+        });
+        if let Some(sym) = found {
             return *sym;
         }
-        let sym = global
-            .len()
-            .saturating_add(reaper_lang::schema::index_u32(self.texts.len()));
-        self.texts.push(text.into());
-        self.ids.insert(text.into(), sym);
+        let sym = base.saturating_add(reaper_lang::schema::index_u32(self.ends.len()));
+        self.buffer.push_str(text);
+        self.ends
+            .push(reaper_lang::schema::index_u32(self.buffer.len()));
+        let (buffer, ends, hasher) = (&self.buffer, &self.ends, &self.hasher);
+        self.index.insert_unique(hash, sym, |sym| {
+            hasher.hash_one(local_text(buffer, ends, sym.wrapping_sub(base)))
+        });
         sym
     }
 
-    /// The symbol this table gave `text`, if any.
-    pub fn get(&self, text: &str) -> Option<Sym> {
-        self.ids.get(text).copied()
+    /// The symbol this table gave `text`, if any (`base` is the bundle's
+    /// string count).
+    pub fn get(&self, base: u32, text: &str) -> Option<Sym> {
+        let hash = self.hasher.hash_one(text);
+        self.index
+            .find(hash, |sym| {
+                local_text(&self.buffer, &self.ends, sym.wrapping_sub(base)) == text
+            })
+            .copied()
     }
 
     pub fn len(&self) -> u32 {
-        reaper_lang::schema::index_u32(self.texts.len())
+        reaper_lang::schema::index_u32(self.ends.len())
     }
 
     /// The text of a symbol from either table; `""` for an unknown symbol,
@@ -76,9 +110,20 @@ impl LocalStrings {
     pub fn text<'a>(&'a self, global: &'a Strings, sym: Sym) -> &'a str {
         match sym.checked_sub(global.len()) {
             None => global.text(sym).unwrap_or(""),
-            Some(local) => self.texts.get(local as usize).map_or("", |t| &**t),
+            Some(local) => local_text(&self.buffer, &self.ends, local),
         }
     }
+}
+
+/// The `local`-th text of a buffer of back-to-back texts.
+fn local_text<'a>(buffer: &'a str, ends: &[u32], local: u32) -> &'a str {
+    let local = local as usize;
+    let end = ends.get(local).map_or(0, |e| *e as usize);
+    let start = match local.checked_sub(1) {
+        Some(previous) => ends.get(previous).map_or(0, |e| *e as usize),
+        None => 0,
+    };
+    buffer.get(start..end).unwrap_or("")
 }
 
 /// Where the symbols past the bundle's come from: a request's own table, or
@@ -102,7 +147,7 @@ impl<'a> Texts<'a> {
     /// The symbol this table gives `text`, if it has it.
     pub fn get(self, global: &Strings, text: &str) -> Option<Sym> {
         match self {
-            Texts::Local(local) => local.get(text),
+            Texts::Local(local) => local.get(global.len(), text),
             Texts::Borrowed(texts) => texts.iter().position(|t| *t == text).map(|i| {
                 global
                     .len()
