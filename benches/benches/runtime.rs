@@ -1,7 +1,8 @@
 //! The runtime's hot paths, Reaper alone (the side-by-side comparison with
 //! Cedar, regorus and limitador is `benches/compare`):
 //! - authorize on the document-sharing example, request prepared (target
-//!   ≤ 100 ns) and from JSON;
+//!   ≤ 100 ns), from JSON (target ≤ 2 µs) and from protobuf, beside the
+//!   precise decoder the one-pass one replaced;
 //! - the scaling series, 10 to 10,000 rules with one applying (target: the
 //!   10,000-rule time ≤ 2× the 10-rule time);
 //! - a rate-limit decision in process (target ≤ 100 ns);
@@ -53,6 +54,30 @@ fn authorize(c: &mut Criterion) {
     });
     group.bench_function("document_sharing/decode_only", |b| {
         b.iter(|| black_box(engine.decode_request(black_box(DOCUMENT_REQUEST)).is_ok()));
+    });
+    // The same request in protobuf, as the gRPC API receives it.
+    let protobuf = engine.encode_request_protobuf(&engine.describe_request(&request));
+    group.bench_function("document_sharing/from_protobuf", |b| {
+        b.iter(|| {
+            let request = engine
+                .decode_request_protobuf(black_box(&protobuf))
+                .unwrap_or_else(|e| panic!("{e}"));
+            black_box(engine.authorize(&request).allow)
+        });
+    });
+    group.bench_function("document_sharing/decode_protobuf_only", |b| {
+        b.iter(|| black_box(engine.decode_request_protobuf(black_box(&protobuf)).is_ok()));
+    });
+    // The precise decoder alone, the path before the one-pass decoder (and
+    // still the error path).
+    group.bench_function("document_sharing/decode_precisely", |b| {
+        b.iter(|| {
+            black_box(
+                engine
+                    .decode_request_precisely(black_box(DOCUMENT_REQUEST))
+                    .is_ok(),
+            )
+        });
     });
     group.finish();
 

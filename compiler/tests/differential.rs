@@ -206,7 +206,7 @@ fn run(case: &Case) -> Result<(), String> {
                 ));
             }
         }
-        decoding::agree(&engine, &json)?;
+        decoding::agree(&engine, &json, request)?;
         let expected = reference_answer(&package, request);
         if expected.errors.iter().any(|(_, kind)| *kind == "malformed") {
             return Err(format!(

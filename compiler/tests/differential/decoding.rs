@@ -3,8 +3,12 @@
 //! unknown; values of the wrong kind or out of range; array items repeated
 //! or dropped; every string character escaped — the fast path must accept
 //! exactly the texts the precise decoder accepts, and mean the same
-//! request (compared as data, and by the decision it gets).
+//! request (compared as data, and by the decision it gets). The same
+//! request in protobuf must mean the same; edited protobuf (cut short,
+//! a byte changed, a field repeated or unknown) may take the precise path,
+//! but whatever the fast path accepts the precise one must accept alike.
 
+use reaper_lang::request::Request;
 use reaper_runtime::Engine;
 use serde_json::Value as Json;
 
@@ -140,9 +144,11 @@ impl Rng {
 
 const EDITS_PER_REQUEST: usize = 8;
 
-/// Compares the two decoders on `json` and on edits of it.
-pub fn agree(engine: &Engine, json: &str) -> Result<(), String> {
+/// Compares the two decoders on `json` and on edits of it, and on the
+/// request in protobuf and edits of that.
+pub fn agree(engine: &Engine, json: &str, request: &Request) -> Result<(), String> {
     compare(engine, json)?;
+    protobuf(engine, json, request)?;
     let parsed: Json = serde_json::from_str(json).map_err(|e| e.to_string())?;
     let tree = Tree::from(&parsed);
     let seed = json.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
@@ -223,4 +229,59 @@ fn compare(engine: &Engine, json: &str) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn protobuf(engine: &Engine, json: &str, request: &Request) -> Result<(), String> {
+    let bytes = engine.encode_request_protobuf(request);
+    let expected = engine
+        .decode_request_precisely(json)
+        .map(|r| engine.describe_request(&r))
+        .map_err(|e| e.to_string())?;
+    let fast = engine.decode_request_protobuf_fast(&bytes).ok_or_else(|| {
+        let precise = engine.decode_request_protobuf_precisely(&bytes).err();
+        format!(
+            "the fast protobuf decoder declines a valid request (precisely: {precise:?})\n{json}"
+        )
+    })?;
+    let precise = engine
+        .decode_request_protobuf_precisely(&bytes)
+        .map_err(|e| {
+            format!("the precise protobuf decoder refuses a valid request: {e}\n{json}")
+        })?;
+    for (path, got) in [("fast", fast), ("precise", precise)] {
+        if engine.describe_request(&got) != expected {
+            return Err(format!(
+                "the {path} protobuf decoder reads a request differently\n{json}"
+            ));
+        }
+    }
+    let mut rng = Rng((bytes.len() as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1);
+    for _ in 0..EDITS_PER_REQUEST {
+        let mut edited = bytes.clone();
+        let at = rng.next(edited.len());
+        match rng.next(4) {
+            0 => edited.truncate(at),
+            1 => edited[at] ^= 1 << rng.next(8),
+            // A second `action`, and an unknown field.
+            2 => edited.extend_from_slice(&[0x12, 1, b'x']),
+            _ => edited.extend_from_slice(&[0xf8, 0x01, 0x05]),
+        }
+        let Some(fast) = engine.decode_request_protobuf_fast(&edited) else {
+            continue;
+        };
+        match engine.decode_request_protobuf_precisely(&edited) {
+            Ok(precise) if engine.describe_request(&precise) == engine.describe_request(&fast) => {}
+            Ok(_) => {
+                return Err(format!(
+                    "the protobuf decoders read an edited request differently\n{json}\n{edited:?}"
+                ));
+            }
+            Err(e) => {
+                return Err(format!(
+                    "the fast protobuf decoder accepts what the precise one refuses ({e})\n{json}\n{edited:?}"
+                ));
+            }
+        }
+    }
+    Ok(())
 }
