@@ -19,7 +19,8 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use reaper_benches::{
-    DOCUMENT_REQUEST, SCALING_REQUEST, compile_dir, compile_text, policy, scaling_policy,
+    DOCUMENT_REQUEST, SCALING_REQUEST, compile_dir, compile_text, many_descriptors,
+    many_limits_policy, policy, scaling_policy,
 };
 use reaper_runtime::ratelimit::{Descriptor, RateLimitRequest};
 use reaper_runtime::{Decision, Engine};
@@ -96,6 +97,37 @@ fn rate_limit(c: &mut Criterion) {
     group.finish();
 }
 
+/// Rate limits at scale (issue 8): 100 limits against 100 descriptors, each
+/// descriptor with exactly one applying limit.
+fn rate_limit_at_scale(c: &mut Criterion) {
+    let engine = load(&compile_text(&many_limits_policy(100)).unwrap_or_else(|e| panic!("{e}")));
+    let descriptors = many_descriptors(100)
+        .into_iter()
+        .map(|entries| Descriptor {
+            entries,
+            ..Descriptor::default()
+        })
+        .collect();
+    let request = RateLimitRequest::new("edge", descriptors);
+    let now = 1_767_225_600_000;
+    let check = engine.rate_limit(&request, now).unwrap();
+    assert!(
+        check.statuses.iter().all(|s| s.limits.len() == 1),
+        "exactly one limit applies to each descriptor"
+    );
+    let mut response = check;
+    let mut group = c.benchmark_group("ratelimit");
+    group.bench_function("many_descriptors/100x100", |b| {
+        b.iter(|| {
+            engine
+                .rate_limit_into(black_box(&request), now, &mut response)
+                .unwrap();
+            black_box(response.overall)
+        });
+    });
+    group.finish();
+}
+
 fn compile(c: &mut Criterion) {
     let text = policy(10_000);
     let mut group = c.benchmark_group("compile");
@@ -106,5 +138,5 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, authorize, rate_limit, compile);
+criterion_group!(benches, authorize, rate_limit, rate_limit_at_scale, compile);
 criterion_main!(benches);
