@@ -81,14 +81,14 @@ mod token_bucket;
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use parking_lot::RwLock;
 use reaper_lang::limits::{Algorithm, LimitSpec};
 use siphasher::sip128::SipHasher13;
 
 use fixed_window::FixedWindow;
 use sliding_window::SlidingWindow;
-use table::{Fingerprint, Slot, Table};
+use table::{Fingerprint, SlotRef, Table};
 use token_bucket::TokenBucket;
 
 /// What one hit (of `hits` units) did to one counter.
@@ -187,6 +187,19 @@ pub struct MemoryCounters {
 #[repr(align(128))]
 struct Shard(RwLock<Table>);
 
+impl Shard {
+    // A panic while a table is locked (none is expected: table code does
+    // not panic) leaves it consistent enough to count on: every write
+    // completes before the next instruction that could panic.
+    fn read(&self) -> RwLockReadGuard<'_, Table> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Table> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
 impl Default for MemoryCounters {
     fn default() -> Self {
         Self::new(DEFAULT_SHARDS)
@@ -219,7 +232,7 @@ impl MemoryCounters {
     pub fn sweep(&self, now_ms: u64) -> usize {
         let mut dropped = 0;
         for shard in &self.shards {
-            let mut table = shard.0.write();
+            let mut table = shard.write();
             dropped += table.sweep_all(|slot| idle(slot, now_ms));
             table.compact();
         }
@@ -242,7 +255,7 @@ impl MemoryCounters {
                 break;
             }
             let index = self.sweep_shard.load(Ordering::Relaxed) & self.mask;
-            let mut table = self.shards[index].0.write();
+            let mut table = self.shards[index].write();
             let (examined, dropped, wrapped) =
                 table.sweep_some(budget - sweep.examined, |slot| idle(slot, now_ms));
             sweep.examined += examined;
@@ -260,11 +273,11 @@ impl MemoryCounters {
     /// How many counters are stored (including idle ones not yet swept).
     /// Under concurrent hits this is a snapshot taken shard by shard.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.0.read().len()).sum()
+        self.shards.iter().map(|shard| shard.read().len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|shard| shard.0.read().len() == 0)
+        self.shards.iter().all(|shard| shard.read().len() == 0)
     }
 
     /// Every byte the store holds: its shards and, on the heap, each
@@ -276,7 +289,7 @@ impl MemoryCounters {
             + self
                 .shards
                 .iter()
-                .map(|shard| shard.0.read().heap_bytes())
+                .map(|shard| shard.read().heap_bytes())
                 .sum::<usize>()
     }
 
@@ -294,7 +307,7 @@ impl MemoryCounters {
 }
 
 /// Whether the counter in `slot` is idle at `now_ms`.
-fn idle(slot: &Slot, now_ms: u64) -> bool {
+fn idle(slot: SlotRef<'_>, now_ms: u64) -> bool {
     slot.state().is_idle(now_ms)
 }
 
@@ -315,7 +328,7 @@ impl CounterStore for MemoryCounters {
         let fp = self.fingerprint(key);
         let shard = self.shard(fp);
         if limit.algorithm == Algorithm::FixedWindow {
-            let table = shard.0.read();
+            let table = shard.read();
             if let Some(hit) = table
                 .find(fp)
                 .and_then(|at| fixed_in_place(table.slot(at), &limit, hits, now_ms))
@@ -323,7 +336,7 @@ impl CounterStore for MemoryCounters {
                 return hit;
             }
         }
-        let mut table = shard.0.write();
+        let mut table = shard.write();
         if let Some(at) = table.find(fp) {
             let (hit, drop) = table.update(at, |state| state.hit_stored(&limit, hits, now_ms));
             if drop {
@@ -363,18 +376,18 @@ const IN_PLACE_COUNT: u64 = 1 << 63;
 /// window start and period change only under the write lock, which no one
 /// holds meanwhile; the count changes by atomic adds only. `None`: take the
 /// write lock (a new window, a clock stepped back, huge numbers).
-fn fixed_in_place(slot: &Slot, limit: &Limit, hits: u64, now_ms: u64) -> Option<Hit> {
+fn fixed_in_place(slot: SlotRef<'_>, limit: &Limit, hits: u64, now_ms: u64) -> Option<Hit> {
     let period = limit.period_ms;
     if !slot.is_fixed() || slot.period_ms() != period || hits > IN_PLACE_HITS {
         return None;
     }
-    let start = slot.word(0).load(Ordering::Relaxed);
+    let start = slot.start();
     let at = match skew(start, now_ms, period) {
         Skew::Ahead if window_start(now_ms, period) == start => now_ms,
         Skew::Behind => start,
         Skew::Ahead | Skew::SteppedBack => return None,
     };
-    let count = slot.word(1);
+    let count = slot.count();
     if count.load(Ordering::Relaxed) >= IN_PLACE_COUNT {
         return None;
     }

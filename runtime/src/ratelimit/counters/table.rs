@@ -8,17 +8,20 @@
 //!
 //! - `slots`: the counters, dense (`0..len`), in chunks of [`CHUNK`] slots
 //!   allocated as the table grows and freed as it shrinks; a removal moves
-//!   the last slot into the hole. A slot is 48 bytes: the key's 128-bit
-//!   fingerprint (with the algorithm in its two low bits), the period, and
-//!   three state words.
+//!   the last slot into the hole. A counter is 48 bytes: 40 in its slot
+//!   (the key's 128-bit fingerprint with the algorithm in its two low bits,
+//!   the period, two state words) and its third state word, the count, in
+//!   a parallel chunk of atomics, so that threads adding to one count do
+//!   not also bounce the line the fingerprints are read from.
 //! - `index`: a power-of-two array of `u32` slot numbers, linear probing,
 //!   at most 3/4 full, deletion by backward shift (no tombstones). Its
 //!   position for a fingerprint is the fingerprint's low bits.
 //!
-//! The state words are atomics so that a caller holding the shard's *read*
-//! lock can count a fixed-window hit in place (see `MemoryCounters::hit`);
-//! everything else (the index, fingerprints, periods, inserting, removing)
-//! changes only under the write lock, i.e. through `&mut Table`.
+//! The counts are atomics so that a caller holding the shard's *read* lock
+//! can count a fixed-window hit in place (see `MemoryCounters::hit`);
+//! everything else (the index, fingerprints, periods, other state words,
+//! inserting, removing) changes only under the write lock, i.e. through
+//! `&mut Table`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -54,64 +57,59 @@ const TAG_FIXED: u64 = 0;
 const TAG_SLIDING: u64 = 1;
 const TAG_BUCKET: u64 = 2;
 
-/// One counter.
-pub(super) struct Slot {
+/// One counter, but for its count.
+#[derive(Clone, Copy, Default)]
+struct Slot {
     fp0: u64,
     /// The fingerprint's second word, its two low bits replaced by the tag.
     fp1_tag: u64,
     period_ms: u64,
-    words: [AtomicU64; 3],
+    /// State words 0 and 2; word 1 is the count.
+    words: [u64; 2],
 }
 
 impl Slot {
-    fn empty() -> Slot {
-        Slot {
-            fp0: 0,
-            fp1_tag: 0,
-            period_ms: 0,
-            words: [AtomicU64::new(0), AtomicU64::new(0), AtomicU64::new(0)],
-        }
-    }
-
     fn matches(&self, fp: Fingerprint) -> bool {
         self.fp0 == fp.0 && self.fp1_tag & !TAG_MASK == fp.1 & !TAG_MASK
     }
+}
 
+/// A counter as readers see it under the read lock.
+#[derive(Clone, Copy)]
+pub(super) struct SlotRef<'a> {
+    slot: &'a Slot,
+    count: &'a AtomicU64,
+}
+
+impl<'a> SlotRef<'a> {
     pub(super) fn is_fixed(&self) -> bool {
-        self.fp1_tag & TAG_MASK == TAG_FIXED
+        self.slot.fp1_tag & TAG_MASK == TAG_FIXED
     }
 
     pub(super) fn period_ms(&self) -> u64 {
-        self.period_ms
+        self.slot.period_ms
     }
 
-    /// State word `i` (< 3). Relaxed loads suffice: the words of a slot are
-    /// changed either under the write lock (ordered by the lock) or by
-    /// single read-modify-write operations on one word.
-    pub(super) fn word(&self, i: usize) -> &AtomicU64 {
-        &self.words[i % 3]
+    /// State word 0: a window's start, a bucket's `tat_ms`.
+    pub(super) fn start(&self) -> u64 {
+        self.slot.words[0]
+    }
+
+    /// State word 1, the count, the one word changed under the read lock,
+    /// by single atomic read-modify-writes (so relaxed ordering suffices;
+    /// the lock orders everything else).
+    pub(super) fn count(&self) -> &'a AtomicU64 {
+        self.count
     }
 
     pub(super) fn state(&self) -> State {
-        let words = self.words.each_ref().map(|w| w.load(Ordering::Relaxed));
-        match self.fp1_tag & TAG_MASK {
-            TAG_FIXED => State::Fixed(FixedWindow::from_words(self.period_ms, words)),
-            TAG_SLIDING => State::Sliding(SlidingWindow::from_words(self.period_ms, words)),
-            _ => State::Bucket(TokenBucket::from_words(self.period_ms, words)),
-        }
-    }
-
-    /// Stores `state` (its algorithm and period may differ from the slot's).
-    pub(super) fn set_state(&mut self, state: &State) {
-        let (tag, period, words) = match state {
-            State::Fixed(c) => (TAG_FIXED, c.period_ms(), c.words()),
-            State::Sliding(c) => (TAG_SLIDING, c.period_ms(), c.words()),
-            State::Bucket(c) => (TAG_BUCKET, c.period_ms(), c.words()),
-        };
-        self.fp1_tag = (self.fp1_tag & !TAG_MASK) | tag;
-        self.period_ms = period;
-        for (slot, word) in self.words.iter_mut().zip(words) {
-            *slot.get_mut() = word;
+        let [w0, w2] = self.slot.words;
+        let words = [w0, self.count.load(Ordering::Relaxed), w2];
+        let period = self.slot.period_ms;
+        match self.slot.fp1_tag & TAG_MASK {
+            TAG_FIXED => State::Fixed(FixedWindow::from_words(period, words)),
+            TAG_SLIDING => State::Sliding(SlidingWindow::from_words(period, words)),
+            _ => State::Bucket(TokenBucket::from_words(period, words)),
         }
     }
 }
@@ -124,6 +122,8 @@ pub(super) struct Full;
 pub(super) struct Table {
     index: Box<[u32]>,
     slots: Vec<Box<[Slot]>>,
+    /// The counts, in chunks parallel to `slots`.
+    counts: Vec<Box<[AtomicU64]>>,
     len: usize,
     /// Where the incremental sweep resumes.
     cursor: usize,
@@ -138,8 +138,9 @@ impl Table {
     /// chunk, and the chunk list.
     pub(super) fn heap_bytes(&self) -> usize {
         self.index.len() * size_of::<u32>()
-            + self.slots.len() * CHUNK * size_of::<Slot>()
+            + self.slots.len() * CHUNK * (size_of::<Slot>() + size_of::<AtomicU64>())
             + self.slots.capacity() * size_of::<Box<[Slot]>>()
+            + self.counts.capacity() * size_of::<Box<[AtomicU64]>>()
     }
 
     fn mask(&self) -> usize {
@@ -151,14 +152,35 @@ impl Table {
         fp0 as usize & self.mask()
     }
 
-    pub(super) fn slot(&self, at: u32) -> &Slot {
+    pub(super) fn slot(&self, at: u32) -> SlotRef<'_> {
         let at = at as usize;
-        &self.slots[at / CHUNK][at % CHUNK]
+        SlotRef {
+            slot: &self.slots[at / CHUNK][at % CHUNK],
+            count: &self.counts[at / CHUNK][at % CHUNK],
+        }
     }
 
-    fn slot_mut(&mut self, at: u32) -> &mut Slot {
+    fn fp0(&self, at: u32) -> u64 {
         let at = at as usize;
-        &mut self.slots[at / CHUNK][at % CHUNK]
+        self.slots[at / CHUNK][at % CHUNK].fp0
+    }
+
+    /// Stores `state` in slot `at` (its algorithm and period may differ
+    /// from the slot's), with the fingerprint's second word `fp1`.
+    fn set(&mut self, at: u32, fp0: u64, fp1: u64, state: &State) {
+        let (tag, period_ms, [w0, w1, w2]) = match state {
+            State::Fixed(c) => (TAG_FIXED, c.period_ms(), c.words()),
+            State::Sliding(c) => (TAG_SLIDING, c.period_ms(), c.words()),
+            State::Bucket(c) => (TAG_BUCKET, c.period_ms(), c.words()),
+        };
+        let at = at as usize;
+        self.slots[at / CHUNK][at % CHUNK] = Slot {
+            fp0,
+            fp1_tag: (fp1 & !TAG_MASK) | tag,
+            period_ms,
+            words: [w0, w2],
+        };
+        *self.counts[at / CHUNK][at % CHUNK].get_mut() = w1;
     }
 
     /// The slot holding `fp`.
@@ -174,7 +196,8 @@ impl Table {
             if at == EMPTY {
                 return None;
             }
-            if self.slot(at).matches(fp) {
+            let a = at as usize;
+            if self.slots[a / CHUNK][a % CHUNK].matches(fp) {
                 return Some(at);
             }
             i = (i + 1) & mask;
@@ -183,10 +206,11 @@ impl Table {
 
     /// The state of the counter in slot `at`, changed by `f`.
     pub(super) fn update<R>(&mut self, at: u32, f: impl FnOnce(&mut State) -> R) -> R {
-        let slot = self.slot_mut(at);
+        let slot = self.slot(at);
+        let (fp0, fp1) = (slot.slot.fp0, slot.slot.fp1_tag);
         let mut state = slot.state();
         let result = f(&mut state);
-        slot.set_state(&state);
+        self.set(at, fp0, fp1, &state);
         result
     }
 
@@ -200,15 +224,15 @@ impl Table {
         }
         let at = self.len;
         if at / CHUNK == self.slots.len() {
-            self.slots.push((0..CHUNK).map(|_| Slot::empty()).collect());
+            self.slots
+                .push(vec![Slot::default(); CHUNK].into_boxed_slice());
+            self.counts
+                .push((0..CHUNK).map(|_| AtomicU64::new(0)).collect());
         }
         self.len += 1;
         // `at < MAX_LEN < u32::MAX`.
         let at = u32::try_from(at).map_err(|_| Full)?;
-        let slot = self.slot_mut(at);
-        slot.fp0 = fp.0;
-        slot.fp1_tag = fp.1;
-        slot.set_state(state);
+        self.set(at, fp.0, fp.1, state);
         self.place(at, fp.0);
         Ok(())
     }
@@ -226,7 +250,7 @@ impl Table {
     /// Where slot `at` is filed in the index.
     fn position(&self, at: u32) -> usize {
         let mask = self.mask();
-        let mut i = self.home(self.slot(at).fp0);
+        let mut i = self.home(self.fp0(at));
         // Every slot below `len` is filed, so the walk ends.
         while self.index[i] != at {
             i = (i + 1) & mask;
@@ -247,7 +271,7 @@ impl Table {
             if other == EMPTY {
                 break;
             }
-            let home = self.home(self.slot(other).fp0);
+            let home = self.home(self.fp0(other));
             if j.wrapping_sub(home) & mask >= j.wrapping_sub(hole) & mask {
                 self.index[hole] = other;
                 hole = j;
@@ -259,27 +283,17 @@ impl Table {
         if at != last {
             let position = self.position(last);
             self.index[position] = at;
-            let (fp0, fp1_tag, period_ms) = {
-                let s = self.slot(last);
-                (s.fp0, s.fp1_tag, s.period_ms)
-            };
-            let words = self
-                .slot(last)
-                .words
-                .each_ref()
-                .map(|w| w.load(Ordering::Relaxed));
-            let slot = self.slot_mut(at);
-            slot.fp0 = fp0;
-            slot.fp1_tag = fp1_tag;
-            slot.period_ms = period_ms;
-            for (slot, word) in slot.words.iter_mut().zip(words) {
-                *slot.get_mut() = word;
-            }
+            let (from, to) = (last as usize, at as usize);
+            let moved = self.slots[from / CHUNK][from % CHUNK];
+            self.slots[to / CHUNK][to % CHUNK] = moved;
+            let count = self.counts[from / CHUNK][from % CHUNK].load(Ordering::Relaxed);
+            *self.counts[to / CHUNK][to % CHUNK].get_mut() = count;
         }
         // Keep one spare chunk, so a table hovering at a chunk boundary
         // does not allocate and free on every hit.
         if self.slots.len() > self.len.div_ceil(CHUNK) + 1 {
             self.slots.truncate(self.len.div_ceil(CHUNK) + 1);
+            self.counts.truncate(self.len.div_ceil(CHUNK) + 1);
         }
     }
 
@@ -290,7 +304,7 @@ impl Table {
         for at in 0..self.len {
             // `at < len ≤ MAX_LEN`.
             let at = u32::try_from(at).unwrap_or(EMPTY);
-            let fp0 = self.slot(at).fp0;
+            let fp0 = self.fp0(at);
             self.place(at, fp0);
         }
     }
@@ -301,7 +315,7 @@ impl Table {
     pub(super) fn sweep_some(
         &mut self,
         budget: usize,
-        idle: impl Fn(&Slot) -> bool,
+        idle: impl Fn(SlotRef<'_>) -> bool,
     ) -> (usize, usize, bool) {
         let mut examined = 0;
         let mut dropped = 0;
@@ -326,7 +340,7 @@ impl Table {
 
     /// Examines every counter, dropping the idle ones; returns how many
     /// were dropped. The incremental sweep starts over afterwards.
-    pub(super) fn sweep_all(&mut self, idle: impl Fn(&Slot) -> bool) -> usize {
+    pub(super) fn sweep_all(&mut self, idle: impl Fn(SlotRef<'_>) -> bool) -> usize {
         self.cursor = 0;
         let (_, dropped, _) = self.sweep_some(usize::MAX, idle);
         self.cursor = 0;
@@ -338,6 +352,8 @@ impl Table {
     pub(super) fn compact(&mut self) {
         self.slots.truncate(self.len.div_ceil(CHUNK));
         self.slots.shrink_to_fit();
+        self.counts.truncate(self.len.div_ceil(CHUNK));
+        self.counts.shrink_to_fit();
         if self.len == 0 {
             self.index = Box::default();
             self.cursor = 0;
@@ -362,8 +378,8 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_is_48_bytes() {
-        assert_eq!(size_of::<Slot>(), 48);
+    fn a_counter_is_48_bytes() {
+        assert_eq!(size_of::<Slot>() + size_of::<AtomicU64>(), 48);
     }
 
     #[test]
@@ -376,17 +392,12 @@ mod tests {
             assert_eq!(table.insert(fp(i), &fixed(i)), Ok(()));
         }
         assert_eq!(table.len(), 1000);
-        let start = |table: &Table, i: u64| {
-            table
-                .find(fp(i))
-                .map(|at| table.slot(at).word(0).load(Ordering::Relaxed))
-        };
+        let start = |table: &Table, i: u64| table.find(fp(i)).map(|at| table.slot(at).start());
         for i in 0..1000 {
             assert_eq!(start(&table, i), Some(i));
         }
         // Drop the even ones.
-        let (examined, dropped, wrapped) =
-            table.sweep_some(usize::MAX, |s| s.word(0).load(Ordering::Relaxed) % 2 == 0);
+        let (examined, dropped, wrapped) = table.sweep_some(usize::MAX, |s| s.start() % 2 == 0);
         assert_eq!((examined, dropped, wrapped), (1000, 500, true));
         for i in 0..1000 {
             assert_eq!(start(&table, i), (i % 2 == 1).then_some(i), "{i}");
