@@ -306,6 +306,24 @@ impl MemoryCounters {
     }
 }
 
+/// The rules every store applies before counting: `hits == 0` counts as 1
+/// and `period_ms == 0` is 1 ms; `Err` is the answer to a limit of 0, which
+/// refuses everything and stores nothing.
+fn normalize(limit: &Limit, hits: u64, now_ms: u64) -> Result<(Limit, u64), Hit> {
+    let limit = Limit {
+        period_ms: limit.period_ms.max(1),
+        ..*limit
+    };
+    if limit.count == 0 {
+        return Err(Hit {
+            allowed: false,
+            remaining: 0,
+            reset_ms: limit.period_ms - now_ms % limit.period_ms,
+        });
+    }
+    Ok((limit, hits.max(1)))
+}
+
 /// Whether the counter in `slot` is idle at `now_ms`.
 fn idle(slot: SlotRef<'_>, now_ms: u64) -> bool {
     slot.state().is_idle(now_ms)
@@ -313,18 +331,10 @@ fn idle(slot: SlotRef<'_>, now_ms: u64) -> bool {
 
 impl CounterStore for MemoryCounters {
     fn hit(&self, key: &[u8], limit: &Limit, hits: u64, now_ms: u64) -> Hit {
-        let limit = Limit {
-            period_ms: limit.period_ms.max(1),
-            ..*limit
+        let (limit, hits) = match normalize(limit, hits, now_ms) {
+            Ok(numbers) => numbers,
+            Err(refused) => return refused,
         };
-        let hits = hits.max(1);
-        if limit.count == 0 {
-            return Hit {
-                allowed: false,
-                remaining: 0,
-                reset_ms: limit.period_ms - now_ms % limit.period_ms,
-            };
-        }
         let fp = self.fingerprint(key);
         let shard = self.shard(fp);
         if limit.algorithm == Algorithm::FixedWindow {

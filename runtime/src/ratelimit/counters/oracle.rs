@@ -11,7 +11,7 @@ use std::hash::BuildHasher;
 use hashbrown::hash_table::{Entry, HashTable};
 use parking_lot::Mutex;
 
-use super::{CounterStore, Hit, Limit, State};
+use super::{CounterStore, Hit, Limit, State, normalize};
 
 pub(super) struct OracleCounters {
     table: Mutex<HashTable<(Box<[u8]>, State)>>,
@@ -40,18 +40,10 @@ impl OracleCounters {
 
 impl CounterStore for OracleCounters {
     fn hit(&self, key: &[u8], limit: &Limit, hits: u64, now_ms: u64) -> Hit {
-        let limit = Limit {
-            period_ms: limit.period_ms.max(1),
-            ..*limit
+        let (limit, hits) = match normalize(limit, hits, now_ms) {
+            Ok(numbers) => numbers,
+            Err(refused) => return refused,
         };
-        let hits = hits.max(1);
-        if limit.count == 0 {
-            return Hit {
-                allowed: false,
-                remaining: 0,
-                reset_ms: limit.period_ms - now_ms % limit.period_ms,
-            };
-        }
         let hash = self.hasher.hash_one(key);
         let mut table = self.table.lock();
         let entry = table.entry(
