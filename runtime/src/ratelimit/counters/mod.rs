@@ -42,7 +42,9 @@
 //!   override that is not in the key) restarts the counter, as lyft's
 //!   period-stamped keys do. A changed `count` (or `burst`) keeps the state
 //!   and checks it against the new numbers (a token bucket keeps its time
-//!   until full).
+//!   until full). A restarted counter that its first hit leaves idle (a
+//!   refused hit on a new sliding window or token bucket) is dropped, as a
+//!   new counter in that state is never stored.
 //! - **Memory.** A hit that is refused on a key with no state (sliding window,
 //!   token bucket) stores nothing, so floods of refused new keys cost no
 //!   memory. A counter that holds no information any more (an ended window,
