@@ -167,7 +167,7 @@ pub struct Sweep {
 }
 
 /// Counters in memory: a fixed number of shards, each a read-write lock
-/// around a [`table::Table`] from a key's fingerprint to its fixed-size
+/// around a table (`table.rs`) from a key's fingerprint to its fixed-size
 /// state. The shard and the table position both come from the fingerprint,
 /// computed once per hit; hitting an existing counter allocates nothing.
 ///
