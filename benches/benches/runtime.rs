@@ -5,7 +5,9 @@
 //!   precise decoder the one-pass one replaced;
 //! - the scaling series, 10 to 10,000 rules with one applying (target: the
 //!   10,000-rule time ≤ 2× the 10-rule time);
-//! - a rate-limit decision in process (target ≤ 100 ns);
+//! - a rate-limit decision in process (target ≤ 100 ns); at scale (100
+//!   limits × 100 descriptors), threads contending for one key, and a
+//!   million keys' insertion and memory;
 //! - compiling a 10,000-rule policy end to end (target ≤ 200 ms).
 
 #![allow(
@@ -17,11 +19,15 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use reaper_benches::{
-    DOCUMENT_REQUEST, SCALING_REQUEST, compile_dir, compile_text, policy, scaling_policy,
+    DOCUMENT_REQUEST, SCALING_REQUEST, compile_dir, compile_text, many_descriptors,
+    many_limits_policy, policy, scaling_policy,
 };
+use reaper_lang::limits::Algorithm;
+use reaper_runtime::ratelimit::counters::{CounterStore, Limit, MemoryCounters};
 use reaper_runtime::ratelimit::{Descriptor, RateLimitRequest};
 use reaper_runtime::{Decision, Engine};
 
@@ -121,6 +127,115 @@ fn rate_limit(c: &mut Criterion) {
     group.finish();
 }
 
+/// Rate limits at scale (issue 8): 100 limits against 100 descriptors, each
+/// descriptor with exactly one applying limit.
+fn rate_limit_at_scale(c: &mut Criterion) {
+    let engine = load(&compile_text(&many_limits_policy(100)).unwrap_or_else(|e| panic!("{e}")));
+    let descriptors = many_descriptors(100)
+        .into_iter()
+        .map(|entries| Descriptor {
+            entries,
+            ..Descriptor::default()
+        })
+        .collect();
+    let request = RateLimitRequest::new("edge", descriptors);
+    let now = 1_767_225_600_000;
+    let check = engine.rate_limit(&request, now).unwrap();
+    assert!(
+        check.statuses.iter().all(|s| s.limits.len() == 1),
+        "exactly one limit applies to each descriptor"
+    );
+    let mut response = check;
+    let mut group = c.benchmark_group("ratelimit");
+    group.bench_function("many_descriptors/100x100", |b| {
+        b.iter(|| {
+            engine
+                .rate_limit_into(black_box(&request), now, &mut response)
+                .unwrap();
+            black_box(response.overall)
+        });
+    });
+    group.finish();
+}
+
+/// Threads hitting one fixed-window key at once (issue 8): the time for each
+/// of N threads to make one hit, so perfect scaling keeps it flat.
+fn rate_limit_contended(c: &mut Criterion) {
+    let limit = Limit {
+        count: u64::MAX / 2,
+        period_ms: 365 * 86_400_000,
+        algorithm: Algorithm::FixedWindow,
+    };
+    let now = 1_767_225_600_000;
+    let mut group = c.benchmark_group("ratelimit/contended");
+    group
+        .sample_size(20)
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3));
+    for threads in [1, 2, 4] {
+        let store = MemoryCounters::default();
+        group.bench_function(format!("{threads}threads"), |b| {
+            b.iter_custom(|iters| {
+                let start = Instant::now();
+                std::thread::scope(|scope| {
+                    for _ in 0..threads {
+                        scope.spawn(|| {
+                            for _ in 0..iters {
+                                black_box(store.hit(b"shared", &limit, 1, now));
+                            }
+                        });
+                    }
+                });
+                start.elapsed()
+            });
+        });
+    }
+    group.finish();
+}
+
+/// Inserting a million counter keys into an empty store, and the store's
+/// own byte accounting per key (printed once; see also
+/// `examples/ratelimit_memory.rs` for resident memory).
+fn rate_limit_keys_memory(c: &mut Criterion) {
+    const KEYS: u32 = 1_000_000;
+    let limit = Limit {
+        count: 10,
+        period_ms: 60_000,
+        algorithm: Algorithm::FixedWindow,
+    };
+    let keys: Vec<Vec<u8>> = (0..KEYS)
+        .map(|i| format!("edge/per_user/user-{i:07}").into_bytes())
+        .collect();
+    let fill = |store: &MemoryCounters| {
+        for key in &keys {
+            black_box(store.hit(key, &limit, 1, 1_000));
+        }
+    };
+    let store = MemoryCounters::default();
+    fill(&store);
+    eprintln!(
+        "ratelimit/keys_memory: {} counters, {:.1} bytes per key (heap_bytes)",
+        store.len(),
+        store.heap_bytes() as f64 / f64::from(KEYS)
+    );
+    drop(store);
+    let mut group = c.benchmark_group("ratelimit/keys_memory");
+    group.sample_size(10);
+    group.bench_function("insert_1M", |b| {
+        b.iter_custom(|iters| {
+            let mut total = Duration::ZERO;
+            for _ in 0..iters {
+                let store = MemoryCounters::default();
+                let start = Instant::now();
+                fill(&store);
+                total += start.elapsed();
+            }
+            total
+        });
+    });
+    group.finish();
+}
+
 fn compile(c: &mut Criterion) {
     let text = policy(10_000);
     let mut group = c.benchmark_group("compile");
@@ -131,5 +246,13 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, authorize, rate_limit, compile);
+criterion_group!(
+    benches,
+    authorize,
+    rate_limit,
+    rate_limit_at_scale,
+    rate_limit_contended,
+    rate_limit_keys_memory,
+    compile
+);
 criterion_main!(benches);

@@ -79,6 +79,40 @@ pub fn scaling_policy(rules: usize) -> String {
     out
 }
 
+/// A rate-limit domain `"edge"` of `limits` limits in four shapes (an entry
+/// equal to a literal, `has` an entry, both, a key alone), so that limit `i`
+/// applies to exactly the descriptor [`many_descriptors`] builds for `i`.
+pub fn many_limits_policy(limits: usize) -> String {
+    let mut out = String::from("ratelimit \"edge\" {\n");
+    for i in 0..limits {
+        let rule = match i % 4 {
+            0 => format!("when descriptor.route == \"/r{i}\" by descriptor.user"),
+            1 => format!("when descriptor has k{i} by descriptor.k{i}"),
+            2 => format!(
+                "when descriptor.route == \"/r{i}\" && descriptor has user by descriptor.user"
+            ),
+            _ => format!("by descriptor.k{i}"),
+        };
+        let _ = writeln!(out, "  limit l{i}: 1_000_000_000 per minute {rule};");
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// `count` descriptors for [`many_limits_policy`]: descriptor `j` is
+/// `route=/r{j}, user=u{j}, k{j}=v`, which limit `j` alone applies to.
+pub fn many_descriptors(count: usize) -> Vec<Vec<(String, String)>> {
+    (0..count)
+        .map(|j| {
+            vec![
+                ("route".to_owned(), format!("/r{j}")),
+                ("user".to_owned(), format!("u{j}")),
+                (format!("k{j}"), "v".to_owned()),
+            ]
+        })
+        .collect()
+}
+
 /// A request for the scaling policy that exactly `rule-0` allows.
 pub const SCALING_REQUEST: &str = r#"{
   "principal": {"type": "User", "id": "user-0", "attrs": {"department": "eng", "clearance": 1, "tags": []}},

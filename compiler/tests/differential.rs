@@ -303,6 +303,30 @@ fn vm_limits(engine: &Engine, descriptor: &[(String, String)]) -> LimitAnswer {
         .collect()
 }
 
+/// The limits `rate_limit` counted for a descriptor (or found failing),
+/// in declaration order, as [`vm_limits`] gives them (keys left out: the
+/// response has none; `Ok(vec![])` stands for "counted").
+fn counted_limits(engine: &Engine, descriptor: &[(String, String)]) -> LimitAnswer {
+    let request = reaper_runtime::ratelimit::RateLimitRequest::new(
+        limits::DOMAIN,
+        vec![reaper_runtime::ratelimit::Descriptor::new(
+            descriptor.to_vec(),
+        )],
+    );
+    let response = engine.rate_limit(&request, 1_767_225_600_000).unwrap();
+    let status = &response.statuses[0];
+    let mut out: Vec<(u32, Result<Vec<String>, &'static str>)> = status
+        .limits
+        .iter()
+        .map(|l| (l.limit, Ok(vec![])))
+        .chain(status.errors.iter().map(|(l, e)| (*l, Err(e.kind()))))
+        .collect();
+    out.sort_by_key(|(l, _)| *l);
+    out.into_iter()
+        .map(|(l, r)| (engine.limit_name(limits::DOMAIN, l).to_owned(), r))
+        .collect()
+}
+
 /// A generated rate-limit domain and descriptors for it.
 struct LimitCase {
     domain: String,
@@ -345,6 +369,17 @@ fn run_limits(case: &LimitCase) -> Result<(), String> {
         if expected != got {
             return Err(format!(
                 "the VM disagrees with the reference on which limits apply\n--- limits\n{}\n--- descriptor {descriptor:?}\n--- reference: {expected:?}\n--- vm:        {got:?}",
+                case.domain
+            ));
+        }
+        let counted = counted_limits(&engine, descriptor);
+        let applying: LimitAnswer = got
+            .iter()
+            .map(|(name, keys)| (name.clone(), keys.clone().map(|_| vec![])))
+            .collect();
+        if counted != applying {
+            return Err(format!(
+                "rate_limit counts other limits than apply\n--- limits\n{}\n--- descriptor {descriptor:?}\n--- applying: {got:?}\n--- counted:  {counted:?}",
                 case.domain
             ));
         }

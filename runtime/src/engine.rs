@@ -265,8 +265,8 @@ pub struct Engine {
     context_slots: Grid,
     /// For each rule, how to run it.
     pub(crate) rule_code: Box<[RuleCode]>,
-    /// For each domain, its limits prepared for evaluation.
-    pub(crate) limit_code: Vec<Vec<crate::ratelimit::LimitCode>>,
+    /// For each domain, its limits prepared for evaluation and indexed.
+    pub(crate) limit_code: Vec<crate::ratelimit::DomainCode>,
     /// The descriptor keys limits read.
     pub(crate) entry_keys: Vec<(Box<str>, crate::value::Sym)>,
     pub(crate) counters: Arc<dyn CounterStore>,

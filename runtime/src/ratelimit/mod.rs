@@ -4,6 +4,7 @@
 //! descriptor's status reports the applying limit closest to tripping.
 
 pub mod counters;
+mod index;
 pub mod json;
 
 use reaper_lang::eval::EvalError;
@@ -16,7 +17,8 @@ use crate::scratch::Scratch;
 use crate::strings::Texts;
 use crate::value::{Sym, Val};
 use crate::vm::{Env, Fault, Registers};
-use counters::Limit;
+use counters::{Limit, Sweep};
+use index::{Candidates, LimitIndex};
 
 /// A unit of an Envoy per-descriptor limit override (`RateLimitUnit`).
 /// Weeks, months and years are fixed lengths, as lyft/ratelimit counts
@@ -211,6 +213,15 @@ pub struct LimitMatch {
     pub key: Result<Vec<String>, EvalError>,
 }
 
+/// The work one rate-limit decision did, to bound it in tests without a
+/// clock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Limits whose condition (and keys) were evaluated, over all
+    /// descriptors: the limit index skips the others.
+    pub limits_evaluated: u64,
+}
+
 impl Engine {
     /// The name of limit `limit` of `domain`.
     pub fn limit_name(&self, domain: &str, limit: u32) -> &str {
@@ -250,6 +261,17 @@ impl Engine {
         now_ms: u64,
         out: &mut RateLimitResponse,
     ) -> Result<(), RateLimitError> {
+        self.rate_limit_with_work(request, now_ms, out).map(|_| ())
+    }
+
+    /// Like [`Engine::rate_limit_into`], also saying how much work the
+    /// decision did.
+    pub fn rate_limit_with_work(
+        &self,
+        request: &RateLimitRequest,
+        now_ms: u64,
+        out: &mut RateLimitResponse,
+    ) -> Result<Work, RateLimitError> {
         let (domain_index, domain) = self
             .domain(&request.domain)
             .ok_or_else(|| RateLimitError::UnknownDomain(request.domain.clone()))?;
@@ -258,17 +280,35 @@ impl Engine {
         while out.statuses.len() < request.descriptors.len() {
             out.statuses.push(DescriptorStatus::empty());
         }
+        let mut work = Work::default();
+        let mut candidates = Candidates::new();
         for (descriptor, status) in request.descriptors.iter().zip(out.statuses.iter_mut()) {
             let hits = match descriptor.hits_addend {
                 Some(n) if n > 0 => n,
                 _ => request.hits_addend.max(1),
             };
-            self.descriptor_status(domain_index, domain, descriptor, hits, now_ms, status);
+            self.descriptor_status(
+                domain_index,
+                domain,
+                descriptor,
+                hits,
+                now_ms,
+                (status, &mut candidates),
+            );
+            work.limits_evaluated += candidates.len() as u64;
             if status.code == Code::OverLimit {
                 out.overall = Code::OverLimit;
             }
         }
-        Ok(())
+        Ok(work)
+    }
+
+    /// Drops rate-limit counters that expired by `now_ms`, examining at
+    /// most about `budget` of them (see [`counters::MemoryCounters::sweep_some`]).
+    /// The engine starts no thread: the embedder calls this from its timer
+    /// (a server every second or so, with a budget of a few thousand).
+    pub fn sweep_counters(&self, now_ms: u64, budget: usize) -> Sweep {
+        self.counters.sweep_some(now_ms, budget)
     }
 
     /// The limits of `domain` that apply to `entries`, with their keys.
@@ -282,25 +322,28 @@ impl Engine {
             .ok_or_else(|| RateLimitError::UnknownDomain(domain.to_owned()))?;
         let input = DescriptorInput::new(self, entries);
         let mut out = Vec::new();
-        let codes = self
-            .limit_code
-            .get(domain_index as usize)
-            .map_or(&[][..], Vec::as_slice);
-        for (index, limit) in codes.iter().enumerate() {
+        let Some(domain) = self.limit_code.get(domain_index as usize) else {
+            return Ok(out);
+        };
+        let mut candidates = Candidates::new();
+        input.candidates(self, &domain.index, &mut candidates);
+        for &index in &candidates {
+            let Some(limit) = domain.limits.get(index as usize) else {
+                continue;
+            };
             let mut parts = Vec::new();
             let key = match input.evaluate(self, limit, |text| parts.push(text.to_owned())) {
                 Evaluated::NotApplicable => continue,
                 Evaluated::Failed(error) => Err(error),
                 Evaluated::Applies => Ok(parts),
             };
-            out.push(LimitMatch {
-                limit: reaper_lang::schema::index_u32(index),
-                key,
-            });
+            out.push(LimitMatch { limit: index, key });
         }
         Ok(out)
     }
 
+    /// Fills `out` for one descriptor, trying the limits the index gives
+    /// (left in `candidates`).
     fn descriptor_status(
         &self,
         domain_index: u32,
@@ -308,20 +351,26 @@ impl Engine {
         descriptor: &Descriptor,
         hits: u64,
         now_ms: u64,
-        out: &mut DescriptorStatus,
+        (out, candidates): (&mut DescriptorStatus, &mut Candidates),
     ) {
         let input = DescriptorInput::new(self, &descriptor.entries);
         out.limits.clear();
         out.errors.clear();
+        candidates.clear();
         let limits = &mut out.limits;
         let errors = &mut out.errors;
         let mut key = KeyBuf::new();
-        let codes = self
-            .limit_code
-            .get(domain_index as usize)
-            .map_or(&[][..], Vec::as_slice);
-        for (index, (limit, code)) in domain.limits.iter().zip(codes).enumerate() {
-            let index = reaper_lang::schema::index_u32(index);
+        let Some(code) = self.limit_code.get(domain_index as usize) else {
+            return;
+        };
+        input.candidates(self, &code.index, candidates);
+        for &index in candidates.iter() {
+            let (Some(limit), Some(code)) = (
+                domain.limits.get(index as usize),
+                code.limits.get(index as usize),
+            ) else {
+                continue;
+            };
             // The key: this limit's prefix, then its `by` values (or, with an
             // Envoy override, the override's numbers first).
             key.clear();
@@ -441,13 +490,20 @@ pub(crate) fn entry_keys(bundle: &reaper_lang::bundle::Bundle) -> Vec<(Box<str>,
     keys
 }
 
+/// One domain's limits prepared for evaluation, and their index.
+#[derive(Debug)]
+pub(crate) struct DomainCode {
+    limits: Vec<LimitCode>,
+    index: LimitIndex,
+}
+
 /// The limits of every domain, in bundle order.
-pub(crate) fn limit_codes(bundle: &reaper_lang::bundle::Bundle) -> Vec<Vec<LimitCode>> {
+pub(crate) fn limit_codes(bundle: &reaper_lang::bundle::Bundle) -> Vec<DomainCode> {
     bundle
         .domains
         .iter()
-        .map(|domain| {
-            domain
+        .map(|domain| DomainCode {
+            limits: domain
                 .limits
                 .iter()
                 .map(|limit| {
@@ -460,7 +516,14 @@ pub(crate) fn limit_codes(bundle: &reaper_lang::bundle::Bundle) -> Vec<Vec<Limit
                         key_prefix: Box::from(prefix.as_slice()),
                     }
                 })
-                .collect()
+                .collect(),
+            index: LimitIndex::new(
+                bundle,
+                domain
+                    .limits
+                    .iter()
+                    .map(|l| (l.condition, l.keys.as_slice())),
+            ),
         })
         .collect()
 }
@@ -544,6 +607,15 @@ impl<'a> DescriptorInput<'a> {
             }
             Symbols { entries, texts }
         })
+    }
+
+    /// The limits of `index` this descriptor must try.
+    fn candidates(&self, engine: &Engine, index: &LimitIndex, out: &mut Candidates) {
+        index.candidates(
+            &self.keys,
+            |i| self.raw.get(i).and_then(|(_, v)| engine.strings().get(v)),
+            out,
+        );
     }
 
     /// The text of the first entry with `key`.

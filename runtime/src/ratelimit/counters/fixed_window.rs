@@ -42,6 +42,20 @@ impl FixedWindow {
         self.period_ms
     }
 
+    /// A counter from the words [`FixedWindow::words`] gave.
+    pub(super) fn from_words(period_ms: u64, [start_ms, count, _]: [u64; 3]) -> Self {
+        FixedWindow {
+            period_ms,
+            start_ms,
+            count,
+        }
+    }
+
+    /// The state besides the period, as the store keeps it: `[S, k, 0]`.
+    pub(super) fn words(&self) -> [u64; 3] {
+        [self.start_ms, self.count, 0]
+    }
+
     /// Counts `hits` against `limit` hits per window.
     pub(super) fn hit(&mut self, limit: u64, hits: u64, now_ms: u64) -> Hit {
         let period = self.period_ms;

@@ -1,5 +1,6 @@
 //! Rate-limit counters: the [`CounterStore`] trait, the in-process store
-//! [`MemoryCounters`], and the three counting algorithms.
+//! [`MemoryCounters`] (its shard tables in `table.rs`), and the three
+//! counting algorithms.
 //!
 //! A counter is identified by an opaque byte key (the caller builds it from
 //! the domain, the limit and its `by` values) and is checked against a
@@ -41,27 +42,55 @@
 //!   override that is not in the key) restarts the counter, as lyft's
 //!   period-stamped keys do. A changed `count` (or `burst`) keeps the state
 //!   and checks it against the new numbers (a token bucket keeps its time
-//!   until full).
+//!   until full). A restarted counter that its first hit leaves idle (a
+//!   refused hit on a new sliding window or token bucket) is dropped, as a
+//!   new counter in that state is never stored.
 //! - **Memory.** A hit that is refused on a key with no state (sliding window,
 //!   token bucket) stores nothing, so floods of refused new keys cost no
-//!   memory. [`MemoryCounters::sweep`] drops every counter that holds no
-//!   information any more (dropping one changes no answer to a hit stamped
-//!   at or after the sweep's time) and shrinks tables left mostly empty.
+//!   memory. A counter that holds no information any more (an ended window,
+//!   a full bucket) is *idle*: dropping it changes no answer to a hit
+//!   stamped at or after the time it was found idle. The embedder drives
+//!   reclaiming: [`MemoryCounters::sweep_some`] examines a bounded number of
+//!   counters per call (call it from a timer; [`MemoryCounters::sweep`] does
+//!   them all), and every new counter also examines
+//!   [`SWEEP_ON_INSERT`] old ones of its shard, dropping those idle for a
+//!   whole skew tolerance before the hit's time (so such amortised sweeping
+//!   changes no answer to any hit stamped within the tolerance, only, as the
+//!   clock rules above say, to one after the clock was stepped back). With
+//!   no timer at all, a shard therefore holds at most about twice the
+//!   counters that were live during its last sweep cycle. No thread is
+//!   started: the library does not depend on an async runtime.
+//! - **Size.** A counter costs at most 64 bytes whatever the key's length:
+//!   48 for its slot (a keyed 128-bit fingerprint of the key in place of
+//!   the key, the period, three state words), at most about 11 for its
+//!   index entry, and the unfilled part of one 12 KiB chunk per shard.
+//!   [`MemoryCounters::heap_bytes`] accounts for every byte.
+//! - **Contention.** Fixed-window hits on an existing counter in its
+//!   current window take the shard's *read* lock and add to the count with
+//!   one atomic instruction, so threads hitting one key do not queue; the
+//!   count stays exact (the atomic adds are the order of the hits). Opening
+//!   a new window, inserting, sliding windows and token buckets take the
+//!   write lock.
 
 mod fixed_window;
+#[cfg(test)]
+mod oracle;
 mod sliding_window;
+mod table;
 #[cfg(test)]
 mod tests;
 mod token_bucket;
 
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-use hashbrown::hash_table::{Entry, HashTable};
-use parking_lot::Mutex;
 use reaper_lang::limits::{Algorithm, LimitSpec};
+use siphasher::sip128::SipHasher13;
 
 use fixed_window::FixedWindow;
 use sliding_window::SlidingWindow;
+use table::{Fingerprint, SlotRef, Table};
 use token_bucket::TokenBucket;
 
 /// What one hit (of `hits` units) did to one counter.
@@ -87,6 +116,15 @@ pub trait CounterStore: Send + Sync {
     /// Counts `hits` (≥ 1; 0 counts as 1) against the counter `key` under
     /// `limit` at time `now_ms` (ms since the epoch, from the caller's clock).
     fn hit(&self, key: &[u8], limit: &Limit, hits: u64, now_ms: u64) -> Hit;
+
+    /// Examines up to about `budget` counters and drops those idle at
+    /// `now_ms` (see [`MemoryCounters::sweep_some`]). Stores whose backend
+    /// expires keys itself (Redis TTLs) keep the default, which does
+    /// nothing.
+    fn sweep_some(&self, now_ms: u64, budget: usize) -> Sweep {
+        let _ = (now_ms, budget);
+        Sweep::default()
+    }
 }
 
 /// The numbers a counter is checked against (a [`LimitSpec`]'s, or an Envoy
@@ -115,28 +153,54 @@ pub const DEFAULT_SHARDS: usize = 64;
 /// Most shards [`MemoryCounters::new`] creates.
 const MAX_SHARDS: usize = 1 << 16;
 
-/// Tables below this capacity are not shrunk by a sweep: regrowing costs
-/// more than the few kilobytes saved.
-const MIN_SHRINK_CAPACITY: usize = 1024;
+/// Old counters a new counter examines (and drops if idle) in its shard:
+/// the amortised sweep that bounds memory without a timer.
+pub const SWEEP_ON_INSERT: usize = 2;
 
-/// Counters in memory: a fixed number of shards, each a mutex around a hash
-/// table from key to state. The shard is chosen by the key's hash, which is
-/// computed once and reused for the table lookup; looking up an existing
-/// counter allocates nothing, a new one allocates its boxed key once.
+/// What one sweep call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sweep {
+    /// Counters looked at.
+    pub examined: usize,
+    /// Counters dropped (idle).
+    pub dropped: usize,
+}
+
+/// Counters in memory: a fixed number of shards, each a read-write lock
+/// around a table (`table.rs`) from a key's fingerprint to its fixed-size
+/// state. The shard and the table position both come from the fingerprint,
+/// computed once per hit; hitting an existing counter allocates nothing.
 ///
-/// The hasher is randomly seeded per store (keys carry client-chosen
-/// descriptor values, so a fixed hash would invite collision floods).
+/// The fingerprint is SipHash-1-3 (128-bit output) keyed by a per-store
+/// random seed: keys carry client-chosen descriptor values, so neither
+/// collisions of fingerprints nor floods of one table position can be
+/// aimed at without the seed.
 pub struct MemoryCounters {
     shards: Box<[Shard]>,
     /// `shards.len() - 1`; the length is a power of two.
     mask: usize,
-    hasher: hashbrown::DefaultHashBuilder,
+    hasher: SipHasher13,
+    /// The shard [`MemoryCounters::sweep_some`] resumes at.
+    sweep_shard: AtomicUsize,
 }
 
 /// One shard, on its own cache lines so that threads working on
 /// neighbouring shards do not contend for the same line.
 #[repr(align(128))]
-struct Shard(Mutex<HashTable<(Box<[u8]>, State)>>);
+struct Shard(RwLock<Table>);
+
+impl Shard {
+    // A panic while a table is locked (none is expected: table code does
+    // not panic) leaves it consistent enough to count on: every write
+    // completes before the next instruction that could panic.
+    fn read(&self) -> RwLockReadGuard<'_, Table> {
+        self.0.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, Table> {
+        self.0.write().unwrap_or_else(PoisonError::into_inner)
+    }
+}
 
 impl Default for MemoryCounters {
     fn default() -> Self {
@@ -146,90 +210,207 @@ impl Default for MemoryCounters {
 
 impl MemoryCounters {
     /// A store with `shards` shards, rounded up to a power of two (at least
-    /// 1, at most 65,536).
+    /// 1, at most 65,536), and a fresh random seed.
     pub fn new(shards: usize) -> Self {
         let count = shards.clamp(1, MAX_SHARDS).next_power_of_two();
         let shards = (0..count)
-            .map(|_| Shard(Mutex::new(HashTable::new())))
+            .map(|_| Shard(RwLock::new(Table::default())))
             .collect::<Box<[Shard]>>();
+        // std's `RandomState` is seeded from the operating system's random
+        // source; two of its outputs make the SipHash key.
+        let random = std::hash::RandomState::new();
         MemoryCounters {
             mask: count - 1,
             shards,
-            hasher: hashbrown::DefaultHashBuilder::default(),
+            hasher: SipHasher13::new_with_keys(random.hash_one(0u8), random.hash_one(1u8)),
+            sweep_shard: AtomicUsize::new(0),
         }
     }
 
-    /// Drops counters that no longer hold information at `now_ms` (expired
-    /// windows, full buckets), reclaiming memory; returns how many were
-    /// dropped. The server calls it periodically, with the clock it passes
-    /// to [`CounterStore::hit`]. Each shard is locked while it is scanned, so
-    /// hits on other shards proceed meanwhile.
+    /// Drops every counter idle at `now_ms` and gives memory back; returns
+    /// how many were dropped. Each shard is locked while it is scanned, so
+    /// hits on other shards proceed meanwhile. Prefer
+    /// [`MemoryCounters::sweep_some`] from a timer: it bounds each pause.
     pub fn sweep(&self, now_ms: u64) -> usize {
         let mut dropped = 0;
         for shard in &self.shards {
-            let mut table = shard.0.lock();
-            let before = table.len();
-            table.retain(|(_, state)| !state.is_idle(now_ms));
-            let len = table.len();
-            dropped += before - len;
-            if table.capacity() > MIN_SHRINK_CAPACITY && len < table.capacity() / 4 {
-                table.shrink_to(len, |(key, _)| self.hasher.hash_one(&**key));
-            }
+            let mut table = shard.write();
+            dropped += table.sweep_all(|slot| idle(slot, now_ms));
+            table.compact();
         }
         dropped
+    }
+
+    /// Examines up to `budget` counters (at least one shard's worth of
+    /// locking, however small the budget), resuming where the last call
+    /// stopped and going round the shards in turn; drops those idle at
+    /// `now_ms`, and gives a shard's memory back each time its scan
+    /// completes. Call it from a timer with the clock passed to
+    /// [`CounterStore::hit`]: a budget of a few thousand bounds the pause
+    /// to tens of microseconds, and calls totalling the store's size per
+    /// period keep it within about one period of expired counters.
+    pub fn sweep_some(&self, now_ms: u64, budget: usize) -> Sweep {
+        let mut sweep = Sweep::default();
+        // Every shard at most once per call, so empty shards cannot spin.
+        for _ in 0..self.shards.len() {
+            if sweep.examined >= budget {
+                break;
+            }
+            let index = self.sweep_shard.load(Ordering::Relaxed) & self.mask;
+            let mut table = self.shards[index].write();
+            let (examined, dropped, wrapped) =
+                table.sweep_some(budget - sweep.examined, |slot| idle(slot, now_ms));
+            sweep.examined += examined;
+            sweep.dropped += dropped;
+            if wrapped {
+                table.compact();
+                drop(table);
+                // Racing callers may skip a shard; the next round visits it.
+                self.sweep_shard.store(index + 1, Ordering::Relaxed);
+            }
+        }
+        sweep
     }
 
     /// How many counters are stored (including idle ones not yet swept).
     /// Under concurrent hits this is a snapshot taken shard by shard.
     pub fn len(&self) -> usize {
-        self.shards.iter().map(|shard| shard.0.lock().len()).sum()
+        self.shards.iter().map(|shard| shard.read().len()).sum()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.shards.iter().all(|shard| shard.0.lock().is_empty())
+        self.shards.iter().all(|shard| shard.read().len() == 0)
     }
 
-    fn shard(&self, hash: u64) -> &Shard {
-        // The table uses the hash's low bits (bucket) and top 7 bits (tag);
-        // the shard takes bits from the middle so that neither is constant
-        // within a shard.
-        let index = (hash >> 32) as usize & self.mask;
-        &self.shards[index]
+    /// Every byte the store holds: its shards and, on the heap, each
+    /// shard's index and slot chunks. Divided by [`MemoryCounters::len`], it
+    /// is the memory per counter.
+    pub fn heap_bytes(&self) -> usize {
+        size_of::<MemoryCounters>()
+            + size_of_val(&*self.shards)
+            + self
+                .shards
+                .iter()
+                .map(|shard| shard.read().heap_bytes())
+                .sum::<usize>()
     }
+
+    fn fingerprint(&self, key: &[u8]) -> Fingerprint {
+        let (a, b) = self.hasher.hash(key).as_u64();
+        Fingerprint(a, b)
+    }
+
+    fn shard(&self, fp: Fingerprint) -> &Shard {
+        // The table takes the first word's low bits; the shard takes the
+        // second word's high bits (its low bits hold the algorithm).
+        // Truncation intended: only the low bits of the shift are kept.
+        &self.shards[(fp.1 >> 40) as usize & self.mask]
+    }
+}
+
+/// The rules every store applies before counting: `hits == 0` counts as 1
+/// and `period_ms == 0` is 1 ms; `Err` is the answer to a limit of 0, which
+/// refuses everything and stores nothing.
+fn normalize(limit: &Limit, hits: u64, now_ms: u64) -> Result<(Limit, u64), Hit> {
+    let limit = Limit {
+        period_ms: limit.period_ms.max(1),
+        ..*limit
+    };
+    if limit.count == 0 {
+        return Err(Hit {
+            allowed: false,
+            remaining: 0,
+            reset_ms: limit.period_ms - now_ms % limit.period_ms,
+        });
+    }
+    Ok((limit, hits.max(1)))
+}
+
+/// Whether the counter in `slot` is idle at `now_ms`.
+fn idle(slot: SlotRef<'_>, now_ms: u64) -> bool {
+    slot.state().is_idle(now_ms)
 }
 
 impl CounterStore for MemoryCounters {
     fn hit(&self, key: &[u8], limit: &Limit, hits: u64, now_ms: u64) -> Hit {
-        let limit = Limit {
-            period_ms: limit.period_ms.max(1),
-            ..*limit
+        let (limit, hits) = match normalize(limit, hits, now_ms) {
+            Ok(numbers) => numbers,
+            Err(refused) => return refused,
         };
-        let hits = hits.max(1);
-        if limit.count == 0 {
-            return Hit {
-                allowed: false,
-                remaining: 0,
-                reset_ms: limit.period_ms - now_ms % limit.period_ms,
-            };
-        }
-        let hash = self.hasher.hash_one(key);
-        let mut table = self.shard(hash).0.lock();
-        let entry = table.entry(
-            hash,
-            |(stored, _)| **stored == *key,
-            |(stored, _)| self.hasher.hash_one(&**stored),
-        );
-        match entry {
-            Entry::Occupied(mut occupied) => occupied.get_mut().1.hit(&limit, hits, now_ms),
-            Entry::Vacant(vacant) => {
-                let (state, hit) = State::start(&limit, hits, now_ms);
-                if !state.is_idle(now_ms) {
-                    vacant.insert((Box::from(key), state));
-                }
-                hit
+        let fp = self.fingerprint(key);
+        let shard = self.shard(fp);
+        if limit.algorithm == Algorithm::FixedWindow {
+            let table = shard.read();
+            if let Some(hit) = table
+                .find(fp)
+                .and_then(|at| fixed_in_place(table.slot(at), &limit, hits, now_ms))
+            {
+                return hit;
             }
         }
+        let mut table = shard.write();
+        if let Some(at) = table.find(fp) {
+            let (hit, drop) = table.update(at, |state| state.hit_stored(&limit, hits, now_ms));
+            if drop {
+                table.remove(at);
+            }
+            return hit;
+        }
+        let (state, hit) = State::start(&limit, hits, now_ms);
+        if !state.is_idle(now_ms) {
+            // A shard holds at most `MAX_LEN` (2³² − 1) counters, 200 GB of
+            // them: not storing this one (the hit is answered as for a
+            // new counter) is the only answer left then.
+            let _ = table.insert(fp, &state);
+            table.sweep_some(SWEEP_ON_INSERT, |slot| {
+                let margin = skew_tolerance(slot.period_ms());
+                idle(slot, now_ms.saturating_sub(margin))
+            });
+        }
+        hit
     }
+
+    fn sweep_some(&self, now_ms: u64, budget: usize) -> Sweep {
+        MemoryCounters::sweep_some(self, now_ms, budget)
+    }
+}
+
+/// Largest hit counted in place: with every adder having seen a count below
+/// [`IN_PLACE_COUNT`] before adding at most this much, fewer than 2³¹
+/// threads cannot carry the count past `u64::MAX`, so the atomic add needs
+/// no saturation and the count stays exactly the old store's.
+const IN_PLACE_HITS: u64 = 1 << 32;
+const IN_PLACE_COUNT: u64 = 1 << 63;
+
+/// A fixed-window hit counted under the shard's read lock, if it can be:
+/// the slot counts the limit's algorithm and period, and the hit falls in
+/// the slot's window (or races behind it within the skew tolerance). The
+/// window start and period change only under the write lock, which no one
+/// holds meanwhile; the count changes by atomic adds only. `None`: take the
+/// write lock (a new window, a clock stepped back, huge numbers).
+fn fixed_in_place(slot: SlotRef<'_>, limit: &Limit, hits: u64, now_ms: u64) -> Option<Hit> {
+    let period = limit.period_ms;
+    if !slot.is_fixed() || slot.period_ms() != period || hits > IN_PLACE_HITS {
+        return None;
+    }
+    let start = slot.start();
+    let at = match skew(start, now_ms, period) {
+        Skew::Ahead if window_start(now_ms, period) == start => now_ms,
+        Skew::Behind => start,
+        Skew::Ahead | Skew::SteppedBack => return None,
+    };
+    let count = slot.count();
+    if count.load(Ordering::Relaxed) >= IN_PLACE_COUNT {
+        return None;
+    }
+    let after = count
+        .fetch_add(hits, Ordering::Relaxed)
+        .saturating_add(hits);
+    Some(Hit {
+        allowed: after <= limit.count,
+        remaining: limit.count.saturating_sub(after),
+        reset_ms: period - (at - start),
+    })
 }
 
 /// One counter's state; which variant follows the limit's algorithm.
@@ -241,6 +422,28 @@ enum State {
 }
 
 impl State {
+    /// Counts a hit on a stored counter; returns whether to drop the
+    /// counter afterwards: a restarted counter that the hit left idle, which
+    /// is stored no more than a new counter left idle is (so that whether a
+    /// sweep dropped the old counter first changes no answer).
+    fn hit_stored(&mut self, limit: &Limit, hits: u64, now_ms: u64) -> (Hit, bool) {
+        let restarts = !self.counts(limit);
+        let hit = self.hit(limit, hits, now_ms);
+        (hit, restarts && self.is_idle(now_ms))
+    }
+
+    /// Whether the state counts `limit`'s algorithm and period (else a hit
+    /// restarts it).
+    fn counts(&self, limit: &Limit) -> bool {
+        let period = match (self, limit.algorithm) {
+            (State::Fixed(c), Algorithm::FixedWindow) => c.period_ms(),
+            (State::Sliding(c), Algorithm::SlidingWindow) => c.period_ms(),
+            (State::Bucket(c), Algorithm::TokenBucket { .. }) => c.period_ms(),
+            _ => return false,
+        };
+        period == limit.period_ms
+    }
+
     /// Counts a hit; `limit.count ≥ 1`, `limit.period_ms ≥ 1`, `hits ≥ 1`.
     fn hit(&mut self, limit: &Limit, hits: u64, now_ms: u64) -> Hit {
         let period = limit.period_ms;

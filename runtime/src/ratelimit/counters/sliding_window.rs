@@ -65,6 +65,21 @@ impl SlidingWindow {
         self.period_ms
     }
 
+    /// A counter from the words [`SlidingWindow::words`] gave.
+    pub(super) fn from_words(period_ms: u64, [start_ms, current, previous]: [u64; 3]) -> Self {
+        SlidingWindow {
+            period_ms,
+            start_ms,
+            current,
+            previous,
+        }
+    }
+
+    /// The state besides the period, as the store keeps it.
+    pub(super) fn words(&self) -> [u64; 3] {
+        [self.start_ms, self.current, self.previous]
+    }
+
     /// Moves the counter to the window of `now_ms`; returns the time the hit
     /// is taken to happen at, in `[start_ms, start_ms + period_ms)`.
     fn roll(&mut self, now_ms: u64) -> u64 {

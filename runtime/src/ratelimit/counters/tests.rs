@@ -7,7 +7,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use proptest::prelude::*;
 use reaper_lang::limits::{Algorithm, LimitSpec};
 
-use super::{CounterStore, Hit, Limit, MemoryCounters, State};
+use super::oracle::OracleCounters;
+use super::{CounterStore, Hit, Limit, MemoryCounters, State, Sweep};
 
 fn fixed(count: u64, period_ms: u64) -> Limit {
     Limit {
@@ -184,18 +185,108 @@ fn sweep_drops_full_buckets() {
 #[test]
 fn sweep_gives_memory_back() {
     let store = MemoryCounters::new(1);
+    let empty = store.heap_bytes();
     for i in 0..100_000u32 {
         store.hit(&i.to_le_bytes(), &fixed(1, 1000), 1, 0);
     }
-    let grown = store.shards[0].0.lock().capacity();
-    assert!(grown >= 100_000);
+    assert!(store.heap_bytes() >= 100_000 * 48);
     store.hit(b"live", &fixed(1, 1000), 1, 1000);
     assert_eq!(store.sweep(1000), 100_000);
-    let shrunk = store.shards[0].0.lock().capacity();
-    assert!(shrunk < 1000, "{shrunk}");
+    assert!(
+        store.heap_bytes() < empty + 16 * 1024,
+        "{}",
+        store.heap_bytes()
+    );
     assert_eq!(
         hit(&store, b"live", &fixed(1, 1000), 1, 1001),
         (false, 0, 999)
+    );
+}
+
+/// Issue 8: a million live counters cost at most 64 bytes each, everything
+/// counted, and sweeping them once expired gives the memory back.
+#[test]
+fn a_million_keys_cost_at_most_64_bytes_each() {
+    const KEYS: u32 = 1_000_000;
+    let store = MemoryCounters::default();
+    let empty = store.heap_bytes();
+    let limit = fixed(10, 60_000);
+    // Keys as the engine builds them: domain, limit name, a user id.
+    let mut key = b"\x04\0\0\0edge\x08\0\0\0per_user\0\x0c\0\0\0".to_vec();
+    let prefix = key.len();
+    for i in 0..KEYS {
+        key.truncate(prefix);
+        key.extend_from_slice(format!("user-{i:07}").as_bytes());
+        assert!(store.hit(&key, &limit, 1, 1_000).allowed);
+    }
+    assert_eq!(store.len(), KEYS as usize);
+    let per_key = store.heap_bytes() as f64 / f64::from(KEYS);
+    assert!(per_key <= 64.0, "{per_key} bytes per key");
+    // Nothing has expired yet: a sweep drops nothing.
+    assert_eq!(store.sweep(59_999), 0);
+    assert_eq!(store.len(), KEYS as usize);
+    assert_eq!(store.sweep(60_000), KEYS as usize);
+    assert!(store.is_empty());
+    assert_eq!(store.heap_bytes(), empty);
+}
+
+#[test]
+fn sweep_some_examines_at_most_its_budget_and_resumes() {
+    let store = MemoryCounters::new(4);
+    for i in 0..1000u32 {
+        store.hit(&i.to_le_bytes(), &fixed(1, 1000), 1, 0);
+    }
+    // Inside the window nothing is idle.
+    let sweep = store.sweep_some(999, 100);
+    assert_eq!(
+        sweep,
+        Sweep {
+            examined: 100,
+            dropped: 0
+        }
+    );
+    let mut dropped = 0;
+    let mut calls = 0;
+    while !store.is_empty() {
+        let sweep = store.sweep_some(1000, 64);
+        assert!(sweep.examined <= 64, "{sweep:?}");
+        dropped += sweep.dropped;
+        calls += 1;
+        assert!(calls < 100, "the sweep makes progress");
+    }
+    assert_eq!(dropped, 1000);
+    // Every shard's scan completed, so its memory is back.
+    store.sweep_some(1000, usize::MAX);
+    assert_eq!(store.heap_bytes(), MemoryCounters::new(4).heap_bytes());
+}
+
+#[test]
+fn new_counters_sweep_old_ones_as_they_come() {
+    // No timer: a stream of one-hit keys, each living one window, keeps
+    // the store near the keys of the last windows.
+    let store = MemoryCounters::new(1);
+    let limit = fixed(5, 1000);
+    let mut most = 0;
+    for i in 0..100_000u64 {
+        // 1000 new keys per second.
+        store.hit(&i.to_le_bytes(), &limit, 1, i);
+        most = most.max(store.len());
+    }
+    // Idle once its window has ended and a skew tolerance (1 s) has passed:
+    // at most 3 seconds of keys, plus the sweep's lag.
+    assert!(most <= 6_000, "{most}");
+}
+
+#[test]
+fn engines_sweep_through_the_trait() {
+    let store: &dyn CounterStore = &MemoryCounters::new(1);
+    store.hit(b"k", &fixed(1, 1000), 1, 0);
+    assert_eq!(
+        store.sweep_some(1000, 10),
+        Sweep {
+            examined: 1,
+            dropped: 1
+        }
     );
 }
 
@@ -208,9 +299,8 @@ fn shards_are_a_power_of_two() {
 }
 
 #[test]
-fn a_counter_fits_a_cache_line_with_its_key() {
+fn a_counter_state_fits_the_slot() {
     assert!(size_of::<State>() <= 40, "{}", size_of::<State>());
-    assert!(size_of::<(Box<[u8]>, State)>() <= 64);
 }
 
 const THREADS: u64 = 8;
@@ -254,6 +344,31 @@ fn threads_on_one_key_get_exactly_count() {
             "{limit:?}"
         );
     }
+}
+
+/// Issue 8: threads hammering one fixed-window key count in place, under
+/// the shard's read lock; every hit is counted exactly once.
+#[test]
+fn threads_on_one_fixed_window_count_every_hit_exactly() {
+    const BASE: u64 = 1_700_000_040_000;
+    let store = MemoryCounters::default();
+    let limit = fixed(1_000_000, 60_000);
+    let allowed = hammer(&store, &limit, |_| BASE);
+    assert_eq!(allowed, THREADS * HITS_PER_THREAD);
+    let total = THREADS * HITS_PER_THREAD + 1;
+    assert_eq!(
+        hit(&store, b"shared", &limit, 1, BASE),
+        (true, 1_000_000 - total, 60_000 - BASE % 60_000)
+    );
+    // Timestamps racing back and forth inside the window count in place
+    // too (a stamp behind the window's start is a race, not a new window).
+    let store = MemoryCounters::default();
+    let allowed = hammer(&store, &limit, |i| BASE + i % 97);
+    assert_eq!(allowed, THREADS * HITS_PER_THREAD);
+    assert_eq!(
+        store.hit(b"shared", &limit, 1, BASE).remaining,
+        1_000_000 - total
+    );
 }
 
 #[test]
@@ -467,6 +582,89 @@ proptest! {
             let most = if algorithm == 2 { burst } else { count };
             prop_assert!(h.remaining <= most);
             store.sweep(now);
+        }
+    }
+}
+
+/// How far behind the clock a hit may be stamped in the oracle comparison:
+/// the least skew tolerance, so each is a race, not a clock stepped back.
+const MAX_JITTER: u64 = 1000;
+
+/// One step of a store's life for the oracle comparison.
+#[derive(Debug, Clone)]
+enum Step {
+    /// `(ms forward, ms of jitter back, key, limit, hits)`
+    Hit(u64, u64, u8, usize, u64),
+    /// `sweep_some` with this budget, at the clock's time.
+    SweepSome(usize),
+    /// A full sweep at the clock's time.
+    Sweep,
+}
+
+/// Limits sharing keys: changed counts, periods and algorithms included.
+fn oracle_limits() -> [Limit; 7] {
+    [
+        fixed(5, 100),
+        fixed(3, 100),
+        fixed(5, 250),
+        sliding(5, 100),
+        sliding(2, 1500),
+        bucket(5, 100, 3),
+        bucket(2, 2000, 4),
+    ]
+}
+
+fn oracle_steps() -> impl Strategy<Value = Vec<Step>> {
+    let step = prop_oneof![
+        8 => (0..=300u64, 0..=MAX_JITTER, 0..6u8, 0..7usize, 1..=4u64)
+            .prop_map(|(gap, back, key, limit, hits)| Step::Hit(gap, back, key, limit, hits)),
+        1 => (0..8usize).prop_map(Step::SweepSome),
+        1 => Just(Step::Sweep),
+    ];
+    prop::collection::vec(step, 1..300)
+}
+
+proptest! {
+    /// Issue 8: the fingerprinted, atomic store answers every hit exactly as
+    /// the old store (kept as `oracle.rs`) did, through changed limits,
+    /// timestamps racing back within the skew tolerance, and sweeps of
+    /// either kind (and its own amortised ones).
+    #[test]
+    fn the_store_agrees_with_the_old_one(steps in oracle_steps()) {
+        let store = MemoryCounters::new(2);
+        let oracle = OracleCounters::new();
+        let limits = oracle_limits();
+        let mut clock = 1_000_000_037u64;
+        let mut log = Vec::new();
+        for step in steps {
+            match step {
+                Step::Hit(gap, back, key, limit, hits) => {
+                    clock += gap;
+                    let now = clock - back;
+                    let key = [key];
+                    let limit = &limits[limit];
+                    let a = store.hit(&key, limit, hits, now);
+                    let b = oracle.hit(&key, limit, hits, now);
+                    log.push(format!("key {key:?} {limit:?} x{hits} at {now}: {a:?}"));
+                    prop_assert_eq!(a, b, "{:?} at {}\n{}", limit, now, log.join("\n"));
+                }
+                // A sweep changes no answer to hits stamped at or after its
+                // time; later hits race back by up to `MAX_JITTER`.
+                Step::SweepSome(budget) => {
+                    let s = store.sweep_some(clock - MAX_JITTER, budget);
+                    log.push(format!("sweep_some at {}: {s:?}", clock - MAX_JITTER));
+                }
+                Step::Sweep => {
+                    let s = store.sweep(clock - MAX_JITTER);
+                    oracle.sweep(clock - MAX_JITTER);
+                    log.push(format!("sweep at {}: {s}", clock - MAX_JITTER));
+                    // The old store may keep a counter the new one never
+                    // stored (a refused hit turning an idle counter into a
+                    // full bucket stamped after the sweep's time), never
+                    // the reverse.
+                    prop_assert!(store.len() <= oracle.len(), "{}", log.join("\n"));
+                }
+            }
         }
     }
 }

@@ -68,6 +68,20 @@ impl TokenBucket {
         self.period_ms
     }
 
+    /// A bucket from the words [`TokenBucket::words`] gave.
+    pub(super) fn from_words(period_ms: u64, [tat_ms, tat_rem, _]: [u64; 3]) -> Self {
+        TokenBucket {
+            period_ms,
+            tat_ms,
+            tat_rem,
+        }
+    }
+
+    /// The state besides the period, as the store keeps it.
+    pub(super) fn words(&self) -> [u64; 3] {
+        [self.tat_ms, self.tat_rem, 0]
+    }
+
     /// Takes `hits` tokens from a bucket of `burst` tokens refilled at
     /// `count` (≥ 1) tokens per period.
     pub(super) fn hit(&mut self, count: u64, burst: u64, hits: u64, now_ms: u64) -> Hit {
