@@ -38,9 +38,8 @@ impl Cedar {
     pub fn new(schema: &str, policies: &str) -> Self {
         let (schema, warnings) =
             Schema::from_cedarschema_str(schema).unwrap_or_else(|e| panic!("Cedar schema: {e:?}"));
-        for w in warnings {
-            panic!("Cedar schema warning: {w}");
-        }
+        let warnings: Vec<String> = warnings.map(|w| w.to_string()).collect();
+        assert!(warnings.is_empty(), "Cedar schema warnings: {warnings:?}");
         let policies =
             PolicySet::from_str(policies).unwrap_or_else(|e| panic!("Cedar policies: {e:?}"));
         let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);

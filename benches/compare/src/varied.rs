@@ -24,7 +24,7 @@ use crate::scenario::{Ent, Scenario, Val, s, uid};
 pub const COUNT: usize = 1_024;
 
 /// The seed of the benchmark requests.
-pub const SEED: u64 = 0x5eed_0f_d0c5;
+pub const SEED: u64 = 0x005e_ed0f_d0c5;
 
 /// Teams form a binary heap of `TEAMS` nodes: team `k`'s parent is team
 /// `(k - 1) / 2`, and team 0 is `Team::"all"`; depth up to 9.
