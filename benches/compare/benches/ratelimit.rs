@@ -1,18 +1,21 @@
-//! Rate-limit decisions in process, Reaper against limitador, in one run:
+//! Rate-limit decisions in process, Reaper against limitador and governor's
+//! keyed GCRA limiter, in one run:
 //!
 //! - `ratelimit/prepared/{engine}`: one descriptor `user_id = alice`, the
 //!   request already built (Reaper `RateLimitRequest`; limitador `Context`
-//!   with the `descriptors` binding), one hit counted per decision.
+//!   with the `descriptors` binding; governor the key `"alice"`), one hit
+//!   counted per decision.
 //! - `ratelimit/from_descriptor/{engine}`: the same, building the request from
 //!   the descriptor's entries on every iteration, as a server does per call.
 //!
-//! Both count in memory and read the wall clock on every decision; the limit
-//! is 10⁹ a minute, so every decision in a run is OK.
+//! All three count in memory and read a clock on every decision (Reaper and
+//! limitador the wall clock, governor quanta's monotonic clock); the limit is
+//! 10⁹ a minute, so every decision in a run is OK.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use reaper_compare::ratelimit;
+use reaper_compare::{gcra, ratelimit};
 
 const ENTRIES: [(&str, &str); 1] = [("user_id", "alice")];
 
@@ -31,7 +34,9 @@ fn prepared(c: &mut Criterion) {
                 let response = reaper::rate_limit_at(&engine, &request, reaper::now_ms());
                 (engine, request, response)
             });
-            b.iter(|| reaper::rate_limit_into(engine, black_box(request), reaper::now_ms(), response));
+            b.iter(|| {
+                reaper::rate_limit_into(engine, black_box(request), reaper::now_ms(), response)
+            });
             assert!(reaper::rate_limit(engine, request), "still within limits");
         });
     }
@@ -47,6 +52,18 @@ fn prepared(c: &mut Criterion) {
         });
         b.iter(|| limiter.check_rate_limited_and_update(ns, black_box(ctx), 1));
         assert!(ratelimit::check(limiter, ns, ctx), "still within limits");
+    });
+
+    let mut state = None;
+    group.bench_function("governor", |b| {
+        let (limiter, key) = state.get_or_insert_with(|| {
+            let limiter = gcra::limiter();
+            let key = gcra::key(&ENTRIES).expect("a user_id");
+            assert!(gcra::check(&limiter, &key));
+            (limiter, key)
+        });
+        b.iter(|| limiter.check_key(black_box(key)));
+        assert!(gcra::check(limiter, key), "still within limits");
     });
 
     group.finish();
@@ -70,11 +87,18 @@ fn from_descriptor(c: &mut Criterion) {
 
     let mut state = None;
     group.bench_function("limitador", |b| {
-        let (limiter, ns) = state.get_or_insert_with(|| (ratelimit::limiter(), ratelimit::namespace()));
+        let (limiter, ns) =
+            state.get_or_insert_with(|| (ratelimit::limiter(), ratelimit::namespace()));
         b.iter(|| {
             let ctx = ratelimit::context(black_box(&ENTRIES));
             limiter.check_rate_limited_and_update(ns, &ctx, 1)
         });
+    });
+
+    let mut state = None;
+    group.bench_function("governor", |b| {
+        let limiter = state.get_or_insert_with(gcra::limiter);
+        b.iter(|| gcra::key(black_box(&ENTRIES)).map(|key| limiter.check_key(&key)));
     });
 
     group.finish();

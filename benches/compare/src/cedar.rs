@@ -36,11 +36,10 @@ impl Cedar {
     /// strictly against the schema; panics on any error, since a benchmark of
     /// a broken policy would be meaningless.
     pub fn new(schema: &str, policies: &str) -> Self {
-        let (schema, warnings) = Schema::from_cedarschema_str(schema)
-            .unwrap_or_else(|e| panic!("Cedar schema: {e:?}"));
-        for w in warnings {
-            panic!("Cedar schema warning: {w}");
-        }
+        let (schema, warnings) =
+            Schema::from_cedarschema_str(schema).unwrap_or_else(|e| panic!("Cedar schema: {e:?}"));
+        let warnings: Vec<String> = warnings.map(|w| w.to_string()).collect();
+        assert!(warnings.is_empty(), "Cedar schema warnings: {warnings:?}");
         let policies =
             PolicySet::from_str(policies).unwrap_or_else(|e| panic!("Cedar policies: {e:?}"));
         let validation = Validator::new(schema.clone()).validate(&policies, ValidationMode::Strict);
@@ -66,8 +65,8 @@ impl Cedar {
         let resource = EntityUid::from_json(take("resource")).expect("Cedar resource");
         let context = Context::from_json_value(take("context"), Some((&self.schema, &action)))
             .expect("Cedar context");
-        let entities =
-            Entities::from_json_value(take("entities"), Some(&self.schema)).expect("Cedar entities");
+        let entities = Entities::from_json_value(take("entities"), Some(&self.schema))
+            .expect("Cedar entities");
         let request = Request::new(principal, action, resource, context, Some(&self.schema))
             .expect("Cedar request");
         Prepared { request, entities }
@@ -85,7 +84,11 @@ impl Cedar {
     /// The `@id` annotations of the policies that determined a response,
     /// sorted; panics if the evaluation raised errors.
     pub fn reasons(&self, response: &Response) -> Vec<String> {
-        let errors: Vec<_> = response.diagnostics().errors().map(ToString::to_string).collect();
+        let errors: Vec<_> = response
+            .diagnostics()
+            .errors()
+            .map(ToString::to_string)
+            .collect();
         assert!(errors.is_empty(), "Cedar evaluation errors: {errors:?}");
         let mut ids: Vec<String> = response
             .diagnostics()

@@ -63,7 +63,11 @@ pub fn now_ms() -> u64 {
 }
 
 /// One rate-limit decision, counting one hit at `now_ms`.
-pub fn rate_limit_at(engine: &Engine, request: &RateLimitRequest, now_ms: u64) -> RateLimitResponse {
+pub fn rate_limit_at(
+    engine: &Engine,
+    request: &RateLimitRequest,
+    now_ms: u64,
+) -> RateLimitResponse {
     engine
         .rate_limit(request, now_ms)
         .expect("Reaper rate limit: the domain is declared")
@@ -71,7 +75,12 @@ pub fn rate_limit_at(engine: &Engine, request: &RateLimitRequest, now_ms: u64) -
 
 /// One rate-limit decision into a reused response (how a server calls it:
 /// no allocation per decision), counting one hit at `now_ms`.
-pub fn rate_limit_into(engine: &Engine, request: &RateLimitRequest, now_ms: u64, out: &mut RateLimitResponse) -> Code {
+pub fn rate_limit_into(
+    engine: &Engine,
+    request: &RateLimitRequest,
+    now_ms: u64,
+    out: &mut RateLimitResponse,
+) -> Code {
     engine
         .rate_limit_into(request, now_ms, out)
         .expect("Reaper rate limit: the domain is declared");

@@ -69,7 +69,9 @@ impl Rvm {
 
     /// Sets the `data` document.
     pub fn with_data(mut self, data: Value) -> Self {
-        self.vm.set_data(data).unwrap_or_else(|e| panic!("RVM data: {e}"));
+        self.vm
+            .set_data(data)
+            .unwrap_or_else(|e| panic!("RVM data: {e}"));
         self
     }
 
@@ -77,7 +79,9 @@ impl Rvm {
     /// reference-counted pointer, not the document.
     pub fn eval(&mut self, input: &Value) -> Value {
         self.vm.set_input(input.clone());
-        self.vm.execute().unwrap_or_else(|e| panic!("RVM execute: {e}"))
+        self.vm
+            .execute()
+            .unwrap_or_else(|e| panic!("RVM execute: {e}"))
     }
 
     /// The decision: `true` only for a boolean `true` result.

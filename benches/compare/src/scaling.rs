@@ -56,16 +56,22 @@ pub fn cedar_policies(n: usize) -> String {
 pub const REGO_ALLOW: &str = "data.scale.allow";
 
 /// Rego, literal form: one `allow if` body per rule, so that every engine
-/// holds `n` rules. The RVM addresses instructions with 16 bits
-/// (`Program::MAX_INSTRUCTIONS` = 65,535) and these bodies take about 21
-/// instructions each, so the RVM cannot hold more than about 3,000 of them:
-/// the 10,000-rule point runs on regorus's interpreter only.
+/// holds `n` rules. Each body tests its selective condition (the principal's
+/// id, false for all rules but one) first, as a Rego author writes it: the
+/// other `n - 1` bodies then fail on their first expression. (Until
+/// 2026-11-28 the id came last, after three tests true for every rule, which
+/// made regorus about 2.2× slower than it need be.)
+///
+/// The RVM addresses instructions with 16 bits (`Program::MAX_INSTRUCTIONS`
+/// = 65,535) and these bodies take about 21 instructions each, so the RVM
+/// cannot hold more than about 3,000 of them: the 10,000-rule point runs on
+/// regorus's interpreter only.
 pub fn rego_policy(n: usize) -> String {
     let mut out = String::from("package scale\n\nimport rego.v1\n\ndefault allow := false\n");
     for i in 0..n {
         let _ = write!(
             out,
-            "\n# rule-{i}\nallow if {{\n\tinput.action == \"read\"\n\tinput.resource.type == \"Document\"\n\tinput.principal.type == \"User\"\n\tinput.principal.id == \"user-{i}\"\n}}\n"
+            "\n# rule-{i}\nallow if {{\n\tinput.principal.id == \"user-{i}\"\n\tinput.principal.type == \"User\"\n\tinput.action == \"read\"\n\tinput.resource.type == \"Document\"\n}}\n"
         );
     }
     out
@@ -91,7 +97,8 @@ allow if {
 
 /// The `data` document of [`REGO_DATA_POLICY`]: `{"readers": {"user-0": true, …}}`.
 pub fn rego_data(n: usize) -> serde_json::Value {
-    let readers: serde_json::Map<String, serde_json::Value> =
-        (0..n).map(|i| (format!("user-{i}"), serde_json::Value::Bool(true))).collect();
+    let readers: serde_json::Map<String, serde_json::Value> = (0..n)
+        .map(|i| (format!("user-{i}"), serde_json::Value::Bool(true)))
+        .collect();
     serde_json::json!({ "readers": readers })
 }

@@ -136,7 +136,12 @@ fn reaper_entity(e: &Ent) -> Json {
 }
 
 fn reaper_record(fields: &[(String, Val)]) -> Json {
-    Json::Object(fields.iter().map(|(n, v)| (n.clone(), reaper_value(v))).collect::<Map<_, _>>())
+    Json::Object(
+        fields
+            .iter()
+            .map(|(n, v)| (n.clone(), reaper_value(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn reaper_value(v: &Val) -> Json {
@@ -158,7 +163,12 @@ fn cedar_entity(e: &Ent) -> Json {
 }
 
 fn cedar_record(fields: &[(String, Val)]) -> Json {
-    Json::Object(fields.iter().map(|(n, v)| (n.clone(), cedar_value(v))).collect::<Map<_, _>>())
+    Json::Object(
+        fields
+            .iter()
+            .map(|(n, v)| (n.clone(), cedar_value(v)))
+            .collect::<Map<_, _>>(),
+    )
 }
 
 fn cedar_value(v: &Val) -> Json {
@@ -193,7 +203,10 @@ pub fn plan_read() -> Scenario {
         context: vec![
             ("source_ip".to_owned(), Val::Ip("10.1.2.3".to_owned())),
             ("mfa".to_owned(), Val::Bool(true)),
-            ("now".to_owned(), Val::Timestamp("2026-01-01T00:00:00Z".to_owned())),
+            (
+                "now".to_owned(),
+                Val::Timestamp("2026-01-01T00:00:00Z".to_owned()),
+            ),
         ],
         entities: vec![
             Ent::new("Team", "eng").parent("Team", "all"),
@@ -229,25 +242,59 @@ pub fn cases() -> Vec<Case> {
         });
     };
 
-    case("benchmark request: editor reads", true, &["editors"], &|_| {});
+    case(
+        "benchmark request: editor reads",
+        true,
+        &["editors"],
+        &|_| {},
+    );
     case("editors do not delete (default deny)", false, &[], &|r| {
         r.action = "delete".to_owned();
     });
     case("default deny: not an editor", false, &[], &|r| {
         r.resource.set("editors", Val::Set(vec![]));
     });
-    case("confidential outside the office (forbid)", false, &["office-only"], &|r| {
-        r.resource.set("labels", Val::Set(vec![s("confidential")]));
-        r.set_context("source_ip", Val::Ip("203.0.113.9".to_owned()));
-    });
+    case(
+        "confidential outside the office (forbid)",
+        false,
+        &["office-only"],
+        &|r| {
+            r.resource.set("labels", Val::Set(vec![s("confidential")]));
+            r.set_context("source_ip", Val::Ip("203.0.113.9".to_owned()));
+        },
+    );
     case("confidential from the VPN", true, &["editors"], &|r| {
         r.resource.set("labels", Val::Set(vec![s("confidential")]));
         r.set_context("source_ip", Val::Ip("192.168.100.23".to_owned()));
     });
-    case("contractors never see confidential", false, &["contractors"], &|r| {
-        r.principal.set("contractor", Val::Bool(true));
-        r.resource.set("labels", Val::Set(vec![s("confidential")]));
-    });
+    case(
+        "contractors never see confidential",
+        false,
+        &["contractors"],
+        &|r| {
+            r.principal.set("contractor", Val::Bool(true));
+            r.resource.set("labels", Val::Set(vec![s("confidential")]));
+        },
+    );
+    case(
+        "contractors change only from the office (forbid)",
+        false,
+        &["contractor-changes"],
+        &|r| {
+            r.action = "edit".to_owned();
+            r.principal.set("contractor", Val::Bool(true));
+            r.set_context("source_ip", Val::Ip("192.168.100.23".to_owned()));
+        },
+    );
+    case(
+        "contractors edit from the office",
+        true,
+        &["editors"],
+        &|r| {
+            r.action = "edit".to_owned();
+            r.principal.set("contractor", Val::Bool(true));
+        },
+    );
     case("minimum clearance (forbid)", false, &["clearance"], &|r| {
         r.resource.set("min_clearance", Val::Int(3));
     });
@@ -257,36 +304,59 @@ pub fn cases() -> Vec<Case> {
     });
     case("embargo beats public read", false, &["embargo"], &|r| {
         r.resource.set("public", Val::Bool(true));
-        r.resource.set("embargo_until", Val::Timestamp("2026-06-01T09:00:00Z".to_owned()));
+        r.resource.set(
+            "embargo_until",
+            Val::Timestamp("2026-06-01T09:00:00Z".to_owned()),
+        );
     });
     case("after the embargo", true, &["editors"], &|r| {
-        r.resource.set("embargo_until", Val::Timestamp("2026-06-01T09:00:00Z".to_owned()));
+        r.resource.set(
+            "embargo_until",
+            Val::Timestamp("2026-06-01T09:00:00Z".to_owned()),
+        );
         r.set_context("now", Val::Timestamp("2026-06-01T09:00:00.001Z".to_owned()));
     });
-    case("team share through the hierarchy", true, &["team-share"], &|r| {
-        r.resource.set("editors", Val::Set(vec![]));
-        r.resource.set("team", uid("Team", "all"));
-    });
-    case("team share does not reach sibling teams", false, &[], &|r| {
-        r.resource.set("editors", Val::Set(vec![]));
-        r.resource.set("team", uid("Team", "sales"));
-    });
-    case("handbook sub-folder, company-wide", true, &["handbook"], &|r| {
-        r.resource.set("editors", Val::Set(vec![]));
-        r.resource.parents = vec![("Folder".to_owned(), "hr".to_owned())];
-        r.entities.push(
-            Ent::new("Folder", "hr")
-                .attr("owner", uid("User", "hr"))
-                .parent("Folder", "handbook"),
-        );
-        r.entities.push(Ent::new("Folder", "handbook").attr("owner", uid("User", "hr")));
-    });
+    case(
+        "team share through the hierarchy",
+        true,
+        &["team-share"],
+        &|r| {
+            r.resource.set("editors", Val::Set(vec![]));
+            r.resource.set("team", uid("Team", "all"));
+        },
+    );
+    case(
+        "team share does not reach sibling teams",
+        false,
+        &[],
+        &|r| {
+            r.resource.set("editors", Val::Set(vec![]));
+            r.resource.set("team", uid("Team", "sales"));
+        },
+    );
+    case(
+        "handbook sub-folder, company-wide",
+        true,
+        &["handbook"],
+        &|r| {
+            r.resource.set("editors", Val::Set(vec![]));
+            r.resource.parents = vec![("Folder".to_owned(), "hr".to_owned())];
+            r.entities.push(
+                Ent::new("Folder", "hr")
+                    .attr("owner", uid("User", "hr"))
+                    .parent("Folder", "handbook"),
+            );
+            r.entities
+                .push(Ent::new("Folder", "handbook").attr("owner", uid("User", "hr")));
+        },
+    );
     case("handbook list", true, &["handbook-list"], &|r| {
         r.action = "list".to_owned();
         r.resource = Ent::new("Folder", "hr")
             .attr("owner", uid("User", "hr"))
             .parent("Folder", "handbook");
-        r.entities.push(Ent::new("Folder", "handbook").attr("owner", uid("User", "hr")));
+        r.entities
+            .push(Ent::new("Folder", "handbook").attr("owner", uid("User", "hr")));
     });
     case("folder owners create", true, &["folder-owner"], &|r| {
         r.action = "create".to_owned();
@@ -297,29 +367,46 @@ pub fn cases() -> Vec<Case> {
         r.resource.set("owner", uid("User", "alice"));
         r.resource.set("editors", Val::Set(vec![]));
     });
-    case("owner deletes without MFA (forbid)", false, &["mfa-delete"], &|r| {
-        r.action = "delete".to_owned();
-        r.resource.set("owner", uid("User", "alice"));
-        r.set_context("mfa", Val::Bool(false));
-    });
+    case(
+        "owner deletes without MFA (forbid)",
+        false,
+        &["mfa-delete"],
+        &|r| {
+            r.action = "delete".to_owned();
+            r.resource.set("owner", uid("User", "alice"));
+            r.set_context("mfa", Val::Bool(false));
+        },
+    );
     case("owner shares with MFA", true, &["owner-all"], &|r| {
         r.action = "share".to_owned();
         r.resource.set("owner", uid("User", "alice"));
     });
-    case("share needs a company address (forbid)", false, &["share-needs-corp-email"], &|r| {
-        r.action = "share".to_owned();
-        r.resource.set("owner", uid("User", "alice"));
-        r.principal.set("email", s("alice@mail.example.net"));
-    });
-    case("share with no address (forbid)", false, &["share-needs-corp-email"], &|r| {
-        r.action = "share".to_owned();
-        r.resource.set("owner", uid("User", "alice"));
-        r.principal.unset("email");
-    });
+    case(
+        "share needs a company address (forbid)",
+        false,
+        &["share-needs-corp-email"],
+        &|r| {
+            r.action = "share".to_owned();
+            r.resource.set("owner", uid("User", "alice"));
+            r.principal.set("email", s("alice@mail.example.net"));
+        },
+    );
+    case(
+        "share with no address (forbid)",
+        false,
+        &["share-needs-corp-email"],
+        &|r| {
+            r.action = "share".to_owned();
+            r.resource.set("owner", uid("User", "alice"));
+            r.principal.unset("email");
+        },
+    );
     case("admins hold a role", true, &["admins"], &|r| {
         r.action = "edit".to_owned();
         r.resource.set("editors", Val::Set(vec![]));
-        r.principal.parents.push(("Role".to_owned(), "admin".to_owned()));
+        r.principal
+            .parents
+            .push(("Role".to_owned(), "admin".to_owned()));
     });
     out
 }

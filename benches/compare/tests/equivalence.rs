@@ -11,7 +11,7 @@ use std::path::Path;
 use reaper_compare::cedar::Cedar;
 use reaper_compare::rego::{self, Interpreter, Rvm};
 use reaper_compare::scenario::{cases, plan_read};
-use reaper_compare::{ratelimit, scaling};
+use reaper_compare::{gcra, ratelimit, scaling, varied};
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/policies/document-sharing");
 
@@ -35,7 +35,10 @@ fn committed_requests_are_the_rendered_scenario() {
         }
         let text = std::fs::read_to_string(&path).expect("read request file");
         let actual: serde_json::Value = serde_json::from_str(&text).expect("request file JSON");
-        assert_eq!(actual, expected, "{name} differs from scenario::plan_read()");
+        assert_eq!(
+            actual, expected,
+            "{name} differs from scenario::plan_read()"
+        );
     }
 }
 
@@ -59,7 +62,10 @@ fn document_sharing_decisions_agree() {
         let allow = response.decision() == cedar_policy::Decision::Allow;
         let reasons = cedar.reasons(&response);
         if allow != case.allow || reasons != expected_reasons {
-            failures.push(format!("cedar, {}: allow {allow}, reasons {reasons:?}", case.name));
+            failures.push(format!(
+                "cedar, {}: allow {allow}, reasons {reasons:?}",
+                case.name
+            ));
         }
 
         let input = rego::decode(&case.scenario.rego_input_json().to_string());
@@ -70,10 +76,14 @@ fn document_sharing_decisions_agree() {
 
         #[cfg(feature = "reaper")]
         {
-            let request = reaper_compare::reaper::decode(&reaper, &case.scenario.reaper_json().to_string());
+            let request =
+                reaper_compare::reaper::decode(&reaper, &case.scenario.reaper_json().to_string());
             let decision = reaper_compare::reaper::authorize(&reaper, &request);
             let reasons = reaper_compare::reaper::reasons(&reaper, &decision);
-            if decision.allow != case.allow || reasons != expected_reasons || !decision.errors.is_empty() {
+            if decision.allow != case.allow
+                || reasons != expected_reasons
+                || !decision.errors.is_empty()
+            {
                 failures.push(format!(
                     "reaper, {}: allow {}, reasons {reasons:?}, errors {:?}",
                     case.name, decision.allow, decision.errors
@@ -81,7 +91,111 @@ fn document_sharing_decisions_agree() {
             }
         }
     }
-    assert!(failures.is_empty(), "engines disagree:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "engines disagree:\n{}",
+        failures.join("\n")
+    );
+}
+
+/// The 1,024 varied requests of `authorize/e2e_1024` and
+/// `authorize/prepared_1024`: every engine decodes its own JSON text and
+/// gives the same decision on each; Reaper and Cedar the same deciding rules,
+/// with no evaluation errors. The set must also be varied: allowed and denied
+/// requests, and every rule deciding some of them.
+#[test]
+fn varied_1024_decisions_agree() {
+    use std::collections::BTreeMap;
+
+    let cedar = Cedar::document_sharing();
+    let mut rvm = Rvm::document_sharing();
+    #[cfg(feature = "reaper")]
+    let reaper = reaper_compare::reaper::document_sharing();
+
+    let (reaper_json, cedar_json, rego_json) = varied::benchmark_json();
+    assert_eq!(reaper_json.len(), varied::COUNT);
+    let mut failures = Vec::new();
+    let mut allowed = 0;
+    let mut deciding: BTreeMap<String, usize> = BTreeMap::new();
+    for (i, ((reaper_text, cedar_text), rego_text)) in reaper_json
+        .iter()
+        .zip(&cedar_json)
+        .zip(&rego_json)
+        .enumerate()
+    {
+        let input = cedar.decode(cedar_text);
+        let response = cedar.authorize(&input);
+        let allow = response.decision() == cedar_policy::Decision::Allow;
+        let reasons = cedar.reasons(&response);
+        allowed += usize::from(allow);
+        for id in &reasons {
+            *deciding.entry(id.clone()).or_default() += 1;
+        }
+
+        let result = rvm.eval(&rego::decode(rego_text));
+        if result != regorus::Value::from(allow) {
+            failures.push(format!(
+                "request {i}: cedar allow {allow}, regorus {result}\n  {rego_text}"
+            ));
+        }
+
+        #[cfg(feature = "reaper")]
+        {
+            let request = reaper_compare::reaper::decode(&reaper, reaper_text);
+            let decision = reaper_compare::reaper::authorize(&reaper, &request);
+            let got = reaper_compare::reaper::reasons(&reaper, &decision);
+            if decision.allow != allow || got != reasons || !decision.errors.is_empty() {
+                failures.push(format!(
+                    "request {i}: cedar allow {allow} {reasons:?}; reaper allow {} {got:?}, errors {:?}\n  {reaper_text}",
+                    decision.allow, decision.errors
+                ));
+            }
+        }
+        #[cfg(not(feature = "reaper"))]
+        let _ = reaper_text;
+    }
+    assert!(
+        failures.is_empty(),
+        "{} of {} requests disagree:\n{}",
+        failures.len(),
+        varied::COUNT,
+        failures.join("\n")
+    );
+
+    // Varied: a real mix of decisions, and every rule of the policy decides
+    // at least a few requests (a generator that stopped exercising a rule
+    // would make the benchmark easier without anyone noticing).
+    let share = allowed * 100 / varied::COUNT;
+    assert!(
+        (25..=75).contains(&share),
+        "{allowed} of {} allowed",
+        varied::COUNT
+    );
+    let policies =
+        std::fs::read_to_string(Path::new(DIR).join("policies.cedar")).expect("policies");
+    let ids: Vec<&str> = policies
+        .lines()
+        .filter_map(|l| l.strip_prefix("@id(\"")?.strip_suffix("\")"))
+        .collect();
+    assert_eq!(ids.len(), 15, "the document-sharing policy has 15 rules");
+    for id in ids {
+        let n = deciding.get(id).copied().unwrap_or(0);
+        assert!(
+            n >= 3,
+            "rule {id} decides {n} of the varied requests: {deciding:?}"
+        );
+    }
+}
+
+/// The generator is deterministic: the benchmark asks the same questions in
+/// every run.
+#[test]
+fn varied_requests_are_deterministic() {
+    let a = varied::benchmark_json();
+    let b = varied::benchmark_json();
+    assert_eq!(a, b);
+    let distinct: std::collections::HashSet<&String> = a.0.iter().collect();
+    assert_eq!(distinct.len(), varied::COUNT, "no request is repeated");
 }
 
 #[test]
@@ -92,7 +206,10 @@ fn scaling_decisions_agree() {
         let rego_literal = scaling::rego_policy(n);
         let mut rvm = match Rvm::try_new("scale.rego", &rego_literal, scaling::REGO_ALLOW) {
             Ok(rvm) => {
-                assert!(scaling::RVM_LITERAL_SIZES.contains(&n), "the RVM now holds {n} rules");
+                assert!(
+                    scaling::RVM_LITERAL_SIZES.contains(&n),
+                    "the RVM now holds {n} rules"
+                );
                 Some(rvm)
             }
             Err(e) => {
@@ -116,24 +233,44 @@ fn scaling_decisions_agree() {
             let input = cedar.decode(&scenario.cedar_json().to_string());
             let response = cedar.authorize(&input);
             assert_eq!(
-                (response.decision() == cedar_policy::Decision::Allow, cedar.reasons(&response)),
+                (
+                    response.decision() == cedar_policy::Decision::Allow,
+                    cedar.reasons(&response)
+                ),
                 (allow, reasons.clone()),
                 "cedar, {n} rules, user-{user}"
             );
 
             let input = rego::decode(&scenario.rego_input_json().to_string());
             if let Some(rvm) = rvm.as_mut() {
-                assert_eq!(rvm.allows(&input), allow, "regorus RVM, {n} rules, user-{user}");
+                assert_eq!(
+                    rvm.allows(&input),
+                    allow,
+                    "regorus RVM, {n} rules, user-{user}"
+                );
             }
-            assert_eq!(interpreter.allows(&input), allow, "regorus interpreter, {n} rules, user-{user}");
-            assert_eq!(rvm_data.allows(&input), allow, "regorus RVM, data form, {n} rules, user-{user}");
+            assert_eq!(
+                interpreter.allows(&input),
+                allow,
+                "regorus interpreter, {n} rules, user-{user}"
+            );
+            assert_eq!(
+                rvm_data.allows(&input),
+                allow,
+                "regorus RVM, data form, {n} rules, user-{user}"
+            );
 
             #[cfg(feature = "reaper")]
             {
-                let request = reaper_compare::reaper::decode(&reaper, &scenario.reaper_json().to_string());
+                let request =
+                    reaper_compare::reaper::decode(&reaper, &scenario.reaper_json().to_string());
                 let decision = reaper_compare::reaper::authorize(&reaper, &request);
                 let got = reaper_compare::reaper::reasons(&reaper, &decision);
-                assert_eq!((decision.allow, got), (allow, reasons), "reaper, {n} rules, user-{user}");
+                assert_eq!(
+                    (decision.allow, got),
+                    (allow, reasons),
+                    "reaper, {n} rules, user-{user}"
+                );
             }
         }
     }
@@ -150,7 +287,11 @@ fn limitador_limit_applies_as_reaper_says() {
     let result = limiter
         .is_rate_limited(&ns, &ctx, 1)
         .expect("limitador check");
-    assert_eq!(result.counters.len(), 1, "per_user applies to a descriptor with user_id");
+    assert_eq!(
+        result.counters.len(),
+        1,
+        "per_user applies to a descriptor with user_id"
+    );
     let counters = limiter.get_counters(&ns).expect("limitador counters");
     assert_eq!(counters.len(), 1, "one counter, for alice");
 
@@ -159,7 +300,10 @@ fn limitador_limit_applies_as_reaper_says() {
     let result = limiter
         .is_rate_limited(&ns, &ctx, 1)
         .expect("limitador check");
-    assert!(result.counters.is_empty(), "per_user does not apply without user_id");
+    assert!(
+        result.counters.is_empty(),
+        "per_user does not apply without user_id"
+    );
 }
 
 /// The same limit with a count of 3 trips on the fourth hit in both engines.
@@ -182,7 +326,13 @@ fn rate_limit_decisions_agree() {
         .into_iter()
         .map(|v| limitador::limit::Expression::parse(v).expect("CEL"))
         .collect();
-    limiter.add_limit(Limit::new(ratelimit::DOMAIN, 3, ratelimit::SECONDS, conditions, variables));
+    limiter.add_limit(Limit::new(
+        ratelimit::DOMAIN,
+        3,
+        ratelimit::SECONDS,
+        conditions,
+        variables,
+    ));
     let ns = ratelimit::namespace();
 
     let entries = [("user_id", "alice")];
@@ -199,4 +349,31 @@ fn rate_limit_decisions_agree() {
         assert_eq!(reaper_ok, hit <= 3, "reaper, hit {hit}");
         assert_eq!(limitador_ok, hit <= 3, "limitador, hit {hit}");
     }
+}
+
+/// governor's keyed limiter as the benchmark builds it keys on `user_id`,
+/// does not apply without it, and with a quota of 3 a minute (burst 3) allows
+/// three hits and refuses the fourth, as Reaper's `per_user` with a count of
+/// 3 does (see `rate_limit_decisions_agree`).
+#[test]
+fn governor_limit_applies_as_reaper_says() {
+    use std::num::NonZeroU32;
+
+    assert_eq!(gcra::key(&[("user_id", "alice")]).as_deref(), Some("alice"));
+    assert_eq!(gcra::key(&[("remote_address", "203.0.113.7")]), None);
+
+    let limiter = gcra::limiter();
+    let alice = gcra::key(&[("user_id", "alice")]).expect("key");
+    assert!(
+        (0..1_000).all(|_| gcra::check(&limiter, &alice)),
+        "10^9 a minute never trips here"
+    );
+
+    let three = NonZeroU32::new(3).expect("non-zero");
+    let small: gcra::Limiter = governor::RateLimiter::keyed(governor::Quota::per_minute(three));
+    let bob = "bob".to_owned();
+    for hit in 1..=5 {
+        assert_eq!(gcra::check(&small, &alice), hit <= 3, "alice, hit {hit}");
+    }
+    assert!(gcra::check(&small, &bob), "bob has a bucket of his own");
 }

@@ -146,6 +146,14 @@ forbid if {
 	"confidential" in input.resource.attrs.labels
 }
 
+# contractor-changes
+forbid if {
+	input.action in {"edit", "delete", "share"}
+	is_document
+	input.principal.attrs.contractor == true
+	not net.cidr_contains("10.0.0.0/8", input.context.source_ip)
+}
+
 # clearance
 forbid if {
 	input.action in {"read", "comment", "edit"}
