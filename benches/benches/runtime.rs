@@ -4,6 +4,9 @@
 //!   ≤ 100 ns) and from JSON;
 //! - the scaling series, 10 to 10,000 rules with one applying (target: the
 //!   10,000-rule time ≤ 2× the 10-rule time);
+//! - the mixed-shape series, `reaper_benches::policy(n)` for 10 to 10,000
+//!   rules, one request per action (target: each action's 10,000-rule time
+//!   within 3× of its 10-rule time);
 //! - a rate-limit decision in process (target ≤ 100 ns);
 //! - compiling a 10,000-rule policy end to end (target ≤ 200 ms).
 
@@ -19,7 +22,8 @@ use std::path::Path;
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use reaper_benches::{
-    DOCUMENT_REQUEST, SCALING_REQUEST, compile_dir, compile_text, policy, scaling_policy,
+    DOCUMENT_REQUEST, MIXED_REQUESTS, SCALING_REQUEST, compile_dir, compile_text, policy,
+    scaling_policy,
 };
 use reaper_runtime::ratelimit::{Descriptor, RateLimitRequest};
 use reaper_runtime::{Decision, Engine};
@@ -78,6 +82,28 @@ fn authorize(c: &mut Criterion) {
     group.finish();
 }
 
+/// Every action of the generated schema on `policy(n)`: the rules of all
+/// eight shapes share the buckets, so this measures what the index skips.
+fn scaling_mixed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scaling_mixed");
+    for rules in [10, 100, 1_000, 10_000] {
+        let engine = load(&compile_text(&policy(rules)).unwrap_or_else(|e| panic!("{e}")));
+        for (action, json) in MIXED_REQUESTS {
+            let request = engine
+                .decode_request(json)
+                .unwrap_or_else(|e| panic!("{action}: {e}"));
+            let mut decision = Decision::default();
+            group.bench_with_input(BenchmarkId::new(*action, rules), &rules, |b, _| {
+                b.iter(|| {
+                    engine.authorize_into(black_box(&request), &mut decision);
+                    black_box(decision.allow)
+                });
+            });
+        }
+    }
+    group.finish();
+}
+
 fn rate_limit(c: &mut Criterion) {
     let text = "ratelimit \"edge\" {\n  limit per_user: 1_000_000_000 per minute when descriptor has user_id by descriptor.user_id;\n}\n";
     let engine = load(&compile_text(text).unwrap_or_else(|e| panic!("{e}")));
@@ -106,5 +132,5 @@ fn compile(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, authorize, rate_limit, compile);
+criterion_group!(benches, authorize, scaling_mixed, rate_limit, compile);
 criterion_main!(benches);
