@@ -12,8 +12,8 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 echo "==> reaper fmt --check examples/ and reaper check examples/"
 cargo build --locked -q -p reaper-cli
-./target/debug/reaper fmt --check examples
-./target/debug/reaper check --deny-warnings examples
+"${CARGO_TARGET_DIR:-target}"/debug/reaper fmt --check examples
+"${CARGO_TARGET_DIR:-target}"/debug/reaper check --deny-warnings examples
 
 echo "==> cargo test"
 cargo test --workspace --locked

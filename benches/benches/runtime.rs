@@ -5,6 +5,9 @@
 //!   precise decoder the one-pass one replaced;
 //! - the scaling series, 10 to 10,000 rules with one applying (target: the
 //!   10,000-rule time ≤ 2× the 10-rule time);
+//! - the mixed-shape series, `reaper_benches::policy(n)` for 10 to 10,000
+//!   rules, one request per action (target: each action's 10,000-rule time
+//!   within 3× of its 10-rule time);
 //! - a rate-limit decision in process (target ≤ 100 ns); at scale (100
 //!   limits × 100 descriptors), threads contending for one key, and a
 //!   million keys' insertion and memory;
@@ -23,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use reaper_benches::{
-    DOCUMENT_REQUEST, SCALING_REQUEST, compile_dir, compile_text, many_descriptors,
+    DOCUMENT_REQUEST, MIXED_REQUESTS, SCALING_REQUEST, compile_dir, compile_text, many_descriptors,
     many_limits_policy, policy, scaling_policy,
 };
 use reaper_lang::limits::Algorithm;
@@ -105,6 +108,28 @@ fn authorize(c: &mut Criterion) {
                 black_box(decision.allow)
             });
         });
+    }
+    group.finish();
+}
+
+/// Every action of the generated schema on `policy(n)`: the rules of all
+/// eight shapes share the buckets, so this measures what the index skips.
+fn scaling_mixed(c: &mut Criterion) {
+    let mut group = c.benchmark_group("scaling_mixed");
+    for rules in [10, 100, 1_000, 10_000] {
+        let engine = load(&compile_text(&policy(rules)).unwrap_or_else(|e| panic!("{e}")));
+        for (action, json) in MIXED_REQUESTS {
+            let request = engine
+                .decode_request(json)
+                .unwrap_or_else(|e| panic!("{action}: {e}"));
+            let mut decision = Decision::default();
+            group.bench_with_input(BenchmarkId::new(*action, rules), &rules, |b, _| {
+                b.iter(|| {
+                    engine.authorize_into(black_box(&request), &mut decision);
+                    black_box(decision.allow)
+                });
+            });
+        }
     }
     group.finish();
 }
@@ -249,6 +274,7 @@ fn compile(c: &mut Criterion) {
 criterion_group!(
     benches,
     authorize,
+    scaling_mixed,
     rate_limit,
     rate_limit_at_scale,
     rate_limit_contended,

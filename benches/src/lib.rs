@@ -65,6 +65,38 @@ pub fn policy(rules: usize) -> String {
     out
 }
 
+/// A request of the mixed series: `alice` (team-1, dept-4, email at
+/// d3.example, tag-6) acting on a document in folder-4 owned by `bob`, or on
+/// folder-4 itself.
+macro_rules! mixed_request {
+    ($action:literal, DOCUMENT) => {
+        concat!(
+            r#"{"principal": "#,
+            mixed_request!(@alice),
+            r#", "action": ""#,
+            $action,
+            r#"", "resource": {"type": "Document", "id": "doc", "attrs": {"owner": {"type": "User", "id": "bob"}, "public": false, "labels": ["secret-2", "internal"], "level": 1}, "parents": [{"type": "Folder", "id": "folder-4"}]}, "#,
+            mixed_request!(@rest)
+        )
+    };
+    ($action:literal, FOLDER) => {
+        concat!(
+            r#"{"principal": "#,
+            mixed_request!(@alice),
+            r#", "action": ""#,
+            $action,
+            r#"", "resource": {"type": "Folder", "id": "folder-4", "attrs": {"owner": {"type": "User", "id": "bob"}}}, "#,
+            mixed_request!(@rest)
+        )
+    };
+    (@alice) => {
+        r#"{"type": "User", "id": "alice", "attrs": {"department": "dept-4", "clearance": 2, "email": "alice@d3.example", "tags": ["tag-6", "tag-x"]}, "parents": [{"type": "Team", "id": "team-1"}]}"#
+    };
+    (@rest) => {
+        r#""context": {"source_ip": "10.5.1.2", "mfa": true, "now": "2026-01-01T00:00:00Z"}, "entities": [{"type": "Team", "id": "team-1", "attrs": {"name": "one"}}]}"#
+    };
+}
+
 /// The scaling series' policy: [`SCHEMA`] and `rules` rules, each scoped to
 /// one principal, so exactly one applies to `User::"user-0"`.
 pub fn scaling_policy(rules: usize) -> String {
@@ -121,6 +153,21 @@ pub const SCALING_REQUEST: &str = r#"{
   "context": {"source_ip": "10.1.2.3", "mfa": true, "now": "2026-01-01T00:00:00Z"}
 }"#;
 
+/// One request per action for [`policy`], carrying the data real requests
+/// carry (an email, tags, labels, a team, a folder). Whatever the number of
+/// rules, the same few low-numbered rules decide: `rule-1` allows read and
+/// comment (team), `rule-6` comment (tag), `rule-3` edit (email domain, MFA),
+/// `rule-4` list (folder, department); delete and share are denied by
+/// default.
+pub const MIXED_REQUESTS: &[(&str, &str)] = &[
+    ("read", mixed_request!("read", DOCUMENT)),
+    ("comment", mixed_request!("comment", DOCUMENT)),
+    ("edit", mixed_request!("edit", DOCUMENT)),
+    ("delete", mixed_request!("delete", DOCUMENT)),
+    ("share", mixed_request!("share", DOCUMENT)),
+    ("list", mixed_request!("list", FOLDER)),
+];
+
 /// The document-sharing example's request in the benchmarks: `alice` reads
 /// `plan` as one of its editors (allowed by `editors`).
 pub const DOCUMENT_REQUEST: &str = r#"{
@@ -163,5 +210,64 @@ mod tests {
         let checked = reaper_compiler::check(&sources);
         assert!(checked.diagnostics.is_empty(), "{:#?}", checked.diagnostics);
         assert_eq!(checked.package.rules.len(), 64);
+    }
+
+    /// Issue 8: on the generated mixed policy, the index leaves each
+    /// action's decision at most 4 rules to evaluate (guard or code),
+    /// whatever the number of rules; before, every rule of a shape with an
+    /// attribute condition ran (about 1,250 per shape at 10,000 rules).
+    #[test]
+    fn issue_8_mixed_decisions_evaluate_a_bounded_number_of_rules() -> Result<(), String> {
+        const BOUND: u32 = 4;
+        for rules in [1_000, 10_000] {
+            let bytes = super::compile_text(&super::policy(rules))?;
+            let engine = reaper_runtime::Engine::load(&bytes).map_err(|e| e.to_string())?;
+            for (action, json) in super::MIXED_REQUESTS {
+                let request = engine.decode_request(json).map_err(|e| e.to_string())?;
+                let (decision, work) = engine.authorize_with_work(&request);
+                assert_eq!(decision, engine.authorize(&request), "{action}");
+                assert!(
+                    work.rules_evaluated <= BOUND,
+                    "{action} at {rules} rules evaluated {} rules",
+                    work.rules_evaluated
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// The mixed series' requests decide as documented at every size.
+    #[test]
+    fn mixed_requests_decide_as_documented() -> Result<(), String> {
+        let expected: &[(&str, &[&str])] = &[
+            ("read", &["rule-1"]),
+            ("comment", &["rule-1", "rule-6"]),
+            ("edit", &["rule-3"]),
+            ("delete", &[]),
+            ("share", &[]),
+            ("list", &["rule-4"]),
+        ];
+        for rules in [10, 1_000] {
+            let bytes = super::compile_text(&super::policy(rules))?;
+            let engine = reaper_runtime::Engine::load(&bytes).map_err(|e| e.to_string())?;
+            for ((action, json), (name, reasons)) in super::MIXED_REQUESTS.iter().zip(expected) {
+                assert_eq!(action, name);
+                let request = engine.decode_request(json).map_err(|e| e.to_string())?;
+                let decision = engine.authorize(&request);
+                let ids: Vec<&str> = decision
+                    .reasons
+                    .iter()
+                    .map(|r| engine.rule_id(*r))
+                    .collect();
+                assert_eq!(&ids, reasons, "{action} at {rules} rules");
+                assert_eq!(decision.allow, !reasons.is_empty(), "{action}");
+                assert!(
+                    decision.errors.is_empty(),
+                    "{action}: {:?}",
+                    decision.errors
+                );
+            }
+        }
+        Ok(())
     }
 }

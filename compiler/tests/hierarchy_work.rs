@@ -76,11 +76,14 @@ fn many_in_rules_over_a_deep_chain_walk_it_once() {
         format!(r#"@id("r{i}") permit read on Document when resource.owner in Team::"g-{i}";"#)
     }));
     let denied = engine.decode_request(&request(depth, 0)).unwrap();
-    let decision = engine.authorize(&denied);
+    let (decision, work) = engine.authorize_with_work(&denied);
     assert!(!decision.allow);
     // The owner's ancestry once: the chain and nothing else.
-    let visited = denied.entities_visited();
+    let visited = work.entities_visited;
     assert!(visited as usize <= depth + 1, "visited {visited}");
+    assert_eq!(visited, denied.entities_visited());
+    // Asked again, the request knows the answer.
+    assert_eq!(engine.authorize_with_work(&denied).1.entities_visited, 0);
 
     // One of the groups on the chain: allowed, still one walk.
     let engine = engine_of((0..100).map(|i| {

@@ -1,7 +1,8 @@
 //! Authorization: find the candidate rules through the index (by action,
-//! resource type and literal scope), evaluate them, and decide: allow iff
-//! some permit applies and no forbid does. Rules that cannot apply are never
-//! looked at, so cost does not grow with them.
+//! resource type and literal scope, then by the tests unscoped rules start
+//! with), evaluate them, and decide: allow iff some permit applies and no
+//! forbid does. Rules that cannot apply are never looked at, so cost does
+//! not grow with them.
 
 use reaper_lang::eval::EvalError;
 use smallvec::SmallVec;
@@ -22,6 +23,19 @@ pub struct Decision {
     pub reasons: SmallVec<[u32; 4]>,
     /// Rules that failed at run time (and so did not apply), in rule order.
     pub errors: Vec<(u32, EvalError)>,
+}
+
+/// The work one decision did, to check what the index saves without
+/// timing it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Work {
+    /// Rules whose hoisted guard or code ran for the request (the tests
+    /// an index node checks once for many rules are not counted).
+    pub rules_evaluated: u32,
+    /// Entities the request's ancestor walks visited during this decision
+    /// (each entity's ancestry is walked at most once per request, so a
+    /// second decision on the same request visits none).
+    pub entities_visited: u32,
 }
 
 /// What happened to one candidate rule.
@@ -56,8 +70,21 @@ impl Engine {
         decision
     }
 
+    /// Like [`Engine::authorize`], also saying how much work it took.
+    pub fn authorize_with_work(&self, request: &Request) -> (Decision, Work) {
+        let mut decision = Decision::default();
+        let work = self.decide(request, &mut decision);
+        (decision, work)
+    }
+
     /// Like [`Engine::authorize`], reusing `out`'s storage.
     pub fn authorize_into(&self, request: &Request, out: &mut Decision) {
+        self.decide(request, out);
+    }
+
+    #[inline]
+    fn decide(&self, request: &Request, out: &mut Decision) -> Work {
+        let visited_before = request.entities_visited();
         out.allow = false;
         out.reasons.clear();
         out.errors.clear();
@@ -69,13 +96,16 @@ impl Engine {
             forbids: SmallVec::new(),
             permits: SmallVec::new(),
             errors: &mut out.errors,
+            evaluated: 0,
         };
         // Candidates are evaluated straight from the index's lists; only the
         // few rules that apply are sorted, to report reasons in rule order.
-        self.for_each_candidate(request, |rule| run.rule(rule));
+        let env = self.env(request);
+        self.for_each_selected(request, &env, |rule| run.rule(rule));
         let RuleRun {
             mut forbids,
             mut permits,
+            evaluated,
             ..
         } = run;
         if !forbids.is_empty() {
@@ -87,6 +117,10 @@ impl Engine {
             out.reasons = permits;
         }
         out.errors.sort_by_key(|(rule, _)| *rule);
+        Work {
+            rules_evaluated: evaluated,
+            entities_visited: request.entities_visited().saturating_sub(visited_before),
+        }
     }
 
     /// Authorizes and explains: for each candidate rule, whether it applied
@@ -156,17 +190,33 @@ impl Engine {
         }
     }
 
-    /// The rules whose scope the request matches, in rule order.
+    /// The rules whose scope the request matches, in rule order (whatever
+    /// their leading tests: explanations show every one).
     pub fn candidates(&self, request: &Request) -> Vec<u32> {
         let mut out = Vec::new();
+        if let Some(bucket) = self.bucket(request.action, request.resource.ty()) {
+            bucket.plan.for_each_rule(&mut |rule| out.push(rule));
+        }
         self.for_each_candidate(request, |rule| out.push(rule));
         out.sort_unstable();
         out
     }
 
-    /// Calls `visit` for each rule whose scope the request matches: first
-    /// the unscoped ones, then those keyed by the principal, the resource or
-    /// their ancestors (each rule once, not in rule order).
+    /// Calls `visit` for each rule whose scope the request matches and
+    /// whose leading tests do not rule it out (each rule once, not in rule
+    /// order).
+    #[inline]
+    fn for_each_selected(&self, request: &Request, env: &Env<'_>, mut visit: impl FnMut(u32)) {
+        if let Some(bucket) = self.bucket(request.action, request.resource.ty()) {
+            bucket.plan.select(env, &mut visit);
+        }
+        self.for_each_candidate(request, visit);
+    }
+
+    /// Calls `visit` for each rule whose scope the request matches but for
+    /// the index plan's: first the unscoped ones that stay linear, then
+    /// those keyed by the principal, the resource or their ancestors (each
+    /// rule once, not in rule order).
     #[inline]
     fn for_each_candidate(&self, request: &Request, mut visit: impl FnMut(u32)) {
         let Some(bucket) = self.bucket(request.action, request.resource.ty()) else {
@@ -208,6 +258,8 @@ struct RuleRun<'a> {
     forbids: SmallVec<[u32; 4]>,
     permits: SmallVec<[u32; 4]>,
     errors: &'a mut Vec<(u32, EvalError)>,
+    /// Rules whose guard or code ran.
+    evaluated: u32,
 }
 
 impl RuleRun<'_> {
@@ -217,6 +269,7 @@ impl RuleRun<'_> {
             return;
         };
         let forbid = code.forbid;
+        self.evaluated = self.evaluated.saturating_add(1);
         if let Some(guard) = &code.guard {
             match self.env.guard(guard) {
                 Some(false) => return,

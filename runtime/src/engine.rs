@@ -11,15 +11,20 @@ use reaper_lang::schema::Schema;
 use rustc_hash::FxHashMap;
 
 use crate::grid::Grid;
+use crate::index::Plan;
 use crate::ratelimit::counters::{CounterStore, MemoryCounters};
 use crate::strings::Strings;
 use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, map_layout, normalize_set};
 
 /// The rules that may apply to requests with one action and resource type,
-/// split by literal scope so a request looks up only its own.
+/// split by literal scope so a request looks up only its own; unscoped
+/// rules are further grouped by the tests they start with (`index.rs`).
 #[derive(Debug, Default)]
 pub(crate) struct Bucket {
+    /// Unscoped rules no node takes: each runs (guard, then code).
     pub any: Box<[u32]>,
+    /// Unscoped rules grouped by their leading tests.
+    pub plan: Plan,
     pub principal_is: Keyed,
     pub principal_in: Keyed,
     pub resource_is: Keyed,
@@ -53,7 +58,7 @@ pub(crate) struct Guard {
 
 /// A read a guard may start with: free of side effects, and either cheap
 /// and exact or failing (then the VM runs).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum GuardRead {
     /// `principal has a`, `resource has a`
     Has { var: Var, table: u32 },
@@ -69,7 +74,7 @@ pub(crate) enum GuardRead {
 
 impl GuardRead {
     /// The read the instruction performs, and its destination.
-    fn of(op: Op) -> Option<(GuardRead, u16)> {
+    pub(crate) fn of(op: Op) -> Option<(GuardRead, u16)> {
         Some(match op {
             Op::HasAttrOf { dst, var, table } => (GuardRead::Has { var, table }, dst),
             Op::AttrOf { dst, var, table } => (GuardRead::Attr { var, table }, dst),
@@ -84,7 +89,7 @@ impl GuardRead {
 }
 
 /// An operator applied to the guard's value and another operand.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct GuardTest {
     pub op: reaper_lang::bytecode::BinaryOp,
     pub other: GuardOperand,
@@ -92,7 +97,7 @@ pub(crate) struct GuardTest {
     pub other_first: bool,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) enum GuardOperand {
     Constant(u32),
     Read(GuardRead),
@@ -340,7 +345,9 @@ impl Engine {
                         .push(*rule),
                 }
             }
-            bucket.any = any.into();
+            let (plan, linear) = Plan::build(&bundle, &constant_values, &any);
+            bucket.any = linear.into();
+            bucket.plan = plan;
             let [principal_is, principal_in, resource_is, resource_in] = keyed;
             bucket.principal_is = Keyed::new(principal_is);
             bucket.principal_in = Keyed::new(principal_in);

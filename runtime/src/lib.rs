@@ -14,6 +14,7 @@ mod describe;
 mod engine;
 mod grid;
 pub mod http;
+mod index;
 mod json_fields;
 pub mod ratelimit;
 mod request;
@@ -22,7 +23,7 @@ mod strings;
 mod value;
 mod vm;
 
-pub use authorize::{Decision, Explanation, RuleOutcome};
+pub use authorize::{Decision, Explanation, RuleOutcome, Work};
 pub use engine::Engine;
 pub use reaper_lang::bundle::BundleError;
 pub use reaper_lang::eval::EvalError;

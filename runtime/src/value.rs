@@ -129,7 +129,7 @@ pub enum Val {
 /// A value as two machine words, for the VM's register file: writing and
 /// reading registers word by word keeps every load served by the store that
 /// wrote it (a value written piecewise and read whole stalls the CPU).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Words(u64, u64);
 
 impl Words {

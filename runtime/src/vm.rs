@@ -219,7 +219,7 @@ impl Env<'_> {
         }
     }
 
-    fn constant(&self, index: u32) -> Val {
+    pub(crate) fn constant(&self, index: u32) -> Val {
         self.engine
             .constant_values
             .get(index as usize)
@@ -510,7 +510,6 @@ impl Env<'_> {
     /// and reading them back whole stalls the CPU on this hot path.
     #[inline]
     pub fn guard(&self, guard: &crate::engine::Guard) -> Option<bool> {
-        use crate::engine::GuardOperand;
         let value = self.guard_read(guard.read);
         if value == Words::NONE {
             return None;
@@ -518,6 +517,14 @@ impl Env<'_> {
         let Some(test) = guard.test else {
             return value.as_bool();
         };
+        self.guard_test(value, test)
+    }
+
+    /// A guard's operator applied to a read's value (not `NONE`) and its
+    /// other operand; `None` when the other read or the operator fails.
+    #[inline]
+    pub(crate) fn guard_test(&self, value: Words, test: crate::engine::GuardTest) -> Option<bool> {
+        use crate::engine::GuardOperand;
         let other = match test.other {
             GuardOperand::Constant(index) => self.constant(index).to_words(),
             GuardOperand::Read(read) => self.guard_read(read),
@@ -535,7 +542,7 @@ impl Env<'_> {
 
     /// The common operators on words directly; the others as usual.
     #[inline]
-    fn guard_binary(&self, op: BinaryOp, a: Words, b: Words) -> Option<bool> {
+    pub(crate) fn guard_binary(&self, op: BinaryOp, a: Words, b: Words) -> Option<bool> {
         let request = self.request?;
         match op {
             BinaryOp::Eq | BinaryOp::Ne if a.is_scalar() && b.is_scalar() => {
@@ -561,7 +568,7 @@ impl Env<'_> {
 
     /// A guard's read, as words ([`Words::NONE`] when it fails).
     #[inline(never)]
-    fn guard_read(&self, read: crate::engine::GuardRead) -> Words {
+    pub(crate) fn guard_read(&self, read: crate::engine::GuardRead) -> Words {
         use crate::engine::GuardRead;
         let Some(request) = self.request else {
             return Words::NONE;
@@ -611,7 +618,7 @@ impl Env<'_> {
 
     /// The pools of the bundle and the input alone (guards build nothing).
     #[inline(always)]
-    fn input_pools(&self) -> Pools<'_> {
+    pub(crate) fn input_pools(&self) -> Pools<'_> {
         Pools {
             constants: self.engine.constants(),
             request: self.values,

@@ -1,6 +1,7 @@
 //! `reaper compile PATH -o policy.rpb`: checks one package and writes its
 //! bundle; `--emit asm` prints the disassembly instead (to stdout, or to
-//! `-o`). Identical sources give byte-identical output.
+//! `-o`), followed by the index plan an engine loading the bundle chooses.
+//! Identical sources give byte-identical output.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -52,7 +53,7 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
     drop(checked);
     let bytes = match args.emit {
         Emit::Bundle => reaper_lang::bundle::encode(&bundle),
-        Emit::Asm => reaper_lang::bundle::disassemble(&bundle).into_bytes(),
+        Emit::Asm => asm(&bundle).into_bytes(),
     };
     match output {
         Some(path) if path.as_os_str() != "-" => {
@@ -72,4 +73,16 @@ pub fn run(args: &Args, colors: Colors) -> Result<Outcome, LoadError> {
         }
     }
     Ok(Outcome::Success)
+}
+
+/// The listing, then the plan the runtime derives from the bundle at load
+/// time (it is not in the bundle, so it is shown as the engine builds it).
+fn asm(bundle: &reaper_lang::bundle::Bundle) -> String {
+    let mut text = reaper_lang::bundle::disassemble(bundle);
+    let plan = match reaper_runtime::Engine::load(&reaper_lang::bundle::encode(bundle)) {
+        Ok(engine) => engine.index_plan(),
+        Err(e) => format!("\nindex plan: the bundle does not load: {e}\n"),
+    };
+    text.push_str(&reaper_lang::printable::printable(&plan));
+    text
 }

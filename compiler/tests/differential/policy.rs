@@ -16,6 +16,8 @@ mod conditions;
 mod exprs;
 #[path = "facts.rs"]
 mod facts;
+#[path = "families.rs"]
+mod families;
 #[path = "maps.rs"]
 mod maps;
 #[path = "paths.rs"]
@@ -124,7 +126,11 @@ impl<'m, 't> PolicyGen<'m, 't> {
 
     pub fn policy(&mut self, max_rules: usize) -> Policy {
         let count = 1 + self.tape.pick(max_rules);
-        let (rules, heads) = (0..count).map(|i| self.rule(i)).unzip();
+        let (mut rules, mut heads): (Vec<String>, Vec<Head>) =
+            (0..count).map(|i| self.rule(i)).unzip();
+        let (family_rules, family_heads) = families::families(self.model, &mut self.tape, count);
+        rules.extend(family_rules);
+        heads.extend(family_heads);
         Policy { rules, heads }
     }
 
