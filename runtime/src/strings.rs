@@ -6,30 +6,49 @@ use std::hash::BuildHasher;
 
 use hashbrown::DefaultHashBuilder;
 use hashbrown::hash_table::HashTable;
-use rustc_hash::FxHashMap;
 
 use crate::value::Sym;
 
+/// The bundle's strings. Its hasher, randomly seeded per engine, also
+/// indexes every request's own strings, so a request string is hashed
+/// once to look it up in both tables.
 #[derive(Debug, Default)]
 pub struct Strings {
     texts: Vec<Box<str>>,
-    ids: FxHashMap<Box<str>, Sym>,
+    index: HashTable<Sym>,
+    hasher: DefaultHashBuilder,
 }
 
 impl Strings {
     pub fn new(texts: &[String]) -> Self {
         let mut table = Strings::default();
-        for (i, text) in texts.iter().enumerate() {
-            let sym = reaper_lang::schema::index_u32(i);
+        for text in texts {
+            let sym = reaper_lang::schema::index_u32(table.texts.len());
             table.texts.push(text.as_str().into());
             // The compiler interns each string once; keep the first if not.
-            table.ids.entry(text.as_str().into()).or_insert(sym);
+            let hash = table.hash(text);
+            if table.find(hash, text).is_none() {
+                let (texts, hasher) = (&table.texts, &table.hasher);
+                table.index.insert_unique(hash, sym, |sym| {
+                    hasher.hash_one(texts.get(*sym as usize).map_or("", |t| &**t))
+                });
+            }
         }
         table
     }
 
     pub fn get(&self, text: &str) -> Option<Sym> {
-        self.ids.get(text).copied()
+        self.find(self.hash(text), text)
+    }
+
+    fn hash(&self, text: &str) -> u64 {
+        self.hasher.hash_one(text)
+    }
+
+    fn find(&self, hash: u64, text: &str) -> Option<Sym> {
+        self.index
+            .find(hash, |sym| self.text(*sym) == Some(text))
+            .copied()
     }
 
     pub fn len(&self) -> u32 {
@@ -43,15 +62,15 @@ impl Strings {
 
 /// Strings a request brought that the bundle does not have; their symbols
 /// follow the bundle's. The texts sit back to back in one buffer, so a
-/// request's strings cost no allocation each; the index hashes with a
-/// per-table random seed, as request strings are chosen by clients.
+/// request's strings cost no allocation each; the index hashes with the
+/// bundle table's hasher, randomly seeded (request strings are chosen by
+/// clients).
 #[derive(Debug, Default, Clone)]
 pub struct LocalStrings {
     buffer: String,
     /// Where each text ends in `buffer` (it starts where the previous ends).
     ends: Vec<u32>,
     index: HashTable<Sym>,
-    hasher: DefaultHashBuilder,
 }
 
 impl LocalStrings {
@@ -61,16 +80,15 @@ impl LocalStrings {
             buffer: String::with_capacity(bytes),
             ends: Vec::with_capacity(strings),
             index: HashTable::with_capacity(strings),
-            hasher: DefaultHashBuilder::default(),
         }
     }
 
     /// The symbol of `text`, interning it here if the bundle lacks it.
     pub fn intern(&mut self, global: &Strings, text: &str) -> Sym {
-        if let Some(sym) = global.get(text) {
+        let hash = global.hash(text);
+        if let Some(sym) = global.find(hash, text) {
             return sym;
         }
-        let hash = self.hasher.hash_one(text);
         let base = global.len();
         let (buffer, ends) = (&self.buffer, &self.ends);
         let found = self.index.find(hash, |sym| {
@@ -83,17 +101,17 @@ impl LocalStrings {
         self.buffer.push_str(text);
         self.ends
             .push(reaper_lang::schema::index_u32(self.buffer.len()));
-        let (buffer, ends, hasher) = (&self.buffer, &self.ends, &self.hasher);
+        let (buffer, ends) = (&self.buffer, &self.ends);
         self.index.insert_unique(hash, sym, |sym| {
-            hasher.hash_one(local_text(buffer, ends, sym.wrapping_sub(base)))
+            global.hash(local_text(buffer, ends, sym.wrapping_sub(base)))
         });
         sym
     }
 
-    /// The symbol this table gave `text`, if any (`base` is the bundle's
-    /// string count).
-    pub fn get(&self, base: u32, text: &str) -> Option<Sym> {
-        let hash = self.hasher.hash_one(text);
+    /// The symbol this table gave `text`, if any.
+    pub fn get(&self, global: &Strings, text: &str) -> Option<Sym> {
+        let base = global.len();
+        let hash = global.hash(text);
         self.index
             .find(hash, |sym| {
                 local_text(&self.buffer, &self.ends, sym.wrapping_sub(base)) == text
@@ -147,7 +165,7 @@ impl<'a> Texts<'a> {
     /// The symbol this table gives `text`, if it has it.
     pub fn get(self, global: &Strings, text: &str) -> Option<Sym> {
         match self {
-            Texts::Local(local) => local.get(global.len(), text),
+            Texts::Local(local) => local.get(global, text),
             Texts::Borrowed(texts) => texts.iter().position(|t| *t == text).map(|i| {
                 global
                     .len()

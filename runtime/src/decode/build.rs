@@ -19,6 +19,9 @@ use crate::request::{EntityData, Request};
 use crate::strings::{LocalStrings, Texts};
 use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, map_layout};
 
+/// Records up to this many fields are scanned for a name.
+const FEW_FIELDS: usize = 16;
+
 pub(super) struct Builder<'e> {
     pub engine: &'e Engine,
     pub schema: &'e Schema,
@@ -209,6 +212,16 @@ impl<'e> Builder<'e> {
 
     /// The record field `name`: its slot and type.
     pub fn field<'r>(&self, ty: &'r RecordType, name: &str) -> Res<(usize, &'r Type)> {
+        // A few fields are scanned, most skipped by their length alone;
+        // many are searched (they are sorted by name).
+        if ty.fields.len() <= FEW_FIELDS {
+            return ty
+                .fields
+                .iter()
+                .position(|f| f.name.len() == name.len() && f.name == name)
+                .and_then(|slot| Some((slot, &ty.fields.get(slot)?.ty)))
+                .ok_or(Declined);
+        }
         let (slot, field) = ty.field(name).ok_or(Declined)?;
         Ok((slot as usize, &field.ty))
     }

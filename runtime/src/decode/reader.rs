@@ -31,6 +31,33 @@ static ENDS_PLAIN_RUN: [bool; 256] = {
     table
 };
 
+/// The length of the plain run `bytes` starts with: up to the first quote,
+/// backslash or control character. Eight bytes at a time: in each word, the
+/// lowest byte a test marks is a true match (the tests' false positives
+/// only ever sit above a true one), so the lowest marked byte of all three
+/// is the first that ends the run.
+fn plain_run(bytes: &[u8]) -> Option<usize> {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let zero_byte = |word: u64| word.wrapping_sub(ONES) & !word & HIGHS;
+    let mut at = 0;
+    while let Some(chunk) = bytes.get(at..at + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let marked = zero_byte(word ^ (ONES * u64::from(b'"')))
+            | zero_byte(word ^ (ONES * u64::from(b'\\')))
+            | (word.wrapping_sub(ONES * 0x20) & !word & HIGHS);
+        if marked != 0 {
+            return Some(at + (marked.trailing_zeros() / 8) as usize);
+        }
+        at += 8;
+    }
+    let rest = bytes.get(at..)?;
+    let tail = rest.iter().position(|&b| ENDS_PLAIN_RUN[usize::from(b)])?;
+    Some(at + tail)
+}
+
 pub(crate) struct Reader<'t> {
     text: &'t str,
     pos: usize,
@@ -127,10 +154,7 @@ impl<'t> Reader<'t> {
         self.eat(b'"')?;
         let start = self.pos;
         let rest = self.text.as_bytes().get(start..).ok_or(Declined)?;
-        let len = rest
-            .iter()
-            .position(|&b| ENDS_PLAIN_RUN[usize::from(b)])
-            .ok_or(Declined)?;
+        let len = plain_run(rest).ok_or(Declined)?;
         self.pos = start + len;
         match rest.get(len) {
             Some(b'"') => {
@@ -346,6 +370,24 @@ mod tests {
         ] {
             assert_eq!(strings(bad), Err(Declined), "{bad}");
         }
+    }
+
+    #[test]
+    fn plain_runs_end_where_a_byte_scan_says() {
+        let scan = |bytes: &[u8]| bytes.iter().position(|&b| ENDS_PLAIN_RUN[usize::from(b)]);
+        let mut text: Vec<u8> = (0x20..=0xff)
+            .filter(|b| !ENDS_PLAIN_RUN[usize::from(*b)])
+            .collect();
+        for end in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+            for at in 0..20 {
+                let mut bytes = text.clone();
+                bytes.insert(at, end);
+                assert_eq!(plain_run(&bytes), scan(&bytes), "{end} at {at}");
+                assert_eq!(plain_run(&bytes[..at]), None);
+            }
+        }
+        text.truncate(13);
+        assert_eq!(plain_run(&text), None);
     }
 
     #[test]
