@@ -51,18 +51,21 @@ impl Seen {
 }
 
 impl<'e> Builder<'e> {
-    pub fn new(engine: &'e Engine) -> Self {
+    /// A builder for a request of `len` bytes, with room for what such a
+    /// request usually holds, so that most need no regrowth (each guess is
+    /// a few bytes of storage per input byte at most).
+    pub fn new(engine: &'e Engine, len: usize) -> Self {
+        let len = len.min(1 << 20);
         Builder {
             engine,
             schema: engine.schema(),
             limits: Limits::default(),
-            // Room for a typical request, so most need no regrowth.
-            values: Vec::with_capacity(64),
+            values: Vec::with_capacity(len / 16 + 16),
             ips: Vec::new(),
-            strings: LocalStrings::with_capacity(16, 256),
+            strings: LocalStrings::with_capacity(len / 32 + 8, len / 4 + 32),
             elements: Vec::with_capacity(16),
-            entities: Vec::with_capacity(8),
-            parents: Vec::with_capacity(8),
+            entities: Vec::with_capacity(len / 96 + 2),
+            parents: Vec::with_capacity(len / 96 + 2),
         }
     }
 

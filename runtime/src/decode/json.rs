@@ -14,7 +14,7 @@ use crate::value::{EntityKey, Slice, Val};
 
 pub(super) fn decode(engine: &Engine, text: &str) -> Res<Request> {
     Decoder {
-        build: Builder::new(engine),
+        build: Builder::new(engine, text.len()),
         reader: Reader::new(text),
     }
     .request()

@@ -15,7 +15,7 @@ use crate::value::{EntityKey, Slice, Val};
 
 pub(super) fn decode(engine: &Engine, bytes: &[u8]) -> Res<Request> {
     Decoder {
-        build: Builder::new(engine),
+        build: Builder::new(engine, bytes.len()),
     }
     .request(bytes)
 }
