@@ -49,6 +49,11 @@ pub(crate) struct LimitIndex {
     value_keys: SmallVec<[Sym; 4]>,
 }
 
+/// Up to this many limits in a domain, every descriptor tries them all:
+/// looking the descriptor's keys up costs more than the few evaluations
+/// it could save.
+const FEW_LIMITS: usize = 4;
+
 /// What a limit needs of a descriptor to apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Need {
@@ -63,6 +68,13 @@ impl LimitIndex {
         bundle: &Bundle,
         limits: impl IntoIterator<Item = (Option<u32>, &'a [u32])>,
     ) -> Self {
+        let limits: Vec<_> = limits.into_iter().collect();
+        if limits.len() <= FEW_LIMITS {
+            return LimitIndex {
+                always: (0..reaper_lang::schema::index_u32(limits.len())).collect(),
+                ..LimitIndex::default()
+            };
+        }
         let mut always = Vec::new();
         let mut by_key: FxHashMap<Sym, Vec<u32>> = FxHashMap::default();
         let mut by_value: FxHashMap<(Sym, Sym), Vec<u32>> = FxHashMap::default();
@@ -96,6 +108,9 @@ impl LimitIndex {
     ) {
         out.clear();
         out.extend_from_slice(&self.always);
+        if self.by_key.is_empty() && self.by_value.is_empty() {
+            return;
+        }
         let mut sources = usize::from(!self.always.is_empty());
         for (i, key) in keys.iter().enumerate() {
             // Limits read a key's first entry only.
