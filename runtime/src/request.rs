@@ -267,10 +267,6 @@ impl Engine {
                 parents: (start, index_u32(parents.len()) - start),
             });
         }
-        // The precise decoder refuses repeated entities; of a library
-        // caller's repeats, the first is kept.
-        entities.sort_by_key(|e| e.key);
-        entities.dedup_by_key(|e| e.key);
         Request::new(
             principal,
             request.action.0,

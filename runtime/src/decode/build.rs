@@ -23,9 +23,9 @@ use crate::value::{EntityKey, IpRef, Pool, Pools, Slice, Val, map_layout};
 const FEW_FIELDS: usize = 16;
 
 pub(super) struct Builder<'e> {
-    pub engine: &'e Engine,
-    pub schema: &'e Schema,
-    pub limits: Limits,
+    engine: &'e Engine,
+    schema: &'e Schema,
+    limits: Limits,
     values: Vec<Val>,
     ips: Vec<ipnet::IpNet>,
     strings: LocalStrings,
@@ -33,6 +33,31 @@ pub(super) struct Builder<'e> {
     elements: Vec<Val>,
     entities: Vec<EntityData>,
     parents: Vec<EntityKey>,
+}
+
+/// Where an entity object stands, which says what it may carry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Form {
+    /// A parent or an entity value: `type` and `id` only.
+    Reference,
+    /// The principal or the resource: a reference, or data.
+    Argument,
+    /// An element of `entities`: data.
+    Data,
+}
+
+impl Form {
+    pub fn may_carry_data(self) -> bool {
+        self != Form::Reference
+    }
+
+    /// What an object of this form that carries no data stands for.
+    pub fn without_data(self, key: EntityKey) -> Res<EntityKey> {
+        match self {
+            Form::Data => Err(Declined),
+            Form::Reference | Form::Argument => Ok(key),
+        }
+    }
 }
 
 /// Bits of the fields a message or object has shown, to refuse a repeated

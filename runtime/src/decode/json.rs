@@ -6,7 +6,7 @@
 use reaper_lang::literal;
 use reaper_lang::types::{RecordType, Type};
 
-use super::build::{Builder, Seen};
+use super::build::{Builder, Form, Seen};
 use super::reader::{Declined, Members, Reader, Res};
 use crate::engine::Engine;
 use crate::request::Request;
@@ -36,11 +36,11 @@ impl<'e> Decoder<'e, '_> {
             match &*key {
                 "principal" => {
                     seen.first(1)?;
-                    principal = Some(self.entity(false)?);
+                    principal = Some(self.entity(Form::Argument)?);
                 }
                 "resource" => {
                     seen.first(2)?;
-                    resource = Some(self.entity(false)?);
+                    resource = Some(self.entity(Form::Argument)?);
                 }
                 "action" => {
                     seen.first(4)?;
@@ -64,7 +64,7 @@ impl<'e> Decoder<'e, '_> {
                     let mut items = Members::default();
                     self.reader.begin_array()?;
                     while self.reader.item(&mut items)? {
-                        self.entity(true)?;
+                        self.entity(Form::Data)?;
                     }
                 }
                 _ => return Err(Declined),
@@ -87,10 +87,9 @@ impl<'e> Decoder<'e, '_> {
         self.build.finish(principal, action, resource, context)
     }
 
-    /// The principal or the resource (`in_list` false), or an element of
-    /// `entities` (which must carry data): `{type, id}` with `attrs` and
-    /// `parents` when it has data.
-    fn entity(&mut self, in_list: bool) -> Res<EntityKey> {
+    /// An entity object: `{type, id}`, with `attrs` and `parents` when it
+    /// carries data (which its form says it may or must).
+    fn entity(&mut self, form: Form) -> Res<EntityKey> {
         let mut seen = Seen::default();
         let mut members = Members::default();
         let (mut ty, mut id) = (None, None);
@@ -109,7 +108,7 @@ impl<'e> Decoder<'e, '_> {
                     seen.first(2)?;
                     id = Some(self.reader.string()?);
                 }
-                "attrs" => {
+                "attrs" if form.may_carry_data() => {
                     seen.first(4)?;
                     match ty {
                         Some(ty) => attrs = Some(self.record(&self.build.type_def(ty)?.attrs)?),
@@ -119,7 +118,7 @@ impl<'e> Decoder<'e, '_> {
                         }
                     }
                 }
-                "parents" => {
+                "parents" if form.may_carry_data() => {
                     seen.first(8)?;
                     has_parents = true;
                     let mut items = Members::default();
@@ -127,7 +126,7 @@ impl<'e> Decoder<'e, '_> {
                     self.reader.begin_array()?;
                     while self.reader.item(&mut items)? {
                         count += 1;
-                        let parent = self.uid()?;
+                        let parent = self.entity(Form::Reference)?;
                         self.build.parent(parent, count)?;
                     }
                 }
@@ -139,7 +138,7 @@ impl<'e> Decoder<'e, '_> {
         };
         let key = self.build.entity_key(ty, &id)?;
         if attrs.is_none() && attrs_at.is_none() && !has_parents {
-            return if in_list { Err(Declined) } else { Ok(key) };
+            return form.without_data(key);
         }
         let def = self.build.type_def(ty)?;
         let attrs = match (attrs, attrs_at) {
@@ -155,32 +154,6 @@ impl<'e> Decoder<'e, '_> {
         };
         self.build.entity_data(key, def, attrs, parents_start)?;
         Ok(key)
-    }
-
-    /// An entity reference: exactly `type` and `id`.
-    fn uid(&mut self) -> Res<EntityKey> {
-        let mut seen = Seen::default();
-        let mut members = Members::default();
-        let (mut ty, mut id) = (None, None);
-        self.reader.begin_object()?;
-        while let Some(key) = self.reader.key(&mut members)? {
-            match &*key {
-                "type" => {
-                    seen.first(1)?;
-                    let name = self.reader.string()?;
-                    ty = Some(self.build.entity_type(&name)?);
-                }
-                "id" => {
-                    seen.first(2)?;
-                    id = Some(self.reader.string()?);
-                }
-                _ => return Err(Declined),
-            }
-        }
-        let (Some(ty), Some(id)) = (ty, id) else {
-            return Err(Declined);
-        };
-        self.build.entity_key(ty, &id)
     }
 
     fn record(&mut self, ty: &'e RecordType) -> Res<Slice> {
@@ -210,7 +183,7 @@ impl<'e> Decoder<'e, '_> {
                 self.build.text_value(ty, text)?
             }
             Type::Entity(want) => {
-                let key = self.uid()?;
+                let key = self.entity(Form::Reference)?;
                 if key.ty() != want.0 {
                     return Err(Declined);
                 }

@@ -6,7 +6,7 @@
 use reaper_lang::literal;
 use reaper_lang::types::{RecordType, Type};
 
-use super::build::{Builder, Seen};
+use super::build::{Builder, Form, Seen};
 use super::reader::{Declined, Res};
 use super::wire::{LEN, VARINT, Wire};
 use crate::engine::Engine;
@@ -44,7 +44,7 @@ impl<'e> Decoder<'e> {
                 1 => {
                     wire.expect(wire_type, LEN)?;
                     seen.first(1)?;
-                    principal = Some(self.entity(wire.bytes()?, false)?);
+                    principal = Some(self.entity(wire.bytes()?, Form::Argument)?);
                 }
                 2 => {
                     wire.expect(wire_type, LEN)?;
@@ -54,7 +54,7 @@ impl<'e> Decoder<'e> {
                 3 => {
                     wire.expect(wire_type, LEN)?;
                     seen.first(4)?;
-                    resource = Some(self.entity(wire.bytes()?, false)?);
+                    resource = Some(self.entity(wire.bytes()?, Form::Argument)?);
                 }
                 4 => {
                     wire.expect(wire_type, LEN)?;
@@ -63,7 +63,7 @@ impl<'e> Decoder<'e> {
                 }
                 5 => {
                     wire.expect(wire_type, LEN)?;
-                    self.entity(wire.bytes()?, true)?;
+                    self.entity(wire.bytes()?, Form::Data)?;
                 }
                 _ => wire.skip(wire_type)?,
             }
@@ -80,9 +80,10 @@ impl<'e> Decoder<'e> {
         self.build.finish(principal, action, resource, context)
     }
 
-    /// An `Entity`: a reference, or (`attrs` set or parents given) data,
-    /// which an element of `entities` (`in_list`) must be.
-    fn entity(&mut self, bytes: &[u8], in_list: bool) -> Res<EntityKey> {
+    /// An `Entity` (data when `attrs` is set or parents are given, which
+    /// its form says it may or must carry), or an `EntityRef`
+    /// (`Form::Reference`, whose fields 3 and 4 are unknown, so skipped).
+    fn entity(&mut self, bytes: &[u8], form: Form) -> Res<EntityKey> {
         let (mut ty, mut id, mut attrs) = (None, None, None);
         let mut seen = Seen::default();
         let parents_start = self.build.parents_start();
@@ -100,15 +101,15 @@ impl<'e> Decoder<'e> {
                     seen.first(2)?;
                     id = Some(wire.string()?);
                 }
-                3 => {
+                3 if form.may_carry_data() => {
                     wire.expect(wire_type, LEN)?;
                     seen.first(4)?;
                     attrs = Some(wire.bytes()?);
                 }
-                4 => {
+                4 if form.may_carry_data() => {
                     wire.expect(wire_type, LEN)?;
                     parents += 1;
-                    let parent = self.uid(wire.bytes()?)?;
+                    let parent = self.entity(wire.bytes()?, Form::Reference)?;
                     self.build.parent(parent, parents)?;
                 }
                 _ => wire.skip(wire_type)?,
@@ -117,7 +118,7 @@ impl<'e> Decoder<'e> {
         let ty = self.build.entity_type(ty.unwrap_or(""))?;
         let key = self.build.entity_key(ty, id.unwrap_or(""))?;
         if attrs.is_none() && parents == 0 {
-            return if in_list { Err(Declined) } else { Ok(key) };
+            return form.without_data(key);
         }
         let def = self.build.type_def(ty)?;
         let attrs = match attrs {
@@ -126,30 +127,6 @@ impl<'e> Decoder<'e> {
         };
         self.build.entity_data(key, def, attrs, parents_start)?;
         Ok(key)
-    }
-
-    /// An `EntityRef`.
-    fn uid(&mut self, bytes: &[u8]) -> Res<EntityKey> {
-        let (mut ty, mut id) = (None, None);
-        let mut seen = Seen::default();
-        let mut wire = Wire::new(bytes);
-        while let Some((number, wire_type)) = wire.field()? {
-            match number {
-                1 => {
-                    wire.expect(wire_type, LEN)?;
-                    seen.first(1)?;
-                    ty = Some(wire.string()?);
-                }
-                2 => {
-                    wire.expect(wire_type, LEN)?;
-                    seen.first(2)?;
-                    id = Some(wire.string()?);
-                }
-                _ => wire.skip(wire_type)?,
-            }
-        }
-        let ty = self.build.entity_type(ty.unwrap_or(""))?;
-        self.build.entity_key(ty, id.unwrap_or(""))
     }
 
     /// A `Record` read as a record of type `ty`.
@@ -201,7 +178,7 @@ impl<'e> Decoder<'e> {
                 self.build.text_value(ty, text.into())?
             }
             (Type::Entity(want), Payload::Bytes(kind::ENTITY, bytes)) => {
-                let key = self.uid(bytes)?;
+                let key = self.entity(bytes, Form::Reference)?;
                 if key.ty() != want.0 {
                     return Err(Declined);
                 }
