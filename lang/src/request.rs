@@ -208,6 +208,53 @@ pub fn from_json(schema: &Schema, json: &Json, limits: &Limits) -> Result<Reques
     })
 }
 
+/// Validates entity data held outside requests (a server's `--entities`
+/// file, an admin upsert): a JSON array of entity objects with data, each
+/// checked against the schema as a request's `entities` are. Errors name
+/// the item (`[3].attrs.clearance`). `max_entities` does not apply: a
+/// server may hold more entities than one request may carry.
+pub fn decode_entities(
+    schema: &Schema,
+    json: &Json,
+    limits: &Limits,
+) -> Result<Vec<Entity>, RequestError> {
+    let decoder = Decoder { schema, limits };
+    let Json::Array(items) = json else {
+        return err(
+            "",
+            format!("expected an array of entities, found {}", kind(json)),
+        );
+    };
+    let unbounded = Limits {
+        max_entities: usize::MAX,
+        ..*limits
+    };
+    let mut entities = Entities::default();
+    for (i, item) in items.iter().enumerate() {
+        let path = format!("[{i}]");
+        let (uid, data) = decoder.entity_object(item, &path)?;
+        let entity = match data {
+            Some(entity) => entity,
+            // `{type, id}` alone: an entity with no attributes or parents
+            // (refused if its type requires attributes).
+            None => {
+                let def = schema
+                    .entity_type(uid.ty)
+                    .map_or_else(|| err(&path, "unknown entity type"), Ok)?;
+                let attrs =
+                    decoder.record(&Json::Object(Map::new()), &join(&path, "attrs"), &def.attrs)?;
+                Entity {
+                    uid,
+                    attrs,
+                    parents: Vec::new(),
+                }
+            }
+        };
+        entities.push(entity, &path, &unbounded)?;
+    }
+    Ok(entities.list)
+}
+
 /// A store access names a declared store, by a principal of a type the
 /// store admits (`store sessions by [Service]`).
 fn store_access(

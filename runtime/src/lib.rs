@@ -13,6 +13,7 @@ mod decode;
 mod describe;
 mod engine;
 mod grid;
+mod held;
 pub mod http;
 mod index;
 mod json_fields;
@@ -25,6 +26,7 @@ mod vm;
 
 pub use authorize::{Decision, Explanation, RuleOutcome, Work};
 pub use engine::Engine;
+pub use held::HeldEntities;
 pub use reaper_lang::bundle::BundleError;
 pub use reaper_lang::eval::EvalError;
 pub use reaper_lang::request::RequestError;

@@ -242,6 +242,50 @@ impl Request {
     }
 }
 
+impl Request {
+    /// Every entity's direct parents, back to back.
+    pub(crate) fn all_parents(&self) -> &[EntityKey] {
+        &self.parents
+    }
+
+    /// The request with the data of `extra` added (entities it has no
+    /// data for; see `held.rs`).
+    pub(crate) fn with_entities(self, engine: &Engine, extra: &[&lang_request::Entity]) -> Request {
+        let Request {
+            principal,
+            action,
+            resource,
+            context,
+            mut entities,
+            mut parents,
+            values,
+            ips,
+            strings,
+            ..
+        } = self;
+        let mut prep = Preparer {
+            engine,
+            values,
+            ips,
+            strings,
+        };
+        for entity in extra {
+            prep.entity(entity, &mut entities, &mut parents);
+        }
+        Request::new(
+            principal,
+            action,
+            resource,
+            context,
+            entities,
+            parents,
+            prep.values,
+            prep.ips,
+            prep.strings,
+        )
+    }
+}
+
 impl Engine {
     /// Prepares a schema-valid request for evaluation.
     pub fn prepare(&self, request: &lang_request::Request) -> Request {
@@ -257,15 +301,7 @@ impl Engine {
         let mut entities: Vec<EntityData> = Vec::with_capacity(request.entities.len());
         let mut parents: Vec<EntityKey> = Vec::new();
         for entity in &request.entities {
-            let key = prep.uid(&entity.uid);
-            let attrs = prep.record(&entity.attrs);
-            let start = index_u32(parents.len());
-            parents.extend(entity.parents.iter().map(|p| prep.uid(p)));
-            entities.push(EntityData {
-                key,
-                attrs,
-                parents: (start, index_u32(parents.len()) - start),
-            });
+            prep.entity(entity, &mut entities, &mut parents);
         }
         Request::new(
             principal,
@@ -289,6 +325,23 @@ struct Preparer<'e> {
 }
 
 impl Preparer<'_> {
+    fn entity(
+        &mut self,
+        entity: &lang_request::Entity,
+        entities: &mut Vec<EntityData>,
+        parents: &mut Vec<EntityKey>,
+    ) {
+        let key = self.uid(&entity.uid);
+        let attrs = self.record(&entity.attrs);
+        let start = index_u32(parents.len());
+        parents.extend(entity.parents.iter().map(|p| self.uid(p)));
+        entities.push(EntityData {
+            key,
+            attrs,
+            parents: (start, index_u32(parents.len()) - start),
+        });
+    }
+
     fn uid(&mut self, uid: &Uid) -> EntityKey {
         EntityKey::new(
             uid.ty.0,

@@ -272,6 +272,21 @@ impl Engine {
         now_ms: u64,
         out: &mut RateLimitResponse,
     ) -> Result<Work, RateLimitError> {
+        let mut work = Work::default();
+        self.rate_limit_counting(request, out, &mut work, &mut |key, limit, hits| {
+            self.counters.hit(key, limit, hits, now_ms)
+        })?;
+        Ok(work)
+    }
+
+    /// Decides `request`, counting each applying limit's hit with `count`.
+    fn rate_limit_counting(
+        &self,
+        request: &RateLimitRequest,
+        out: &mut RateLimitResponse,
+        work: &mut Work,
+        count: &mut impl FnMut(&[u8], &Limit, u64) -> counters::Hit,
+    ) -> Result<(), RateLimitError> {
         let (domain_index, domain) = self
             .domain(&request.domain)
             .ok_or_else(|| RateLimitError::UnknownDomain(request.domain.clone()))?;
@@ -280,7 +295,6 @@ impl Engine {
         while out.statuses.len() < request.descriptors.len() {
             out.statuses.push(DescriptorStatus::empty());
         }
-        let mut work = Work::default();
         let mut candidates = Candidates::new();
         for (descriptor, status) in request.descriptors.iter().zip(out.statuses.iter_mut()) {
             let hits = match descriptor.hits_addend {
@@ -292,7 +306,7 @@ impl Engine {
                 domain,
                 descriptor,
                 hits,
-                now_ms,
+                count,
                 (status, &mut candidates),
             );
             work.limits_evaluated += candidates.len() as u64;
@@ -300,7 +314,7 @@ impl Engine {
                 out.overall = Code::OverLimit;
             }
         }
-        Ok(work)
+        Ok(())
     }
 
     /// Drops rate-limit counters that expired by `now_ms`, examining at
@@ -350,7 +364,7 @@ impl Engine {
         domain: &reaper_lang::bundle::Domain,
         descriptor: &Descriptor,
         hits: u64,
-        now_ms: u64,
+        count: &mut impl FnMut(&[u8], &Limit, u64) -> counters::Hit,
         (out, candidates): (&mut DescriptorStatus, &mut Candidates),
     ) {
         let input = DescriptorInput::new(self, &descriptor.entries);
@@ -400,7 +414,7 @@ impl Engine {
                 }
                 Evaluated::Applies => {}
             }
-            let hit = self.counters.hit(&key, &numbers, hits, now_ms);
+            let hit = count(&key, &numbers, hits);
             limits.push(LimitStatus {
                 limit: index,
                 count: numbers.count,
@@ -411,8 +425,103 @@ impl Engine {
                 reset_ms: hit.reset_ms,
             });
         }
-        let over = limits.iter().any(|l| !l.allowed && !l.shadow);
-        out.closest = limits
+        out.settle();
+    }
+
+    /// Works out which counter hits `request` needs, without counting:
+    /// what a remote backend counts in one round trip. The hits are in
+    /// descriptor order, then limit order; [`Engine::complete_rate_limit`]
+    /// takes their results in the same order.
+    pub fn plan_rate_limit(
+        &self,
+        request: &RateLimitRequest,
+    ) -> Result<RateLimitPlan, RateLimitError> {
+        let mut planned = Vec::new();
+        let mut response = RateLimitResponse {
+            overall: Code::Ok,
+            statuses: Vec::with_capacity(request.descriptors.len()),
+        };
+        let mut work = Work::default();
+        self.rate_limit_counting(
+            request,
+            &mut response,
+            &mut work,
+            &mut |key, limit, hits| {
+                planned.push(CounterHit {
+                    key: Box::from(key),
+                    limit: *limit,
+                    hits,
+                });
+                // Placeholder until the backend answers.
+                counters::Hit {
+                    allowed: true,
+                    remaining: u64::MAX,
+                    reset_ms: 0,
+                }
+            },
+        )?;
+        Ok(RateLimitPlan {
+            hits: planned,
+            response,
+            work,
+        })
+    }
+
+    /// The decision once a backend has counted `plan.hits` and answered
+    /// `results`, one per hit in order. A hit without a result (a backend
+    /// that answered fewer) counts as allowed with nothing remaining.
+    pub fn complete_rate_limit(
+        plan: RateLimitPlan,
+        results: impl IntoIterator<Item = counters::Hit>,
+    ) -> RateLimitResponse {
+        let mut response = plan.response;
+        let mut results = results.into_iter();
+        response.overall = Code::Ok;
+        for status in &mut response.statuses {
+            for limit in &mut status.limits {
+                let hit = results.next().unwrap_or(counters::Hit {
+                    allowed: true,
+                    remaining: 0,
+                    reset_ms: 0,
+                });
+                limit.allowed = hit.allowed;
+                limit.remaining = hit.remaining;
+                limit.reset_ms = hit.reset_ms;
+            }
+            status.settle();
+            if status.code == Code::OverLimit {
+                response.overall = Code::OverLimit;
+            }
+        }
+        response
+    }
+}
+
+/// A counter hit a rate-limit decision needs: the counter's key, the
+/// numbers it is checked against, and the hits to count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterHit {
+    pub key: Box<[u8]>,
+    pub limit: Limit,
+    pub hits: u64,
+}
+
+/// A rate-limit decision waiting for its counters (see
+/// [`Engine::plan_rate_limit`]).
+#[derive(Debug, Clone)]
+pub struct RateLimitPlan {
+    /// What to count, in order.
+    pub hits: Vec<CounterHit>,
+    response: RateLimitResponse,
+    pub work: Work,
+}
+
+impl DescriptorStatus {
+    /// Picks the limit closest to tripping and the code, from `limits`.
+    fn settle(&mut self) {
+        let over = self.limits.iter().any(|l| !l.allowed && !l.shadow);
+        self.closest = self
+            .limits
             .iter()
             .enumerate()
             .min_by_key(|(_, l)| {
@@ -424,7 +533,7 @@ impl Engine {
                 )
             })
             .map(|(i, _)| reaper_lang::schema::index_u32(i));
-        out.code = if over { Code::OverLimit } else { Code::Ok };
+        self.code = if over { Code::OverLimit } else { Code::Ok };
     }
 }
 
