@@ -38,6 +38,8 @@ enum Command {
     Eval(commands::eval::Args),
     /// Run the policy's `test` blocks.
     Test(commands::test::Args),
+    /// Serve decisions, rate limits and the TTL store over HTTP.
+    Serve(commands::serve::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -75,6 +77,7 @@ fn main() -> ExitCode {
         Command::Compile(args) => commands::compile::run(&args, colors),
         Command::Eval(args) => commands::eval::run(&args, colors),
         Command::Test(args) => commands::test::run(&args, colors),
+        Command::Serve(args) => commands::serve::run(&args, colors),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

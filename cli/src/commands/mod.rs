@@ -4,4 +4,5 @@ pub mod check;
 pub mod compile;
 pub mod eval;
 pub mod fmt;
+pub mod serve;
 pub mod test;

@@ -1,0 +1,230 @@
+//! `reaper serve [PATH|BUNDLE]`: parses the flags, layers them over the
+//! environment and the config file, sets up logging and the tokio runtime,
+//! binds the listener and hands over to `reaper_server::run`. Compiling a
+//! policy (and rendering its diagnostics) is the one thing the server asks
+//! back of the CLI, through [`PolicyFiles`].
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use reaper_compiler::Keep;
+use reaper_server::config::{ConfigError, HttpSettings};
+use reaper_server::{LogFormat, PolicyLoader, ServerConfig, Settings};
+
+use crate::Outcome;
+use crate::load::LoadError;
+use crate::pipeline;
+use crate::render::{self, Batch, Colors, Format};
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// A policy file, a package directory, or a compiled bundle (or
+    /// `policy` in the config file, or REAPER_POLICY).
+    pub path: Option<PathBuf>,
+    /// A TOML configuration file (or REAPER_CONFIG).
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// The HTTP address to listen on [default: 127.0.0.1:8080].
+    #[arg(long, value_name = "ADDR")]
+    pub http: Option<String>,
+    /// A JSON array of entities the server holds.
+    #[arg(long, value_name = "FILE")]
+    pub entities: Option<PathBuf>,
+    /// A file holding the admin API's token (the admin API is off without).
+    #[arg(long, value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
+    /// How to write logs (to stderr).
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormatArg>,
+    /// Do not watch the policy and entity files (reload with SIGHUP or the
+    /// admin endpoint).
+    #[arg(long)]
+    pub no_watch: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormatArg {
+    Text,
+    Json,
+}
+
+/// Reads the policy at `path`: a bundle as is, or a package compiled
+/// here, its errors rendered as short lines.
+#[derive(Debug)]
+struct PolicyFiles {
+    path: PathBuf,
+}
+
+impl PolicyLoader for PolicyFiles {
+    fn load(&self) -> Result<Vec<u8>, String> {
+        if pipeline::is_bundle(&self.path) {
+            return std::fs::read(&self.path)
+                .map_err(|e| LoadError::from_io(&self.path, &e).to_string());
+        }
+        let mut checked =
+            pipeline::check_one(&self.path, Keep::Bytecode).map_err(|e| e.to_string())?;
+        match pipeline::bundle(&mut checked) {
+            Ok(bundle) => Ok(reaper_lang::bundle::encode(&bundle)),
+            Err(diagnostics) => {
+                let errors: Vec<_> = diagnostics.into_iter().filter(|d| d.is_error()).collect();
+                let batch = Batch {
+                    sources: &checked.package.sources,
+                    diagnostics: &errors,
+                };
+                Err(render::render(Format::Short, &[batch], Colors::Off)
+                    .trim_end()
+                    .to_owned())
+            }
+        }
+    }
+
+    fn watched(&self) -> Vec<PathBuf> {
+        vec![self.path.clone()]
+    }
+}
+
+pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
+    let settings = settings(args).map_err(|e| LoadError {
+        path: "configuration".into(),
+        reason: e.to_string(),
+    })?;
+    let resolved = settings.resolve().map_err(|e| LoadError {
+        path: "configuration".into(),
+        reason: e.to_string(),
+    })?;
+    init_logging(resolved.log_format);
+    let admin_token = match &resolved.admin_token_file {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).map_err(|e| LoadError::from_io(path, &e))?;
+            let token = text.trim().to_owned();
+            if token.is_empty() {
+                return Err(LoadError {
+                    path: path.display().to_string(),
+                    reason: "the admin token file is empty".into(),
+                });
+            }
+            Some(token)
+        }
+        None => None,
+    };
+    let config = ServerConfig {
+        loader: Arc::new(PolicyFiles {
+            path: resolved.policy.clone(),
+        }),
+        entities: resolved.entities.clone(),
+        admin_token,
+        limits: resolved.limits,
+        watch: resolved.watch,
+        debounce: resolved.debounce,
+        drain_timeout: resolved.drain_timeout,
+        backend: None,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| LoadError {
+            path: "runtime".into(),
+            reason: e.to_string(),
+        })?;
+    let addr = resolved.http_addr;
+    runtime.block_on(async move {
+        let http = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|e| LoadError {
+                path: addr.to_string(),
+                reason: format!("cannot listen: {e}"),
+            })?;
+        let listeners = reaper_server::Listeners { http };
+        match reaper_server::run(listeners, config, shutdown_signal()).await {
+            Ok(()) => Ok(Outcome::Success),
+            Err(reaper_server::ServeError::Load(error)) => {
+                tracing::error!(%error, "cannot start");
+                eprintln!("error: {error}");
+                Ok(Outcome::Failure)
+            }
+            Err(error) => Err(LoadError {
+                path: addr.to_string(),
+                reason: error.to_string(),
+            }),
+        }
+    })
+}
+
+/// Flags over `REAPER_*` over the config file (flags > env > file).
+fn settings(args: &Args) -> Result<Settings, ConfigError> {
+    let config_path = args
+        .config
+        .clone()
+        .or_else(|| std::env::var_os("REAPER_CONFIG").map(PathBuf::from));
+    let file = match &config_path {
+        Some(path) => {
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Invalid {
+                source_name: name.clone(),
+                message: e.to_string(),
+            })?;
+            Settings::from_toml(&name, &text)?
+        }
+        None => Settings::default(),
+    };
+    let env = Settings::from_env(|name| std::env::var(name).ok())?;
+    let flags = Settings {
+        policy: args.path.clone(),
+        entities: args.entities.clone(),
+        admin_token_file: args.admin_token_file.clone(),
+        log_format: args.log_format.map(|f| match f {
+            LogFormatArg::Text => LogFormat::Text,
+            LogFormatArg::Json => LogFormat::Json,
+        }),
+        http: HttpSettings {
+            addr: args.http.clone(),
+            ..HttpSettings::default()
+        },
+        reload: reaper_server::config::ReloadSettings {
+            watch: args.no_watch.then_some(false),
+            debounce: None,
+        },
+        ..Settings::default()
+    };
+    Ok(file.overridden_by(env).overridden_by(flags))
+}
+
+/// Logs to stderr, filtered by REAPER_LOG (`info` by default; the syntax
+/// of `RUST_LOG`).
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("REAPER_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

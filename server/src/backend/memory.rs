@@ -1,0 +1,167 @@
+//! The embedded default backend: the engine's in-memory counters and the
+//! in-memory TTL store of `store.rs`, in this process. Nothing to install;
+//! state lives as long as the process (reloads keep it).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use reaper_runtime::ratelimit::CounterHit;
+use reaper_runtime::ratelimit::counters::{CounterStore, Hit, MemoryCounters};
+
+use super::store::{MemoryStore, Put};
+use super::{Backend, BackendError, BoxFuture, NamespaceStats, PutError, Stored};
+use crate::clock::Clock;
+
+/// How often idle rate-limit counters are swept, and how many a sweep
+/// examines: a few thousand a second keeps up with a million live keys
+/// whose windows end within minutes, without a long pause.
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
+const SWEEP_BUDGET: usize = 16_384;
+
+#[derive(Default)]
+pub struct MemoryBackend {
+    counters: Arc<MemoryCounters>,
+    store: MemoryStore,
+}
+
+impl MemoryBackend {
+    pub fn new() -> Self {
+        MemoryBackend {
+            counters: Arc::new(MemoryCounters::default()),
+            store: MemoryStore::new(),
+        }
+    }
+
+    pub fn store(&self) -> &MemoryStore {
+        &self.store
+    }
+
+    pub fn memory_counters(&self) -> &MemoryCounters {
+        &self.counters
+    }
+}
+
+impl std::fmt::Debug for MemoryBackend {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryBackend").finish_non_exhaustive()
+    }
+}
+
+impl Backend for MemoryBackend {
+    fn kind(&self) -> &'static str {
+        "memory"
+    }
+
+    fn count<'a>(
+        &'a self,
+        hits: &'a [CounterHit],
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Vec<Hit>, BackendError>> {
+        let results = hits
+            .iter()
+            .map(|h| self.counters.hit(&h.key, &h.limit, h.hits, now_ms))
+            .collect();
+        Box::pin(std::future::ready(Ok(results)))
+    }
+
+    fn get<'a>(
+        &'a self,
+        namespace: &'a str,
+        key: &'a str,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<Option<Stored>, BackendError>> {
+        Box::pin(std::future::ready(Ok(self
+            .store
+            .get(namespace, key, now_ms))))
+    }
+
+    fn put<'a>(&'a self, put: Put<'a>, now_ms: u64) -> BoxFuture<'a, Result<(), PutError>> {
+        Box::pin(std::future::ready(self.store.put(put, now_ms)))
+    }
+
+    fn delete<'a>(
+        &'a self,
+        namespace: &'a str,
+        key: &'a str,
+        now_ms: u64,
+    ) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(std::future::ready(Ok(self
+            .store
+            .delete(namespace, key, now_ms))))
+    }
+
+    fn namespaces(&self) -> Vec<NamespaceStats> {
+        self.store.stats()
+    }
+
+    fn counters(&self) -> usize {
+        self.counters.len()
+    }
+
+    fn maintain(
+        self: Arc<Self>,
+        clock: Clock,
+        mut stop: tokio::sync::watch::Receiver<bool>,
+    ) -> BoxFuture<'static, ()> {
+        Box::pin(async move {
+            let mut sweep = tokio::time::interval(SWEEP_EVERY);
+            sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut next_expiry = u64::MAX;
+            loop {
+                let expiry = tokio::time::sleep_until(clock.instant_at(next_expiry));
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = sweep.tick() => {
+                        self.counters.sweep_some(clock.now_ms(), SWEEP_BUDGET);
+                    }
+                    () = expiry, if next_expiry != u64::MAX => {
+                        next_expiry = self.store.purge(clock.now_ms()).1;
+                    }
+                    () = self.store.wake.notified() => {
+                        // A write set an earlier deadline: purge what is due
+                        // and sleep until the next one.
+                        next_expiry = self.store.purge(clock.now_ms()).1;
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+
+    #[tokio::test(start_paused = true)]
+    async fn the_expiry_task_reclaims_keys_when_their_ttl_passes() {
+        let backend = Arc::new(MemoryBackend::new());
+        let clock = Clock::starting_at(1_000_000);
+        let (stop_tx, stop) = tokio::sync::watch::channel(false);
+        let task = tokio::spawn(backend.clone().maintain(clock, stop));
+        let now = clock.now_ms();
+        for (key, ttl) in [("a", 1_000), ("b", 60_000)] {
+            backend
+                .store()
+                .put(
+                    Put {
+                        namespace: "sessions",
+                        key,
+                        value: Bytes::from_static(b"value"),
+                        expires_at: now + ttl,
+                        create_only: false,
+                        max_keys: None,
+                    },
+                    now,
+                )
+                .unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1_001)).await;
+        assert_eq!(backend.namespaces()[0].keys, 1, "`a` is reclaimed");
+        tokio::time::sleep(Duration::from_millis(59_000)).await;
+        assert_eq!(backend.namespaces()[0].keys, 0);
+        assert_eq!(backend.namespaces()[0].bytes, 0);
+        stop_tx.send(true).unwrap();
+        task.await.unwrap();
+    }
+}

@@ -1,0 +1,376 @@
+//! Configuration of `reaper serve`: one set of settings read from three
+//! layers — the TOML file, `REAPER_*` environment variables, command-line
+//! flags — each overriding the one before, over built-in defaults. Every
+//! value that does not parse is refused with the layer and the key that
+//! gave it.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use thiserror::Error;
+
+/// Where `reaper serve` listens for HTTP unless told otherwise.
+pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ConfigError {
+    #[error("{source_name}: {message}")]
+    Invalid {
+        /// The file, or `REAPER_X`, or `--flag`.
+        source_name: String,
+        message: String,
+    },
+    #[error("no policy to serve: give a path, `policy` in the config file or REAPER_POLICY")]
+    NoPolicy,
+}
+
+/// One layer of settings; `None` leaves the value to the layer below.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// A `.reaper` file, a package directory, or a bundle.
+    pub policy: Option<PathBuf>,
+    /// A JSON array of entities the server holds.
+    pub entities: Option<PathBuf>,
+    /// A file holding the admin API's bearer token.
+    pub admin_token_file: Option<PathBuf>,
+    /// `text` or `json`.
+    pub log_format: Option<LogFormat>,
+    #[serde(default)]
+    pub http: HttpSettings,
+    #[serde(default)]
+    pub reload: ReloadSettings,
+    #[serde(default)]
+    pub shutdown: ShutdownSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    pub addr: Option<String>,
+    /// A size in policy syntax: `1MiB`.
+    pub max_body: Option<String>,
+    /// A duration in policy syntax: `5s`.
+    pub request_timeout: Option<String>,
+    pub max_connections: Option<u64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReloadSettings {
+    /// Watch the policy and entity files and reload when they change.
+    pub watch: Option<bool>,
+    /// How long the files must stay quiet before a reload: `250ms`.
+    pub debounce: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// How long in-flight requests may take to finish after a shutdown
+    /// signal: `10s`.
+    pub drain_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+impl std::str::FromStr for LogFormat {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!("`{other}` is not a log format (text, json)")),
+        }
+    }
+}
+
+/// Settings resolved to values, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    pub policy: PathBuf,
+    pub entities: Option<PathBuf>,
+    pub admin_token_file: Option<PathBuf>,
+    pub log_format: LogFormat,
+    pub http_addr: SocketAddr,
+    pub limits: Limits,
+    pub watch: bool,
+    pub debounce: Duration,
+    pub drain_timeout: Duration,
+}
+
+/// Bounds on what HTTP clients may ask of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1 << 20,
+            request_timeout: Duration::from_secs(5),
+            max_connections: 10_000,
+        }
+    }
+}
+
+impl Settings {
+    /// Parses a TOML configuration file's text; `name` is how errors refer
+    /// to it.
+    pub fn from_toml(name: &str, text: &str) -> Result<Settings, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            source_name: name.to_owned(),
+            message: e.message().to_owned()
+                + &e.span()
+                    .map(|span| format!(" (at byte {})", span.start))
+                    .unwrap_or_default(),
+        })
+    }
+
+    /// The `REAPER_*` variables `var` knows (`std::env::var` in the
+    /// binary; a map in tests).
+    pub fn from_env(var: impl Fn(&str) -> Option<String>) -> Result<Settings, ConfigError> {
+        let invalid = |name: &str, message: String| ConfigError::Invalid {
+            source_name: name.to_owned(),
+            message,
+        };
+        let path = |name: &str| var(name).filter(|v| !v.is_empty()).map(PathBuf::from);
+        let text = |name: &str| var(name).filter(|v| !v.is_empty());
+        let log_format = match text("REAPER_LOG_FORMAT") {
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|e: String| invalid("REAPER_LOG_FORMAT", e))?,
+            ),
+            None => None,
+        };
+        let max_connections = match text("REAPER_HTTP_MAX_CONNECTIONS") {
+            Some(v) => Some(v.parse().map_err(|_| {
+                invalid(
+                    "REAPER_HTTP_MAX_CONNECTIONS",
+                    format!("`{v}` is not a number"),
+                )
+            })?),
+            None => None,
+        };
+        let watch = match text("REAPER_RELOAD_WATCH") {
+            Some(v) => Some(parse_bool(&v).ok_or_else(|| {
+                invalid("REAPER_RELOAD_WATCH", format!("`{v}` is not true or false"))
+            })?),
+            None => None,
+        };
+        Ok(Settings {
+            policy: path("REAPER_POLICY"),
+            entities: path("REAPER_ENTITIES"),
+            admin_token_file: path("REAPER_ADMIN_TOKEN_FILE"),
+            log_format,
+            http: HttpSettings {
+                addr: text("REAPER_HTTP"),
+                max_body: text("REAPER_HTTP_MAX_BODY"),
+                request_timeout: text("REAPER_HTTP_REQUEST_TIMEOUT"),
+                max_connections,
+            },
+            reload: ReloadSettings {
+                watch,
+                debounce: text("REAPER_RELOAD_DEBOUNCE"),
+            },
+            shutdown: ShutdownSettings {
+                drain_timeout: text("REAPER_SHUTDOWN_DRAIN_TIMEOUT"),
+            },
+        })
+    }
+
+    /// `self` with every value `over` sets replaced.
+    pub fn overridden_by(self, over: Settings) -> Settings {
+        Settings {
+            policy: over.policy.or(self.policy),
+            entities: over.entities.or(self.entities),
+            admin_token_file: over.admin_token_file.or(self.admin_token_file),
+            log_format: over.log_format.or(self.log_format),
+            http: HttpSettings {
+                addr: over.http.addr.or(self.http.addr),
+                max_body: over.http.max_body.or(self.http.max_body),
+                request_timeout: over.http.request_timeout.or(self.http.request_timeout),
+                max_connections: over.http.max_connections.or(self.http.max_connections),
+            },
+            reload: ReloadSettings {
+                watch: over.reload.watch.or(self.reload.watch),
+                debounce: over.reload.debounce.or(self.reload.debounce),
+            },
+            shutdown: ShutdownSettings {
+                drain_timeout: over.shutdown.drain_timeout.or(self.shutdown.drain_timeout),
+            },
+        }
+    }
+
+    /// The values, defaults filled in. Errors name the setting by its key
+    /// in the file (`http.max_body`).
+    pub fn resolve(self) -> Result<Resolved, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            source_name: key.to_owned(),
+            message,
+        };
+        let addr_text = self.http.addr.as_deref().unwrap_or(DEFAULT_HTTP);
+        let http_addr: SocketAddr = addr_text.parse().map_err(|_| {
+            invalid(
+                "http.addr",
+                format!("`{addr_text}` is not an address with a port (127.0.0.1:8080)"),
+            )
+        })?;
+        let defaults = Limits::default();
+        let max_body_bytes = match &self.http.max_body {
+            Some(text) => {
+                let bytes = reaper_lang::literal::parse_size(text)
+                    .map_err(|e| invalid("http.max_body", e.to_string()))?;
+                usize::try_from(bytes)
+                    .ok()
+                    .filter(|b| *b > 0)
+                    .ok_or_else(|| invalid("http.max_body", format!("`{text}` must be positive")))?
+            }
+            None => defaults.max_body_bytes,
+        };
+        let duration = |key: &str, text: &Option<String>, default: Duration| match text {
+            Some(text) => parse_positive_duration(text).map_err(|m| invalid(key, m)),
+            None => Ok(default),
+        };
+        let max_connections = match self.http.max_connections {
+            Some(0) => {
+                return Err(invalid(
+                    "http.max_connections",
+                    "must be at least 1".to_owned(),
+                ));
+            }
+            Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+            None => defaults.max_connections,
+        };
+        Ok(Resolved {
+            policy: self.policy.ok_or(ConfigError::NoPolicy)?,
+            entities: self.entities,
+            admin_token_file: self.admin_token_file,
+            log_format: self.log_format.unwrap_or_default(),
+            http_addr,
+            limits: Limits {
+                max_body_bytes,
+                request_timeout: duration(
+                    "http.request_timeout",
+                    &self.http.request_timeout,
+                    defaults.request_timeout,
+                )?,
+                max_connections,
+            },
+            watch: self.reload.watch.unwrap_or(true),
+            debounce: duration(
+                "reload.debounce",
+                &self.reload.debounce,
+                Duration::from_millis(250),
+            )?,
+            drain_timeout: duration(
+                "shutdown.drain_timeout",
+                &self.shutdown.drain_timeout,
+                Duration::from_secs(10),
+            )?,
+        })
+    }
+}
+
+/// A duration in policy syntax (`250ms`, `5s`), above zero.
+pub fn parse_positive_duration(text: &str) -> Result<Duration, String> {
+    let ms = reaper_lang::literal::parse_duration(text).map_err(|e| e.to_string())?;
+    u64::try_from(ms)
+        .ok()
+        .filter(|ms| *ms > 0)
+        .map(Duration::from_millis)
+        .ok_or_else(|| format!("`{text}` must be positive"))
+}
+
+fn parse_bool(text: &str) -> Option<bool> {
+    match text {
+        "true" | "1" | "yes" | "on" => Some(true),
+        "false" | "0" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        move |k| map.get(k).cloned()
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file_beat_defaults() {
+        let file = Settings::from_toml(
+            "reaper.toml",
+            "policy = \"a\"\nlog_format = \"json\"\n[http]\naddr = \"127.0.0.1:1\"\nmax_body = \"2KiB\"\n",
+        )
+        .unwrap();
+        let env = Settings::from_env(env(&[
+            ("REAPER_HTTP", "127.0.0.1:2"),
+            ("REAPER_POLICY", "b"),
+        ]))
+        .unwrap();
+        let flags = Settings {
+            policy: Some("c".into()),
+            ..Settings::default()
+        };
+        let resolved = file
+            .overridden_by(env)
+            .overridden_by(flags)
+            .resolve()
+            .unwrap();
+        assert_eq!(resolved.policy, PathBuf::from("c"));
+        assert_eq!(resolved.http_addr.port(), 2);
+        assert_eq!(resolved.limits.max_body_bytes, 2048);
+        assert_eq!(resolved.log_format, LogFormat::Json);
+        assert_eq!(resolved.limits.request_timeout, Duration::from_secs(5));
+        assert!(resolved.watch);
+    }
+
+    #[test]
+    fn bad_values_name_their_source() {
+        let error = Settings::from_toml("reaper.toml", "[http]\nport = 3\n").unwrap_err();
+        assert!(
+            error
+                .to_string()
+                .starts_with("reaper.toml: unknown field `port`"),
+            "{error}"
+        );
+        let error = Settings::from_env(env(&[("REAPER_LOG_FORMAT", "xml")])).unwrap_err();
+        assert_eq!(
+            error.to_string(),
+            "REAPER_LOG_FORMAT: `xml` is not a log format (text, json)"
+        );
+        let error = Settings {
+            policy: Some("p".into()),
+            http: HttpSettings {
+                max_body: Some("lots".into()),
+                ..HttpSettings::default()
+            },
+            ..Settings::default()
+        }
+        .resolve()
+        .unwrap_err();
+        assert!(error.to_string().starts_with("http.max_body: "), "{error}");
+        assert_eq!(
+            Settings::default().resolve().unwrap_err(),
+            ConfigError::NoPolicy
+        );
+    }
+}

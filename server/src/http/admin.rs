@@ -1,0 +1,238 @@
+//! Operations: `GET /v1/status`, `POST /v1/admin/reload`, entity data
+//! changes under `/v1/admin/entities`, `GET /health/live`,
+//! `GET /health/ready` and `GET /metrics`. Admin endpoints need the admin
+//! token (`Authorization: Bearer …`); without one configured they are
+//! refused with 403.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use serde_json::json;
+
+use super::{ApiError, Body, json_response};
+use crate::backend::NamespaceStats;
+use crate::state::{ReloadRecord, Shared};
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct Status {
+    #[schema(value_type = Object)]
+    pub policy: serde_json::Value,
+    /// Entities the server holds.
+    pub entities: usize,
+    #[schema(value_type = Object)]
+    pub backend: serde_json::Value,
+    #[schema(value_type = Object)]
+    pub last_reload: ReloadRecord,
+}
+
+/// What is serving: the policy, its counts, the backend, the last reload.
+#[utoipa::path(
+    get,
+    path = "/v1/status",
+    tag = "operations",
+    responses((status = 200, description = "The server's state", body = Status))
+)]
+pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
+    let world = shared.world();
+    let engine = &world.engine;
+    let bundle = engine.bundle();
+    let namespaces: Vec<NamespaceStats> = shared.backend.namespaces();
+    let status = Status {
+        policy: json!({
+            "hash": engine.hash(),
+            "package": engine.package(),
+            "loaded_at": reaper_lang::literal::format_timestamp(i64::try_from(world.loaded_at).unwrap_or(i64::MAX)),
+            "rules": bundle.rules.len(),
+            "limits": bundle.domains.iter().map(|d| d.limits.len()).sum::<usize>(),
+            "domains": bundle.domains.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            "stores": engine.schema().stores.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
+        }),
+        entities: world.held.len(),
+        backend: json!({
+            "kind": shared.backend.kind(),
+            "counters": shared.backend.counters(),
+            "namespaces": namespaces,
+        }),
+        last_reload: shared.last_reload(),
+    };
+    json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&status).unwrap_or_default(),
+    )
+}
+
+/// Checks the admin token: 403 when none is configured, 401 when the
+/// request's is missing or wrong.
+fn admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &shared.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "admin_disabled",
+            "the admin API is disabled: start the server with --admin-token-file",
+        ));
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .ok_or_else(|| {
+            ApiError::unauthorized("send the admin token as `Authorization: Bearer <token>`")
+        })?;
+    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return Err(ApiError::unauthorized("the admin token is wrong"));
+    }
+    Ok(())
+}
+
+/// Compares without an early exit, so timing does not tell how much of a
+/// guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Reload the policy and entity files now.
+#[utoipa::path(
+    post,
+    path = "/v1/admin/reload",
+    tag = "operations",
+    security(("admin_token" = [])),
+    responses(
+        (status = 200, description = "Reloaded: the hash now serving", body = Object),
+        (status = 401, description = "Missing or wrong admin token", body = super::error::ErrorBody),
+        (status = 403, description = "No admin token is configured", body = super::error::ErrorBody),
+        (status = 422, description = "The policy or entity data was refused; the previous policy keeps serving", body = super::error::ErrorBody),
+    )
+)]
+pub async fn reload(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admin(&shared, &headers)?;
+    match shared.reload("admin").await {
+        Ok(record) => Ok(json_response(
+            StatusCode::OK,
+            serde_json::to_vec(&record).unwrap_or_default(),
+        )),
+        Err(error) => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "reload_refused",
+            format!(
+                "{error}; policy {} keeps serving",
+                shared.world().engine.hash()
+            ),
+        )),
+    }
+}
+
+/// Add or replace entities (a JSON array, as in the entities file).
+#[utoipa::path(
+    put,
+    path = "/v1/admin/entities",
+    tag = "operations",
+    security(("admin_token" = [])),
+    request_body(content = Vec<Object>, content_type = "application/json"),
+    responses(
+        (status = 200, description = "Stored: how many", body = Object),
+        (status = 400, description = "An entity is not valid for the schema (all are refused)", body = super::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = super::error::ErrorBody),
+        (status = 403, description = "No admin token is configured", body = super::error::ErrorBody),
+    )
+)]
+pub async fn upsert_entities(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    admin(&shared, &headers)?;
+    let json = reaper_lang::json::parse(body.text()?).map_err(|e| ApiError::request(&e.into()))?;
+    let count = shared.upsert_entities(&json).await.map_err(|e| match e {
+        crate::entities::EntityError::Invalid(e) => ApiError::request(&e),
+        crate::entities::EntityError::Malformed(m) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", m)
+        }
+    })?;
+    tracing::info!(count, "entities upserted through the admin API");
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({ "upserted": count, "entities": shared.world().held.len() }))
+            .unwrap_or_default(),
+    ))
+}
+
+/// Delete an entity's data.
+#[utoipa::path(
+    delete,
+    path = "/v1/admin/entities/{type}/{id}",
+    tag = "operations",
+    security(("admin_token" = [])),
+    params(("type" = String, Path, description = "Entity type"), ("id" = String, Path, description = "Entity id")),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or wrong admin token", body = super::error::ErrorBody),
+        (status = 403, description = "No admin token is configured", body = super::error::ErrorBody),
+        (status = 404, description = "The server holds no data for this entity", body = super::error::ErrorBody),
+    )
+)]
+pub async fn delete_entity(
+    State(shared): State<Arc<Shared>>,
+    Path((ty, id)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    admin(&shared, &headers)?;
+    if shared.delete_entity((ty.clone(), id.clone())).await {
+        tracing::info!(entity_type = %ty, id = %id, "entity deleted through the admin API");
+        Ok(StatusCode::NO_CONTENT.into_response())
+    } else {
+        Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_entity",
+            format!("the server holds no data for {ty}::{:?}", id),
+        ))
+    }
+}
+
+/// The process is up.
+#[utoipa::path(get, path = "/health/live", tag = "operations",
+    responses((status = 200, description = "Live", body = Object)))]
+pub async fn live() -> Response {
+    json_response(StatusCode::OK, br#"{"status":"live"}"#.to_vec())
+}
+
+/// A policy is loaded and requests are answered.
+#[utoipa::path(get, path = "/health/ready", tag = "operations",
+    responses((status = 200, description = "Ready", body = Object)))]
+pub async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    let world = shared.world();
+    json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({ "status": "ready", "policy": world.engine.hash() }))
+            .unwrap_or_default(),
+    )
+}
+
+/// Prometheus metrics, in the text exposition format.
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Metrics", content_type = "text/plain")))]
+pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let world = shared.world();
+    let text = shared.metrics.render(
+        &world,
+        &shared.backend.namespaces(),
+        shared.backend.counters(),
+    );
+    (
+        StatusCode::OK,
+        [(
+            axum::http::header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4"),
+        )],
+        text,
+    )
+        .into_response()
+}

@@ -1,0 +1,86 @@
+//! API errors: a status, a stable code, a message and (for a request that
+//! does not conform to the schema) the field, as
+//! `{ "error": { "code", "message", "field" } }`.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use reaper_lang::request::RequestError;
+use serde::Serialize;
+
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub status: StatusCode,
+    /// Boxed: errors travel in `Result`s on the hot path, which stay small.
+    pub body: Box<ErrorBody>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    pub error: ErrorDetail,
+    /// For a denied store access: the decision, with its reasons and id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub decision: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ErrorDetail {
+    /// Stable, machine-readable: `invalid_request`, `malformed_json`,
+    /// `body_too_large`, `not_found`, …
+    pub code: &'static str,
+    pub message: String,
+    /// The request field at fault, as a JSON path (`principal.attrs.clearance`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            body: Box::new(ErrorBody {
+                error: ErrorDetail {
+                    code,
+                    message: message.into(),
+                    field: None,
+                },
+                decision: None,
+            }),
+        }
+    }
+
+    pub fn with_field(mut self, field: impl Into<String>) -> Self {
+        let field = field.into();
+        if !field.is_empty() {
+            self.body.error.field = Some(field);
+        }
+        self
+    }
+
+    /// A request the schema refuses (400, naming the field), or JSON that
+    /// does not parse (400, naming the position).
+    pub fn request(error: &RequestError) -> Self {
+        let code = if error.path.is_empty() && error.message.starts_with("malformed JSON") {
+            "malformed_json"
+        } else {
+            "invalid_request"
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string()).with_field(&error.path)
+    }
+
+    /// A 403 carrying the decision that denied.
+    pub fn denied(mut error: ApiError, decision: super::authorize::DecisionBody) -> Self {
+        error.body.decision = serde_json::to_value(&decision).ok();
+        error
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.status, axum::Json(*self.body)).into_response()
+    }
+}

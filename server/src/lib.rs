@@ -1,0 +1,180 @@
+//! `reaper serve`: the sidecar daemon. It answers authorization, rate-limit
+//! and store requests over HTTP from one policy, holds entity data,
+//! reloads policies atomically, and can be watched (status, health,
+//! Prometheus metrics, structured logs).
+//!
+//! ```text
+//! listeners ──▶ http/ (axum router) ──▶ Shared: World (arc-swap) ──▶ Engine (reaper-runtime)
+//!                                          │                       └─▶ HeldEntities
+//!                                          └─▶ Backend (counters + TTL store; memory by default)
+//! watch.rs (files, SIGHUP) and /v1/admin/reload ──▶ Shared::reload ──▶ new World, swapped whole
+//! ```
+//!
+//! The entry is [`run`]: it takes already-bound listeners (tests bind
+//! `127.0.0.1:0`), the configuration and a shutdown future, as
+//! mini-redis's server does. The CLI only parses flags and calls it.
+
+pub mod backend;
+pub mod clock;
+pub mod config;
+pub mod entities;
+pub mod http;
+mod ids;
+mod listener;
+pub mod metrics;
+pub mod state;
+mod watch;
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use backend::Backend;
+use backend::memory::MemoryBackend;
+use clock::Clock;
+pub use config::{Limits, LogFormat, Resolved, Settings};
+pub use state::{LoadError, PolicyLoader, Shared};
+
+/// The sockets the server answers on, bound by the caller.
+#[derive(Debug)]
+pub struct Listeners {
+    pub http: tokio::net::TcpListener,
+}
+
+/// What the server runs with.
+pub struct ServerConfig {
+    pub loader: Arc<dyn PolicyLoader>,
+    pub entities: Option<PathBuf>,
+    pub admin_token: Option<String>,
+    pub limits: Limits,
+    /// Watch the policy and entity files.
+    pub watch: bool,
+    pub debounce: Duration,
+    /// How long in-flight requests may take to finish after shutdown.
+    pub drain_timeout: Duration,
+    /// Where counters and the store live; the in-memory backend if `None`.
+    pub backend: Option<Arc<dyn Backend>>,
+}
+
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerConfig")
+            .field("entities", &self.entities)
+            .field("limits", &self.limits)
+            .field("watch", &self.watch)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("cannot start: {0}")]
+    Load(#[from] LoadError),
+    #[error("the HTTP server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Builds the shared state: loads the policy and the entity data (the
+/// error says why the server cannot start).
+pub async fn start(config: &ServerConfig) -> Result<Arc<Shared>, LoadError> {
+    let backend = config
+        .backend
+        .clone()
+        .unwrap_or_else(|| Arc::new(MemoryBackend::new()));
+    let loader = Arc::clone(&config.loader);
+    let options = state::Options {
+        entities_file: config.entities.clone(),
+        admin_token: config.admin_token.clone(),
+        limits: config.limits,
+        clock: Clock::system(),
+    };
+    let metrics = metrics::Metrics::install();
+    tokio::task::spawn_blocking(move || Shared::new(loader, backend, metrics, options))
+        .await
+        .map_err(|e| LoadError::Internal(format!("the loading task failed: {e}")))?
+        .map(Arc::new)
+}
+
+/// Serves until `shutdown` resolves, then stops accepting, lets in-flight
+/// requests finish for at most `drain_timeout`, and returns.
+pub async fn run(
+    listeners: Listeners,
+    config: ServerConfig,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let shared = start(&config).await?;
+    let world = shared.world();
+    tracing::info!(
+        policy = %world.engine.hash(),
+        package = world.engine.package().unwrap_or(""),
+        rules = world.engine.bundle().rules.len(),
+        entities = world.held.len(),
+        backend = shared.backend.kind(),
+        http = %listeners.http.local_addr()?,
+        "reaper serve is ready"
+    );
+    drop(world);
+    serve(listeners, &config, shared, shutdown).await
+}
+
+/// Runs the listeners and background tasks of an already started server.
+pub async fn serve(
+    listeners: Listeners,
+    config: &ServerConfig,
+    shared: Arc<Shared>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), ServeError> {
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut tasks = vec![tokio::spawn(
+        Arc::clone(&shared.backend).maintain(shared.clock, stop.clone()),
+    )];
+    if config.watch {
+        match watch::spawn_file_watch(Arc::clone(&shared), config.debounce, stop.clone()) {
+            Ok(task) => tasks.push(task),
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch the policy files; reload with SIGHUP or the admin endpoint")
+            }
+        }
+    }
+    #[cfg(unix)]
+    match watch::spawn_sighup(Arc::clone(&shared), stop.clone()) {
+        Ok(task) => tasks.push(task),
+        Err(error) => tracing::warn!(%error, "cannot listen for SIGHUP"),
+    }
+
+    let app = http::router(Arc::clone(&shared));
+    let listener = listener::CappedListener::new(listeners.http, config.limits.max_connections);
+    let (fired_tx, fired) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        tracing::info!("shutting down: no new connections; draining in-flight requests");
+        let _ = fired_tx.send(());
+    };
+    let server = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(graceful)
+            .await
+    });
+    tokio::pin!(server);
+    let result = tokio::select! {
+        result = &mut server => result,
+        _ = fired => match tokio::time::timeout(config.drain_timeout, &mut server).await {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(timeout = ?config.drain_timeout, "in-flight requests did not finish in time; closing them");
+                server.abort();
+                Ok(Ok(()))
+            }
+        },
+    };
+    let _ = stop_tx.send(true);
+    for task in tasks {
+        let _ = task.await;
+    }
+    tracing::info!("stopped");
+    match result {
+        Ok(io) => io.map_err(ServeError::Io),
+        Err(join) => Err(ServeError::Io(std::io::Error::other(join.to_string()))),
+    }
+}
