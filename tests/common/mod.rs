@@ -97,3 +97,4 @@ pub const PERMIT: &str = r#"{
     { "type": "User", "id": "bob", "attrs": { "clearance": 3, "contractor": false } }
   ]
 }"#;
+pub mod server;

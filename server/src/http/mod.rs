@@ -11,6 +11,8 @@ mod authzen;
 mod error;
 mod ratelimit;
 mod store;
+#[cfg(test)]
+pub(crate) mod tests;
 
 use std::sync::Arc;
 
