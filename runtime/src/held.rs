@@ -5,7 +5,7 @@
 //! through parents, transitively) and carries no data for, so a request
 //! never pays for entities it cannot reach.
 
-use std::collections::HashMap;
+use hashbrown::{HashMap, HashSet};
 use std::sync::Arc;
 
 use reaper_lang::request::{Entity, Limits, RequestError};
@@ -23,6 +23,29 @@ use crate::value::{EntityKey, Val};
 #[derive(Debug, Clone, Default)]
 pub struct HeldEntities {
     by_uid: HashMap<Uid, Arc<Entity>>,
+}
+
+/// A borrowed [`Uid`], hashing as the owned one does, so lookups need no
+/// allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct UidRef<'a> {
+    ty: EntityTypeId,
+    id: &'a str,
+}
+
+impl<'a> From<&'a Uid> for UidRef<'a> {
+    fn from(uid: &'a Uid) -> Self {
+        UidRef {
+            ty: uid.ty,
+            id: &uid.id,
+        }
+    }
+}
+
+impl hashbrown::Equivalent<Uid> for UidRef<'_> {
+    fn equivalent(&self, uid: &Uid) -> bool {
+        self.ty == uid.ty && self.id == uid.id
+    }
 }
 
 impl HeldEntities {
@@ -58,6 +81,10 @@ impl HeldEntities {
         self.by_uid.get(uid).map(Arc::as_ref)
     }
 
+    fn get_ref(&self, uid: UidRef<'_>) -> Option<&Entity> {
+        self.by_uid.get(&uid).map(Arc::as_ref)
+    }
+
     pub fn len(&self) -> usize {
         self.by_uid.len()
     }
@@ -90,52 +117,55 @@ impl Engine {
         if held.is_empty() {
             return request;
         }
+        let added = self.reached(&request, held);
+        if added.is_empty() {
+            return request;
+        }
+        request.with_entities(self, &added)
+    }
+
+    /// The held entities `request` reaches without carrying their data.
+    fn reached<'h>(&self, request: &Request, held: &'h HeldEntities) -> Vec<&'h Entity> {
         let texts = Texts::Local(&request.strings);
-        let uid = |key: EntityKey| Uid {
+        let uid = |key: EntityKey| UidRef {
             ty: EntityTypeId(key.ty()),
-            id: texts.text(self.strings(), key.id()).to_owned(),
+            id: texts.text(self.strings(), key.id()),
         };
-        let mut pending: Vec<Uid> = Vec::new();
-        let consider = |key: EntityKey, pending: &mut Vec<Uid>| {
+        let mut pending: Vec<UidRef<'_>> = Vec::new();
+        let mut consider = |key: EntityKey| {
             if request.entity(key).is_none() {
                 pending.push(uid(key));
             }
         };
-        consider(request.principal, &mut pending);
-        consider(request.resource, &mut pending);
+        consider(request.principal);
+        consider(request.resource);
         for value in &request.values {
             if let Val::Entity(key) = value {
-                consider(*key, &mut pending);
+                consider(*key);
             }
         }
         for parent in request.all_parents() {
-            consider(*parent, &mut pending);
+            consider(*parent);
         }
-        if pending.is_empty() {
-            return request;
-        }
-        let mut added: Vec<&Entity> = Vec::new();
-        let mut seen: std::collections::HashSet<Uid> = std::collections::HashSet::new();
+        let mut added: Vec<&'h Entity> = Vec::new();
+        let mut seen: HashSet<UidRef<'_>> = HashSet::new();
         while let Some(next) = pending.pop() {
-            if !seen.insert(next.clone()) {
+            if !seen.insert(next) {
                 continue;
             }
-            let Some(entity) = held.get(&next) else {
+            let Some(entity) = held.get_ref(next) else {
                 continue;
             };
             added.push(entity);
-            pending.extend(entity.parents.iter().cloned());
+            pending.extend(entity.parents.iter().map(UidRef::from));
             for value in entity.attrs.iter().flatten() {
                 entity_refs(value, &mut pending);
             }
         }
         // Entities the request itself has data for were never pending, but
         // a held entity may refer to one: keep the request's.
-        added.retain(|entity| !request_has(&request, self, &entity.uid));
-        if added.is_empty() {
-            return request;
-        }
-        request.with_entities(self, &added)
+        added.retain(|entity| !request_has(request, self, &entity.uid));
+        added
     }
 }
 
@@ -146,9 +176,9 @@ fn request_has(request: &Request, engine: &Engine, uid: &Uid) -> bool {
 }
 
 /// Every entity a value refers to.
-fn entity_refs(value: &Value, out: &mut Vec<Uid>) {
+fn entity_refs<'a>(value: &'a Value, out: &mut Vec<UidRef<'a>>) {
     match value {
-        Value::Entity(uid) => out.push(uid.clone()),
+        Value::Entity(uid) => out.push(UidRef::from(uid)),
         Value::Set(items) => items.iter().for_each(|v| entity_refs(v, out)),
         Value::Map(entries) => entries.iter().for_each(|(_, v)| entity_refs(v, out)),
         Value::Record(fields) => fields.iter().flatten().for_each(|v| entity_refs(v, out)),

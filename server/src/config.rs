@@ -38,6 +38,9 @@ pub struct Settings {
     pub admin_token_file: Option<PathBuf>,
     /// `text` or `json`.
     pub log_format: Option<LogFormat>,
+    /// Threads answering requests (the machine's cores by default). A
+    /// sidecar sharing its cores with the application may take fewer.
+    pub threads: Option<usize>,
     #[serde(default)]
     pub http: HttpSettings,
     #[serde(default)]
@@ -100,6 +103,8 @@ pub struct Resolved {
     pub entities: Option<PathBuf>,
     pub admin_token_file: Option<PathBuf>,
     pub log_format: LogFormat,
+    /// `None`: one per core.
+    pub threads: Option<usize>,
     pub http_addr: SocketAddr,
     pub limits: Limits,
     pub watch: bool,
@@ -163,6 +168,13 @@ impl Settings {
             })?),
             None => None,
         };
+        let threads = match text("REAPER_THREADS") {
+            Some(v) => Some(
+                v.parse()
+                    .map_err(|_| invalid("REAPER_THREADS", format!("`{v}` is not a number")))?,
+            ),
+            None => None,
+        };
         let watch = match text("REAPER_RELOAD_WATCH") {
             Some(v) => Some(parse_bool(&v).ok_or_else(|| {
                 invalid("REAPER_RELOAD_WATCH", format!("`{v}` is not true or false"))
@@ -174,6 +186,7 @@ impl Settings {
             entities: path("REAPER_ENTITIES"),
             admin_token_file: path("REAPER_ADMIN_TOKEN_FILE"),
             log_format,
+            threads,
             http: HttpSettings {
                 addr: text("REAPER_HTTP"),
                 max_body: text("REAPER_HTTP_MAX_BODY"),
@@ -197,6 +210,7 @@ impl Settings {
             entities: over.entities.or(self.entities),
             admin_token_file: over.admin_token_file.or(self.admin_token_file),
             log_format: over.log_format.or(self.log_format),
+            threads: over.threads.or(self.threads),
             http: HttpSettings {
                 addr: over.http.addr.or(self.http.addr),
                 max_body: over.http.max_body.or(self.http.max_body),
@@ -253,7 +267,11 @@ impl Settings {
             Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
             None => defaults.max_connections,
         };
+        if self.threads == Some(0) {
+            return Err(invalid("threads", "must be at least 1".to_owned()));
+        }
         Ok(Resolved {
+            threads: self.threads,
             policy: self.policy.ok_or(ConfigError::NoPolicy)?,
             entities: self.entities,
             admin_token_file: self.admin_token_file,

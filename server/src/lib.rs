@@ -129,6 +129,19 @@ pub async fn serve(
     let mut tasks = vec![tokio::spawn(
         Arc::clone(&shared.backend).maintain(shared.clock, stop.clone()),
     )];
+    tasks.push(tokio::spawn({
+        let metrics = shared.metrics.clone();
+        let mut stop = stop.clone();
+        async move {
+            let mut every = tokio::time::interval(Duration::from_secs(5));
+            loop {
+                tokio::select! {
+                    _ = stop.changed() => return,
+                    _ = every.tick() => metrics.upkeep(),
+                }
+            }
+        }
+    }));
     if config.watch {
         match watch::spawn_file_watch(Arc::clone(&shared), config.debounce, stop.clone()) {
             Ok(task) => tasks.push(task),

@@ -9,7 +9,7 @@
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use metrics::{counter, gauge, histogram};
+use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use reaper_runtime::Engine;
 use reaper_runtime::ratelimit::RateLimitResponse;
@@ -20,6 +20,62 @@ use crate::state::World;
 #[derive(Clone)]
 pub struct Metrics {
     handle: PrometheusHandle,
+    /// Handles registered once: the hot path only adds to atomics.
+    hot: std::sync::Arc<Hot>,
+}
+
+/// The metrics every request touches, by kind of decision.
+struct Hot {
+    decisions: [(Counter, Counter, Histogram); KINDS.len()],
+    forbid_errors: Counter,
+}
+
+/// Decision kinds, with the labels of their two results.
+const KINDS: [(&str, &str, &str); 4] = [
+    ("authorize", "allow", "deny"),
+    ("authzen", "allow", "deny"),
+    ("store", "allow", "deny"),
+    ("ratelimit", "ok", "over_limit"),
+];
+
+/// The counters of one rate limit, registered when its policy loads.
+#[derive(Debug, Clone)]
+pub struct LimitCounters {
+    hits: Counter,
+    over: Counter,
+    shadow_over: Counter,
+}
+
+impl LimitCounters {
+    /// The counters of every limit of every domain of `engine`'s policy.
+    pub fn for_policy(engine: &Engine) -> std::collections::HashMap<String, Vec<LimitCounters>> {
+        engine
+            .bundle()
+            .domains
+            .iter()
+            .map(|domain| {
+                let limits = domain
+                    .limits
+                    .iter()
+                    .map(|limit| {
+                        let labels = [
+                            ("domain", domain.name.clone()),
+                            ("limit", limit.spec.name.clone()),
+                        ];
+                        LimitCounters {
+                            hits: counter!("reaper_ratelimit_hits_total", &labels),
+                            over: counter!("reaper_ratelimit_over_limit_total", &labels),
+                            shadow_over: counter!(
+                                "reaper_ratelimit_shadow_over_limit_total",
+                                &labels
+                            ),
+                        }
+                    })
+                    .collect();
+                (domain.name.clone(), limits)
+            })
+            .collect()
+    }
 }
 
 impl std::fmt::Debug for Metrics {
@@ -50,46 +106,59 @@ impl Metrics {
                 Err(_) => PrometheusBuilder::new().build_recorder().handle(),
             }
         });
+        let hot = Hot {
+            decisions: KINDS.map(|(kind, yes, no)| {
+                (
+                    counter!("reaper_decisions_total", "kind" => kind, "result" => yes),
+                    counter!("reaper_decisions_total", "kind" => kind, "result" => no),
+                    histogram!("reaper_decision_duration_seconds", "kind" => kind),
+                )
+            }),
+            forbid_errors: counter!("reaper_forbid_errors_total"),
+        };
         Metrics {
             handle: handle.clone(),
+            hot: std::sync::Arc::new(hot),
         }
     }
 
+    fn kind(&self, kind: &str) -> &(Counter, Counter, Histogram) {
+        let index = KINDS.iter().position(|(k, _, _)| *k == kind).unwrap_or(0);
+        // `index` is a position in KINDS, which `decisions` mirrors.
+        &self.hot.decisions[index]
+    }
+
     pub fn decision(&self, kind: &'static str, allow: bool, took: Duration) {
-        let result = if allow { "allow" } else { "deny" };
-        counter!("reaper_decisions_total", "kind" => kind, "result" => result).increment(1);
-        histogram!("reaper_decision_duration_seconds", "kind" => kind).record(took.as_secs_f64());
+        let (yes, no, latency) = self.kind(kind);
+        if allow { yes } else { no }.increment(1);
+        latency.record(took.as_secs_f64());
     }
 
     /// A forbid failed at run time: it may have hidden a denial.
     pub fn forbid_error(&self) {
-        counter!("reaper_forbid_errors_total").increment(1);
+        self.hot.forbid_errors.increment(1);
     }
 
     pub fn rate_limit(
         &self,
-        engine: &Engine,
-        domain: &str,
+        limits: Option<&[LimitCounters]>,
         response: &RateLimitResponse,
         took: Duration,
     ) {
         let over = response.overall == reaper_runtime::ratelimit::Code::OverLimit;
-        counter!("reaper_decisions_total", "kind" => "ratelimit", "result" => if over { "over_limit" } else { "ok" })
-            .increment(1);
-        histogram!("reaper_decision_duration_seconds", "kind" => "ratelimit")
-            .record(took.as_secs_f64());
+        self.decision("ratelimit", !over, took);
+        let Some(limits) = limits else { return };
         for status in &response.statuses {
             for limit in &status.limits {
-                let labels = [
-                    ("domain", domain.to_owned()),
-                    ("limit", engine.limit_name(domain, limit.limit).to_owned()),
-                ];
-                counter!("reaper_ratelimit_hits_total", &labels).increment(1);
+                let Some(counters) = limits.get(limit.limit as usize) else {
+                    continue;
+                };
+                counters.hits.increment(1);
                 if !limit.allowed {
                     if limit.shadow {
-                        counter!("reaper_ratelimit_shadow_over_limit_total", &labels).increment(1);
+                        counters.shadow_over.increment(1);
                     } else {
-                        counter!("reaper_ratelimit_over_limit_total", &labels).increment(1);
+                        counters.over.increment(1);
                     }
                 }
             }
@@ -102,7 +171,7 @@ impl Metrics {
     }
 
     pub fn store(&self, operation: &'static str, result: &'static str) {
-        counter!("reaper_store_operations_total", "operation" => operation.to_owned(), "result" => result)
+        counter!("reaper_store_operations_total", "operation" => operation, "result" => result)
             .increment(1);
     }
 
@@ -118,9 +187,25 @@ impl Metrics {
         gauge!("reaper_entities").set(count as f64);
     }
 
-    pub fn http(&self, route: &str, status: u16) {
-        counter!("reaper_http_requests_total", "route" => route.to_owned(), "status" => status.to_string())
-            .increment(1);
+    /// One HTTP response; `route` is the matched route's pattern.
+    pub fn http(&self, route: &'static str, status: u16) {
+        let status: std::borrow::Cow<'static, str> = match status {
+            200 => "200".into(),
+            201 => "201".into(),
+            204 => "204".into(),
+            400 => "400".into(),
+            403 => "403".into(),
+            404 => "404".into(),
+            other => other.to_string().into(),
+        };
+        counter!("reaper_http_requests_total", "route" => route, "status" => status).increment(1);
+    }
+
+    /// Folds recorded histogram samples into their buckets. The exporter
+    /// keeps samples until then, so without this (or a scrape) they would
+    /// pile up: the server calls it every few seconds.
+    pub fn upkeep(&self) {
+        self.handle.run_upkeep();
     }
 
     /// The exposition text: what was recorded, the store's and counters'

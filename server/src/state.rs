@@ -37,6 +37,8 @@ pub struct World {
     pub held: HeldEntities,
     /// When this policy was loaded (ms since the epoch).
     pub loaded_at: u64,
+    /// Each domain's limits' counters, by limit index.
+    pub limit_metrics: std::collections::HashMap<String, Vec<crate::metrics::LimitCounters>>,
 }
 
 /// The outcome of the last reload attempt.
@@ -250,6 +252,7 @@ impl Shared {
             engine: world.engine.clone(),
             held,
             loaded_at: world.loaded_at,
+            limit_metrics: world.limit_metrics.clone(),
         };
         self.metrics.entities(next.held.len());
         self.world.store(Arc::new(next));
@@ -291,6 +294,7 @@ fn build_world(
         })?;
     Ok((
         World {
+            limit_metrics: crate::metrics::LimitCounters::for_policy(&engine),
             engine: Arc::new(engine),
             held,
             loaded_at: now,

@@ -36,6 +36,9 @@ pub struct Args {
     /// How to write logs (to stderr).
     #[arg(long, value_enum)]
     pub log_format: Option<LogFormatArg>,
+    /// Threads answering requests [default: one per core].
+    #[arg(long, value_name = "N")]
+    pub threads: Option<usize>,
     /// Do not watch the policy and entity files (reload with SIGHUP or the
     /// admin endpoint).
     #[arg(long)]
@@ -119,13 +122,14 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
         drain_timeout: resolved.drain_timeout,
         backend: None,
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| LoadError {
-            path: "runtime".into(),
-            reason: e.to_string(),
-        })?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = resolved.threads {
+        builder.worker_threads(threads);
+    }
+    let runtime = builder.enable_all().build().map_err(|e| LoadError {
+        path: "runtime".into(),
+        reason: e.to_string(),
+    })?;
     let addr = resolved.http_addr;
     runtime.block_on(async move {
         let http = tokio::net::TcpListener::bind(addr)
@@ -172,6 +176,7 @@ fn settings(args: &Args) -> Result<Settings, ConfigError> {
         policy: args.path.clone(),
         entities: args.entities.clone(),
         admin_token_file: args.admin_token_file.clone(),
+        threads: args.threads,
         log_format: args.log_format.map(|f| match f {
             LogFormatArg::Text => LogFormat::Text,
             LogFormatArg::Json => LogFormat::Json,

@@ -9,7 +9,8 @@ use reaper_lang::excerpt::excerpt;
 use reaper_lang::json::{self, kind};
 use reaper_lang::literal;
 use reaper_lang::request::{Limits, RequestError};
-use serde_json::{Map, Value as Json, json};
+use serde::Serialize;
+use serde_json::Value as Json;
 
 use super::{Code, Descriptor, Override, RateLimitRequest, RateLimitResponse, Unit};
 use crate::engine::Engine;
@@ -161,61 +162,110 @@ fn override_limit(json: &Json, path: &str) -> Result<Override, RequestError> {
 /// `code`, `current_limit`, `limit_remaining`, `duration_until_reset`),
 /// with Reaper's details: every applying limit and any that failed.
 pub fn encode(engine: &Engine, domain: &str, response: &RateLimitResponse) -> Json {
-    let statuses: Vec<Json> = response
-        .statuses
-        .iter()
-        .map(|status| {
-            let mut object = Map::new();
-            object.insert("code".into(), json!(code(status.code)));
-            if let Some(current) = status.current() {
-                let (requests_per_unit, unit) =
-                    Unit::envoy_rate(current.count, current.period_ms);
-                object.insert(
-                    "current_limit".into(),
-                    json!({
-                        "name": engine.limit_name(domain, current.limit),
-                        "requests_per_unit": requests_per_unit,
-                        "unit": unit.name(),
+    serde_json::to_value(Encoded::new(engine, domain, response)).unwrap_or(Json::Null)
+}
+
+/// [`encode`]'s JSON as bytes, written without building a tree (what a
+/// server sends).
+pub fn encode_to_vec(engine: &Engine, domain: &str, response: &RateLimitResponse) -> Vec<u8> {
+    serde_json::to_vec(&Encoded::new(engine, domain, response)).unwrap_or_default()
+}
+
+#[derive(Serialize)]
+struct Encoded<'a> {
+    overall_code: &'static str,
+    statuses: Vec<EncodedStatus<'a>>,
+    policy: &'a str,
+}
+
+#[derive(Serialize)]
+struct EncodedStatus<'a> {
+    code: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    current_limit: Option<CurrentLimit<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    limit_remaining: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    duration_until_reset: Option<String>,
+    limits: Vec<EncodedLimit<'a>>,
+    errors: Vec<EncodedError<'a>>,
+}
+
+#[derive(Serialize)]
+struct CurrentLimit<'a> {
+    name: &'a str,
+    requests_per_unit: u64,
+    unit: &'static str,
+}
+
+#[derive(Serialize)]
+struct EncodedLimit<'a> {
+    name: &'a str,
+    count: u64,
+    period: String,
+    shadow: bool,
+    allowed: bool,
+    remaining: u64,
+    reset: String,
+}
+
+#[derive(Serialize)]
+struct EncodedError<'a> {
+    limit: &'a str,
+    error: String,
+}
+
+impl<'a> Encoded<'a> {
+    fn new(engine: &'a Engine, domain: &str, response: &RateLimitResponse) -> Self {
+        let duration = |ms: u64| literal::format_duration(i64::try_from(ms).unwrap_or(i64::MAX));
+        let statuses = response
+            .statuses
+            .iter()
+            .map(|status| {
+                let current = status.current();
+                EncodedStatus {
+                    code: code(status.code),
+                    current_limit: current.map(|current| {
+                        let (requests_per_unit, unit) =
+                            Unit::envoy_rate(current.count, current.period_ms);
+                        CurrentLimit {
+                            name: engine.limit_name(domain, current.limit),
+                            requests_per_unit,
+                            unit: unit.name(),
+                        }
                     }),
-                );
-                object.insert("limit_remaining".into(), json!(current.remaining));
-                object.insert(
-                    "duration_until_reset".into(),
-                    json!(proto_duration(current.reset_ms)),
-                );
-            }
-            let limits: Vec<Json> = status
-                .limits
-                .iter()
-                .map(|l| {
-                    json!({
-                        "name": engine.limit_name(domain, l.limit),
-                        "count": l.count,
-                        "period": literal::format_duration(i64::try_from(l.period_ms).unwrap_or(i64::MAX)),
-                        "shadow": l.shadow,
-                        "allowed": l.allowed,
-                        "remaining": l.remaining,
-                        "reset": literal::format_duration(i64::try_from(l.reset_ms).unwrap_or(i64::MAX)),
-                    })
-                })
-                .collect();
-            object.insert("limits".into(), Json::Array(limits));
-            let errors: Vec<Json> = status
-                .errors
-                .iter()
-                .map(|(limit, error)| {
-                    json!({ "limit": engine.limit_name(domain, *limit), "error": error.to_string() })
-                })
-                .collect();
-            object.insert("errors".into(), Json::Array(errors));
-            Json::Object(object)
-        })
-        .collect();
-    json!({
-        "overall_code": code(response.overall),
-        "statuses": statuses,
-        "policy": engine.hash(),
-    })
+                    limit_remaining: current.map(|c| c.remaining),
+                    duration_until_reset: current.map(|c| proto_duration(c.reset_ms)),
+                    limits: status
+                        .limits
+                        .iter()
+                        .map(|l| EncodedLimit {
+                            name: engine.limit_name(domain, l.limit),
+                            count: l.count,
+                            period: duration(l.period_ms),
+                            shadow: l.shadow,
+                            allowed: l.allowed,
+                            remaining: l.remaining,
+                            reset: duration(l.reset_ms),
+                        })
+                        .collect(),
+                    errors: status
+                        .errors
+                        .iter()
+                        .map(|(limit, error)| EncodedError {
+                            limit: engine.limit_name(domain, *limit),
+                            error: error.to_string(),
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        Encoded {
+            overall_code: code(response.overall),
+            statuses,
+            policy: engine.hash(),
+        }
+    }
 }
 
 fn code(code: Code) -> &'static str {

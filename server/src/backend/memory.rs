@@ -107,20 +107,38 @@ impl Backend for MemoryBackend {
             let mut sweep = tokio::time::interval(SWEEP_EVERY);
             sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             let mut next_expiry = u64::MAX;
+            // Keys and counters dropped since memory was last given back,
+            // and since the last sweep tick.
+            let (mut freed, mut recent) = (0, 0);
             loop {
                 let expiry = tokio::time::sleep_until(clock.instant_at(next_expiry));
                 tokio::select! {
                     _ = stop.changed() => return,
                     _ = sweep.tick() => {
-                        self.counters.sweep_some(clock.now_ms(), SWEEP_BUDGET);
+                        let dropped = self.counters.sweep_some(clock.now_ms(), SWEEP_BUDGET).dropped;
+                        freed += dropped;
+                        recent += dropped;
+                        // Give memory back after a large purge, or once a
+                        // smaller one has settled.
+                        if freed >= super::trim::TRIM_AFTER || (freed > 0 && recent == 0) {
+                            super::trim::release_free_memory();
+                            freed = 0;
+                        }
+                        recent = 0;
                     }
                     () = expiry, if next_expiry != u64::MAX => {
-                        next_expiry = self.store.purge(clock.now_ms()).1;
+                        let (removed, next) = self.store.purge(clock.now_ms());
+                        freed += removed;
+                        recent += removed;
+                        next_expiry = next;
                     }
                     () = self.store.wake.notified() => {
                         // A write set an earlier deadline: purge what is due
                         // and sleep until the next one.
-                        next_expiry = self.store.purge(clock.now_ms()).1;
+                        let (removed, next) = self.store.purge(clock.now_ms());
+                        freed += removed;
+                        recent += removed;
+                        next_expiry = next;
                     }
                 }
             }
@@ -207,7 +225,8 @@ mod tests {
                 )
                 .unwrap();
         }
-        tokio::time::sleep(Duration::from_millis(1_001)).await;
+        // Reclaimed within a second of expiring.
+        tokio::time::sleep(Duration::from_millis(2_000)).await;
         assert_eq!(backend.namespaces()[0].keys, 1, "`a` is reclaimed");
         tokio::time::sleep(Duration::from_millis(59_000)).await;
         assert_eq!(backend.namespaces()[0].keys, 0);

@@ -10,6 +10,7 @@
 
 pub mod memory;
 pub mod store;
+mod trim;
 
 use std::future::Future;
 use std::pin::Pin;

@@ -5,25 +5,36 @@
 //! deadline, or until a write sets an earlier one). Limits are enforced,
 //! never met by evicting: a new key past `max_keys` is refused.
 //!
-//! Each namespace is split in shards, each a mutex around a hash map from
-//! key to entry and an ordered set of (expiry, key) — the purge reads the
-//! set from its front. Keys are shared (`Arc<str>`) between the two.
+//! Memory per key is kept near Redis's (about 100 bytes plus the key and
+//! the value; `docs/benchmarks.md` has the measurement):
+//!
+//! - each namespace is split in shards, each a mutex around a hash table
+//!   of 32-byte entries: one allocation holding the key then the value,
+//!   the key's length and the expiry;
+//! - expiry is indexed by a **wheel** of one-second buckets, each a list of
+//!   the 8-byte hashes of the keys that expire in it. An overwrite that
+//!   moves a key's expiry leaves its hash in the old bucket, where the
+//!   purge finds the key alive and drops the stale hash.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
+use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
 use super::{NamespaceStats, PutError, Stored};
 
 const SHARDS: usize = 16;
 
-/// Expired keys one purge pass removes from a shard before letting go of
-/// its lock, so requests never wait behind a long purge.
-const PURGE_BATCH: usize = 1_024;
+/// Hashes one purge step handles before letting go of a shard's lock, so
+/// requests never wait behind a long purge.
+const PURGE_BATCH: usize = 4_096;
+
+/// The wheel's bucket width.
+const BUCKET_MS: u64 = 1_000;
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -53,13 +64,26 @@ struct Namespace {
 
 #[derive(Default)]
 struct Shard {
-    entries: HashMap<Arc<str>, Entry>,
-    expiries: BTreeSet<(u64, Arc<str>)>,
+    table: HashTable<Entry>,
+    /// Expiry second → hashes of the keys expiring in it (some stale).
+    wheel: BTreeMap<u64, Vec<u64>>,
 }
 
 struct Entry {
-    value: Bytes,
+    /// The key, then the value.
+    data: Box<[u8]>,
+    key_len: u32,
     expires_at: u64,
+}
+
+impl Entry {
+    fn key(&self) -> &[u8] {
+        self.data.get(..self.key_len as usize).unwrap_or_default()
+    }
+
+    fn value(&self) -> &[u8] {
+        self.data.get(self.key_len as usize..).unwrap_or_default()
+    }
 }
 
 /// What a write asks for.
@@ -109,43 +133,38 @@ impl MemoryStore {
     /// The live value of `key`, if any.
     pub fn get(&self, namespace: &str, key: &str, now_ms: u64) -> Option<Stored> {
         let ns = self.namespace(namespace)?;
-        let shard = ns.shard(key).lock();
-        let entry = shard.entries.get(key)?;
+        let hash = ns.hash(key.as_bytes());
+        let shard = ns.shard(hash).lock();
+        let entry = shard.table.find(hash, |e| e.key() == key.as_bytes())?;
         (entry.expires_at > now_ms).then(|| Stored {
-            value: entry.value.clone(),
+            value: Bytes::copy_from_slice(entry.value()),
             expires_at: entry.expires_at,
         })
     }
 
     pub fn put(&self, put: Put<'_>, now_ms: u64) -> Result<(), PutError> {
         let ns = self.namespace_or_create(put.namespace);
+        let key = put.key.as_bytes();
+        let hash = ns.hash(key);
         let mut purged = false;
         loop {
-            let mut shard = ns.shard(put.key).lock();
-            let live = shard
-                .entries
-                .get(put.key)
-                .is_some_and(|e| e.expires_at > now_ms);
-            if put.create_only && live {
-                return Err(PutError::Exists);
-            }
-            let size = (put.key.len() + put.value.len()) as u64;
-            if let Some((key, old)) = shard.entries.get_key_value(put.key) {
+            let mut shard = ns.shard(hash).lock();
+            let Shard { table, wheel } = &mut *shard;
+            let size = (key.len() + put.value.len()) as u64;
+            if let Some(entry) = table.find_mut(hash, |e| e.key() == key) {
+                if put.create_only && entry.expires_at > now_ms {
+                    return Err(PutError::Exists);
+                }
                 // Replace in place: the key count does not change.
-                let (key, old_expiry, old_size) = (
-                    key.clone(),
-                    old.expires_at,
-                    (key.len() + old.value.len()) as u64,
-                );
-                shard.expiries.remove(&(old_expiry, key.clone()));
-                shard.expiries.insert((put.expires_at, key.clone()));
-                shard.entries.insert(
-                    key,
-                    Entry {
-                        value: put.value,
-                        expires_at: put.expires_at,
-                    },
-                );
+                let old_size = entry.data.len() as u64;
+                entry.data = join(key, &put.value);
+                if entry.expires_at / BUCKET_MS != put.expires_at / BUCKET_MS {
+                    wheel
+                        .entry(put.expires_at / BUCKET_MS)
+                        .or_default()
+                        .push(hash);
+                }
+                entry.expires_at = put.expires_at;
                 ns.bytes.fetch_sub(old_size, Ordering::Relaxed);
                 ns.bytes.fetch_add(size, Ordering::Relaxed);
                 drop(shard);
@@ -162,19 +181,23 @@ impl MemoryStore {
                 }
                 // Expired keys still count until purged: purge this
                 // namespace now, then try once more.
-                purge_namespace(&ns, now_ms, usize::MAX);
+                purge_namespace(&ns, now_ms, true);
                 purged = true;
                 continue;
             }
-            let key: Arc<str> = Arc::from(put.key);
-            shard.expiries.insert((put.expires_at, key.clone()));
-            shard.entries.insert(
-                key,
+            table.insert_unique(
+                hash,
                 Entry {
-                    value: put.value,
+                    data: join(key, &put.value),
+                    key_len: u32::try_from(key.len()).unwrap_or(u32::MAX),
                     expires_at: put.expires_at,
                 },
+                |e| ns.hash(e.key()),
             );
+            wheel
+                .entry(put.expires_at / BUCKET_MS)
+                .or_default()
+                .push(hash);
             ns.bytes.fetch_add(size, Ordering::Relaxed);
             drop(shard);
             self.note_deadline(put.expires_at);
@@ -187,14 +210,16 @@ impl MemoryStore {
         let Some(ns) = self.namespace(namespace) else {
             return false;
         };
-        let mut shard = ns.shard(key).lock();
-        let Some((key, entry)) = shard.entries.remove_entry(key) else {
+        let hash = ns.hash(key.as_bytes());
+        let mut shard = ns.shard(hash).lock();
+        let Ok(found) = shard.table.find_entry(hash, |e| e.key() == key.as_bytes()) else {
             return false;
         };
-        shard.expiries.remove(&(entry.expires_at, key.clone()));
+        // Its hash stays in the wheel until its bucket is purged.
+        let (entry, _) = found.remove();
         ns.keys.fetch_sub(1, Ordering::AcqRel);
         ns.bytes
-            .fetch_sub((key.len() + entry.value.len()) as u64, Ordering::Relaxed);
+            .fetch_sub(entry.data.len() as u64, Ordering::Relaxed);
         entry.expires_at > now_ms
     }
 
@@ -205,8 +230,9 @@ impl MemoryStore {
         }
     }
 
-    /// Removes keys expired at `now_ms`; returns how many, and the earliest
-    /// expiry left (`u64::MAX` if none).
+    /// Removes keys expired at `now_ms` whose wheel second is over (so a
+    /// key is reclaimed within a second of its expiry); returns how many,
+    /// and when to purge next (`u64::MAX`: nothing held).
     pub fn purge(&self, now_ms: u64) -> (usize, u64) {
         // Writes from now on lower the deadline again; the scan below finds
         // every earlier one.
@@ -215,7 +241,7 @@ impl MemoryStore {
         let mut removed = 0;
         let mut next = u64::MAX;
         for ns in namespaces {
-            let (n, deadline) = purge_namespace(&ns, now_ms, PURGE_BATCH);
+            let (n, deadline) = purge_namespace(&ns, now_ms, false);
             removed += n;
             next = next.min(deadline);
         }
@@ -239,50 +265,129 @@ impl MemoryStore {
     }
 }
 
+/// The key and the value in one allocation.
+fn join(key: &[u8], value: &[u8]) -> Box<[u8]> {
+    let mut data = Vec::with_capacity(key.len() + value.len());
+    data.extend_from_slice(key);
+    data.extend_from_slice(value);
+    data.into_boxed_slice()
+}
+
 impl Namespace {
-    fn shard(&self, key: &str) -> &Mutex<Shard> {
-        let index = (self.hasher.hash_one(key) as usize) % self.shards.len();
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn shard(&self, hash: u64) -> &Mutex<Shard> {
+        // Bits the table itself does not use (it takes the low bits for the
+        // position and the top seven as a tag).
+        let index = ((hash >> 40) as usize) % self.shards.len();
         // `index` is reduced modulo the length.
         &self.shards[index]
     }
 }
 
-/// Removes expired keys of every shard of `ns`, at most `batch` per shard
-/// per lock; the earliest expiry left.
-fn purge_namespace(ns: &Namespace, now_ms: u64, batch: usize) -> (usize, u64) {
+/// Removes the expired keys of `ns` whose wheel buckets are past; with
+/// `exact`, also those expired in the current second. Returns how many, and
+/// when the next bucket is past.
+fn purge_namespace(ns: &Namespace, now_ms: u64, exact: bool) -> (usize, u64) {
     let mut removed = 0;
     let mut next = u64::MAX;
     for shard in ns.shards.iter() {
         loop {
-            let mut shard = shard.lock();
-            let mut done = 0;
-            while done < batch {
-                let Some(first) = shard.expiries.first() else {
-                    break;
-                };
-                if first.0 > now_ms {
-                    break;
-                }
-                let Some((_, key)) = shard.expiries.pop_first() else {
-                    break;
-                };
-                if let Some(entry) = shard.entries.remove(&key) {
-                    ns.keys.fetch_sub(1, Ordering::AcqRel);
-                    ns.bytes
-                        .fetch_sub((key.len() + entry.value.len()) as u64, Ordering::Relaxed);
-                }
-                done += 1;
+            let mut guard = shard.lock();
+            let (n, step) = purge_step(ns, &mut guard, now_ms);
+            removed += n;
+            let Step::Done(deadline) = step else {
+                // A batch was done: let writers in, then go on.
+                continue;
+            };
+            next = next.min(deadline);
+            let Shard { table, wheel } = &mut *guard;
+            if exact {
+                removed += purge_current(ns, table, wheel, now_ms);
             }
-            removed += done;
-            let first = shard.expiries.first().map_or(u64::MAX, |(at, _)| *at);
-            if done < batch || first > now_ms {
-                next = next.min(first);
-                break;
+            // Give memory back once most of the table is empty.
+            if table.len() < table.capacity() / 4 {
+                table.shrink_to_fit(|e| ns.hash(e.key()));
             }
-            // A full batch: let writers in, then go on.
+            break;
         }
     }
     (removed, next)
+}
+
+enum Step {
+    /// A batch was done; more may be due.
+    More,
+    /// Nothing more is due; when the next bucket is past.
+    Done(u64),
+}
+
+/// The last millisecond a bucket covers: once the clock reads it, every
+/// key of the bucket has expired.
+fn bucket_end(second: u64) -> u64 {
+    second * BUCKET_MS + (BUCKET_MS - 1)
+}
+
+/// Removes the keys of up to [`PURGE_BATCH`] hashes of past buckets.
+fn purge_step(ns: &Namespace, shard: &mut Shard, now_ms: u64) -> (usize, Step) {
+    let Shard { table, wheel } = shard;
+    let mut removed = 0;
+    let mut budget = PURGE_BATCH;
+    while let Some(mut bucket) = wheel.first_entry() {
+        let second = *bucket.key();
+        if bucket_end(second) > now_ms {
+            return (removed, Step::Done(bucket_end(second)));
+        }
+        let hashes = bucket.get_mut();
+        let take = hashes.len().min(budget);
+        let batch = hashes.split_off(hashes.len() - take);
+        if hashes.is_empty() {
+            bucket.remove();
+        }
+        budget -= take;
+        for hash in batch {
+            removed += remove_expired(ns, table, hash, now_ms);
+        }
+        if budget == 0 {
+            return (removed, Step::More);
+        }
+    }
+    (removed, Step::Done(u64::MAX))
+}
+
+/// Removes the expired keys of the current (not yet past) second, leaving
+/// its bucket in place.
+fn purge_current(
+    ns: &Namespace,
+    table: &mut HashTable<Entry>,
+    wheel: &BTreeMap<u64, Vec<u64>>,
+    now_ms: u64,
+) -> usize {
+    let Some(hashes) = wheel.get(&(now_ms / BUCKET_MS)) else {
+        return 0;
+    };
+    hashes
+        .iter()
+        .map(|hash| remove_expired(ns, table, *hash, now_ms))
+        .sum()
+}
+
+/// Removes the expired keys with this hash (there may be none: the hash
+/// may be stale, its key deleted or written again with a later expiry).
+fn remove_expired(ns: &Namespace, table: &mut HashTable<Entry>, hash: u64, now_ms: u64) -> usize {
+    let mut removed = 0;
+    while let Ok(found) =
+        table.find_entry(hash, |e| e.expires_at <= now_ms && ns.hash(e.key()) == hash)
+    {
+        let (entry, _) = found.remove();
+        ns.keys.fetch_sub(1, Ordering::AcqRel);
+        ns.bytes
+            .fetch_sub(entry.data.len() as u64, Ordering::Relaxed);
+        removed += 1;
+    }
+    removed
 }
 
 #[cfg(test)]
@@ -308,7 +413,9 @@ mod tests {
         assert!(store.get("ns", "k", 1_000).is_none());
         // Still held until purged, then gone.
         assert_eq!(store.stats()[0].keys, 1);
-        assert_eq!(store.purge(1_000), (1, u64::MAX));
+        // Its second (1,000–1,999 ms) is not over yet.
+        assert_eq!(store.purge(1_000), (0, 1_999));
+        assert_eq!(store.purge(1_999), (1, u64::MAX));
         assert_eq!(store.stats()[0].keys, 0);
         assert_eq!(store.stats()[0].bytes, 0);
     }
@@ -343,14 +450,51 @@ mod tests {
     }
 
     #[test]
-    fn purge_reports_the_next_deadline_and_delete_says_whether_it_was_live() {
+    fn purge_reclaims_past_seconds_and_reports_when_the_next_one_ends() {
         let store = MemoryStore::new();
         store.put(put("a", "1", 10), 0).unwrap();
-        store.put(put("b", "2", 20), 0).unwrap();
-        assert_eq!(store.purge(5), (0, 10));
-        assert_eq!(store.purge(10), (1, 20));
+        store.put(put("b", "2", 1_020), 0).unwrap();
+        store.put(put("c", "3", 2_500), 0).unwrap();
+        assert_eq!(store.purge(5), (0, 999));
+        assert_eq!(store.purge(999), (1, 1_999));
         assert!(store.delete("ns", "b", 15));
         assert!(!store.delete("ns", "b", 15));
-        assert_eq!(store.purge(100), (0, u64::MAX));
+        assert_eq!(store.purge(2_000), (0, 2_999));
+        // An overwrite moves `c` later: its old bucket holds a stale hash.
+        store.put(put("c", "3", 9_000), 100).unwrap();
+        assert_eq!(store.purge(3_000), (0, 9_999));
+        assert_eq!(store.get("ns", "c", 3_000).unwrap().value, "3");
+        assert_eq!(store.purge(9_999), (1, u64::MAX));
+        assert_eq!(store.stats()[0].keys, 0);
+    }
+
+    /// Many keys, many seconds, overwrites and deletes: after a purge at
+    /// any time, exactly the live keys remain.
+    #[test]
+    fn purges_keep_exactly_the_live_keys() {
+        let store = MemoryStore::new();
+        let mut expected: std::collections::HashMap<String, u64> = Default::default();
+        for i in 0..20_000u64 {
+            let key = format!("k{}", i % 7_000);
+            let expires_at = 1_000 + (i * 7_919) % 30_000;
+            store.put(put(&key, "v", expires_at), 0).unwrap();
+            expected.insert(key, expires_at);
+            if i % 13 == 0 {
+                let gone = format!("k{}", (i * 31) % 7_000);
+                store.delete("ns", &gone, 0);
+                expected.remove(&gone);
+            }
+        }
+        for now in [0, 999, 1_000, 5_555, 12_000, 12_001, 29_999, 31_000] {
+            store.purge(now);
+            // Past seconds are reclaimed; the current one's expired keys
+            // may still be held, but are never returned.
+            expected.retain(|_, at| bucket_end(*at / BUCKET_MS) > now);
+            assert_eq!(store.stats()[0].keys, expected.len() as u64, "at {now}");
+            for (key, at) in &expected {
+                let live = (*at > now).then_some(*at);
+                assert_eq!(store.get("ns", key, now).map(|s| s.expires_at), live);
+            }
+        }
     }
 }

@@ -36,6 +36,13 @@ pub struct RuleError {
     pub error: String,
 }
 
+/// A decision and its id.
+#[derive(Debug)]
+pub struct Decided {
+    pub decision: Decision,
+    pub id: String,
+}
+
 /// Decides a prepared request, records the metrics, and says it as the
 /// API does.
 pub fn decide(
@@ -44,16 +51,23 @@ pub fn decide(
     request: &Request,
     kind: &'static str,
 ) -> DecisionBody {
+    body(engine, &decide_only(shared, engine, request, kind))
+}
+
+/// Decides a prepared request and records the metrics; a forbid that
+/// failed is logged and counted here, whatever the caller answers.
+pub fn decide_only(
+    shared: &Shared,
+    engine: &Engine,
+    request: &Request,
+    kind: &'static str,
+) -> Decided {
     let started = std::time::Instant::now();
     let decision = engine.authorize(request);
     shared
         .metrics
         .decision(kind, decision.allow, started.elapsed());
-    body(shared, engine, &decision)
-}
-
-fn body(shared: &Shared, engine: &Engine, decision: &Decision) -> DecisionBody {
-    let decision_id = shared.ids.next(shared.clock.now_ms());
+    let id = shared.ids.next(shared.clock.now_ms());
     let forbid_failed = decision.errors.iter().any(|(rule, _)| {
         engine
             .bundle()
@@ -66,7 +80,7 @@ fn body(shared: &Shared, engine: &Engine, decision: &Decision) -> DecisionBody {
         shared.metrics.forbid_error();
         for (rule, error) in &decision.errors {
             tracing::warn!(
-                decision_id = %decision_id,
+                decision_id = %id,
                 rule = engine.rule_id(*rule),
                 error = %error,
                 allow = decision.allow,
@@ -74,6 +88,12 @@ fn body(shared: &Shared, engine: &Engine, decision: &Decision) -> DecisionBody {
             );
         }
     }
+    Decided { decision, id }
+}
+
+/// A decision as the API says it.
+pub fn body(engine: &Engine, decided: &Decided) -> DecisionBody {
+    let decision = &decided.decision;
     DecisionBody {
         decision: if decision.allow { "allow" } else { "deny" },
         reasons: decision
@@ -90,7 +110,7 @@ fn body(shared: &Shared, engine: &Engine, decision: &Decision) -> DecisionBody {
             })
             .collect(),
         policy: engine.hash().to_owned(),
-        decision_id,
+        decision_id: decided.id.clone(),
     }
 }
 

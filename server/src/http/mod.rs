@@ -120,11 +120,36 @@ async fn observe(
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map_or("unmatched", |p| p.as_str())
-        .to_owned();
+        .map_or("unmatched", |p| static_route(p.as_str()));
     let response = next.run(request).await;
-    shared.metrics.http(&route, response.status().as_u16());
+    shared.metrics.http(route, response.status().as_u16());
     response
+}
+
+/// Every route pattern, so metric labels need no allocation.
+const ROUTES: &[&str] = &[
+    "/v1/authorize",
+    "/v1/authorize/batch",
+    "/access/v1/evaluation",
+    "/access/v1/evaluations",
+    "/v1/ratelimit",
+    "/v1/store/{namespace}/{key}",
+    "/v1/status",
+    "/v1/admin/reload",
+    "/v1/admin/entities",
+    "/v1/admin/entities/{type}/{id}",
+    "/health/live",
+    "/health/ready",
+    "/metrics",
+    "/v1/openapi.json",
+];
+
+fn static_route(path: &str) -> &'static str {
+    ROUTES
+        .iter()
+        .find(|r| **r == path)
+        .copied()
+        .unwrap_or("other")
 }
 
 async fn not_found() -> ApiError {

@@ -10,12 +10,12 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 use reaper_runtime::Engine;
-use reaper_runtime::ratelimit::{Code, RateLimitError, RateLimitRequest, RateLimitResponse, json};
+use reaper_runtime::ratelimit::{RateLimitError, RateLimitRequest, RateLimitResponse, json};
 use serde_json::json;
 
 use super::{ApiError, Body, POLICY, header_value, json_response};
 use crate::backend::BackendError;
-use crate::state::Shared;
+use crate::state::{Shared, World};
 
 /// Why a rate-limit decision could not be made.
 #[derive(Debug)]
@@ -24,23 +24,28 @@ pub enum Refused {
     Backend(BackendError),
 }
 
-/// Counts `request` and decides, in `engine`'s policy, through the
-/// backend. An unknown domain answers OK for every descriptor (as
-/// lyft/ratelimit does) and is counted in a metric.
+/// What a rate-limit request got.
+#[derive(Debug)]
+pub enum Outcome {
+    Decided(RateLimitResponse),
+    /// The policy declares no such domain: OK for every descriptor, as
+    /// lyft/ratelimit answers (and counted in a metric).
+    UnknownDomain,
+}
+
+/// Counts `request` and decides, in `world`'s policy, through the backend.
 pub async fn decide(
     shared: &Shared,
-    engine: &Engine,
+    world: &World,
     request: &RateLimitRequest,
-) -> Result<RateLimitResponse, Refused> {
+) -> Result<Outcome, Refused> {
+    let engine = &world.engine;
     let started = std::time::Instant::now();
     let plan = match engine.plan_rate_limit(request) {
         Ok(plan) => plan,
         Err(RateLimitError::UnknownDomain(domain)) => {
             shared.metrics.unknown_domain(&domain);
-            return Ok(RateLimitResponse {
-                overall: Code::Ok,
-                statuses: Vec::new(),
-            });
+            return Ok(Outcome::UnknownDomain);
         }
     };
     let now = shared.clock.now_ms();
@@ -50,10 +55,12 @@ pub async fn decide(
         .await
         .map_err(Refused::Backend)?;
     let response = Engine::complete_rate_limit(plan, hits);
-    shared
-        .metrics
-        .rate_limit(engine, &request.domain, &response, started.elapsed());
-    Ok(response)
+    shared.metrics.rate_limit(
+        world.limit_metrics.get(&request.domain).map(Vec::as_slice),
+        &response,
+        started.elapsed(),
+    );
+    Ok(Outcome::Decided(response))
 }
 
 /// Count the hits of an Envoy rate-limit request and decide.
@@ -77,7 +84,7 @@ pub async fn rate_limit(
         .map_err(|e| ApiError::request(&e))?;
     let world = shared.world();
     let engine = &world.engine;
-    let response = decide(&shared, engine, &request)
+    let outcome = decide(&shared, &world, &request)
         .await
         .map_err(|refused| match refused {
             Refused::Backend(e) => ApiError::new(
@@ -86,18 +93,17 @@ pub async fn rate_limit(
                 e.to_string(),
             ),
         })?;
-    let out = if response.statuses.is_empty() && !request.descriptors.is_empty() {
-        // An unknown domain: OK for each descriptor, as lyft/ratelimit says.
-        json!({
+    let out = match outcome {
+        Outcome::Decided(response) => json::encode_to_vec(engine, &request.domain, &response),
+        Outcome::UnknownDomain => serde_json::to_vec(&json!({
             "overall_code": "OK",
             "statuses": request.descriptors.iter().map(|_| json!({ "code": "OK" })).collect::<Vec<_>>(),
             "policy": engine.hash(),
             "unknown_domain": true,
-        })
-    } else {
-        json::encode(engine, &request.domain, &response)
+        }))
+        .unwrap_or_default(),
     };
-    let mut http = json_response(StatusCode::OK, serde_json::to_vec(&out).unwrap_or_default());
+    let mut http = json_response(StatusCode::OK, out);
     http.headers_mut()
         .insert(POLICY, header_value(engine.hash()));
     Ok(http)

@@ -15,9 +15,8 @@ use axum::response::{IntoResponse, Response};
 use reaper_lang::limits::StoreSpec;
 use reaper_lang::literal;
 use serde::Deserialize;
-use serde_json::{Map, Value as Json, json};
 
-use super::authorize::{DecisionBody, decide, prepare};
+use super::authorize::{Decided, body, decide_only, prepare};
 use super::{ApiError, Body, DECISION_ID, POLICY, header_value};
 use crate::backend::{Put, PutError};
 use crate::state::{Shared, World};
@@ -107,7 +106,7 @@ pub async fn get(
         "x-reaper-ttl-ms",
         header_value(&stored.expires_at.saturating_sub(now).to_string()),
     );
-    tag(out, &decision);
+    tag(out, &world, &decision);
     Ok(response)
 }
 
@@ -215,7 +214,9 @@ pub async fn put(
             Put {
                 namespace: &namespace,
                 key: &key,
-                value: body.0,
+                // A copy: the body may be a slice of a much larger read buffer,
+                // which storing it would keep alive for the whole TTL.
+                value: bytes::Bytes::copy_from_slice(&body.0),
                 expires_at,
                 create_only,
                 max_keys: spec.max_keys,
@@ -234,7 +235,7 @@ pub async fn put(
                     i64::try_from(expires_at).unwrap_or(i64::MAX),
                 )),
             );
-            tag(out, &decision);
+            tag(out, &world, &decision);
             Ok(response)
         }
         Err(PutError::Exists) => {
@@ -319,7 +320,7 @@ pub async fn delete(
         ));
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
-    tag(response.headers_mut(), &decision);
+    tag(response.headers_mut(), &world, &decision);
     Ok(response)
 }
 
@@ -333,9 +334,9 @@ fn store_spec<'w>(world: &'w World, namespace: &str) -> Result<&'w StoreSpec, Ap
     })
 }
 
-fn tag(headers: &mut HeaderMap, decision: &DecisionBody) {
-    headers.insert(DECISION_ID, header_value(&decision.decision_id));
-    headers.insert(POLICY, header_value(&decision.policy));
+fn tag(headers: &mut HeaderMap, world: &World, decided: &Decided) {
+    headers.insert(DECISION_ID, header_value(&decided.id));
+    headers.insert(POLICY, header_value(world.engine.hash()));
 }
 
 /// Authorizes a store access; a denial is a 403 carrying the decision.
@@ -347,61 +348,14 @@ fn authorize(
     namespace: &str,
     key: &str,
     write: Option<(u64, usize)>,
-) -> Result<DecisionBody, ApiError> {
-    let principal = principal(headers)?;
-    let mut context = match headers.get(CONTEXT) {
-        None => Map::new(),
-        Some(value) => {
-            let text = value.to_str().map_err(|_| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_request",
-                    "the context header is not text",
-                )
-                .with_field(CONTEXT)
-            })?;
-            match serde_json::from_str::<Json>(text) {
-                Ok(Json::Object(map)) => map,
-                Ok(_) => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_request",
-                        "the context header holds a JSON object of context fields",
-                    )
-                    .with_field(CONTEXT));
-                }
-                Err(e) => {
-                    return Err(ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "malformed_json",
-                        format!("malformed JSON in the context header: {e}"),
-                    )
-                    .with_field(CONTEXT));
-                }
-            }
-        }
-    };
-    context.insert("key".into(), json!(key));
-    if let Some((ttl_ms, size)) = write {
-        context.insert(
-            "ttl".into(),
-            json!(literal::format_duration(
-                i64::try_from(ttl_ms).unwrap_or(i64::MAX)
-            )),
-        );
-        context.insert("size".into(), json!(size));
+) -> Result<Decided, ApiError> {
+    let request = store_request(headers, action, namespace, key, write)?;
+    let prepared = prepare(world, &request)?;
+    let decided = decide_only(shared, &world.engine, &prepared, "store");
+    if decided.decision.allow {
+        return Ok(decided);
     }
-    let request = json!({
-        "principal": principal,
-        "action": action,
-        "resource": { "type": "Store", "id": namespace },
-        "context": context,
-    });
-    let prepared = prepare(world, &request.to_string())?;
-    let decision = decide(shared, &world.engine, &prepared, "store");
-    if decision.decision == "allow" {
-        return Ok(decision);
-    }
+    let decision = body(&world.engine, &decided);
     shared
         .metrics
         .store(action.trim_start_matches("store."), "denied");
@@ -421,8 +375,95 @@ fn authorize(
     Err(ApiError::denied(error, decision))
 }
 
+/// The authorization request of a store access, as JSON text: the
+/// principal header as the principal, the context header's fields plus
+/// `key` (and for writes `ttl` and `size`) as the context. Written
+/// directly (no JSON tree): this runs on every store call. The context
+/// header is checked to be one JSON object first; a field it repeats
+/// (`key`) is refused by the decoder, which refuses repeated keys.
+fn store_request(
+    headers: &HeaderMap,
+    action: &str,
+    namespace: &str,
+    key: &str,
+    write: Option<(u64, usize)>,
+) -> Result<String, ApiError> {
+    let invalid = |code, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message).with_field(CONTEXT)
+    };
+    let fields = match headers.get(CONTEXT) {
+        None => "",
+        Some(value) => {
+            let text = value
+                .to_str()
+                .map_err(|_| invalid("invalid_request", "the context header is not text".into()))?
+                .trim();
+            serde_json::from_str::<&serde_json::value::RawValue>(text).map_err(|e| {
+                invalid(
+                    "malformed_json",
+                    format!("malformed JSON in the context header: {e}"),
+                )
+            })?;
+            let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) else {
+                return Err(invalid(
+                    "invalid_request",
+                    "the context header holds a JSON object of context fields".into(),
+                ));
+            };
+            inner.trim()
+        }
+    };
+    let mut out = String::with_capacity(160 + fields.len() + key.len());
+    out.push_str("{\"principal\":");
+    out.push_str(&principal(headers)?);
+    out.push_str(",\"action\":");
+    push_json_string(&mut out, action);
+    out.push_str(",\"resource\":{\"type\":\"Store\",\"id\":");
+    push_json_string(&mut out, namespace);
+    out.push_str("},\"context\":{");
+    if !fields.is_empty() {
+        out.push_str(fields);
+        out.push(',');
+    }
+    out.push_str("\"key\":");
+    push_json_string(&mut out, key);
+    if let Some((ttl_ms, size)) = write {
+        out.push_str(",\"ttl\":");
+        push_json_string(
+            &mut out,
+            &literal::format_duration(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
+        );
+        out.push_str(",\"size\":");
+        out.push_str(&size.to_string());
+    }
+    out.push_str("}}");
+    Ok(out)
+}
+
+fn push_json_string(out: &mut String, text: &str) {
+    // Writing JSON into a String cannot fail.
+    let _ = serde_json::to_writer(string_writer(out), text);
+}
+
+/// A `std::io::Write` over a `String` that only ever receives serde_json's
+/// output, which is UTF-8.
+fn string_writer(out: &mut String) -> impl std::io::Write + '_ {
+    struct Writer<'a>(&'a mut String);
+    impl std::io::Write for Writer<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
+            self.0.push_str(text);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    Writer(out)
+}
+
 /// The principal header as an entity reference in request JSON.
-fn principal(headers: &HeaderMap) -> Result<Json, ApiError> {
+fn principal(headers: &HeaderMap) -> Result<String, ApiError> {
     let missing = || {
         ApiError::new(
             StatusCode::BAD_REQUEST,
@@ -438,14 +479,17 @@ fn principal(headers: &HeaderMap) -> Result<Json, ApiError> {
         .map_err(|_| missing())?
         .trim();
     if text.starts_with('{') {
-        return serde_json::from_str(text).map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_REQUEST,
-                "malformed_json",
-                format!("malformed JSON in the principal header: {e}"),
-            )
-            .with_field(PRINCIPAL)
-        });
+        // Checked here so that the error names the header.
+        return serde_json::from_str::<&serde_json::value::RawValue>(text)
+            .map(|raw| raw.get().to_owned())
+            .map_err(|e| {
+                ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    "malformed_json",
+                    format!("malformed JSON in the principal header: {e}"),
+                )
+                .with_field(PRINCIPAL)
+            });
     }
     let Some((ty, id)) = text.split_once("::") else {
         return Err(missing());
@@ -458,5 +502,11 @@ fn principal(headers: &HeaderMap) -> Result<Json, ApiError> {
         )
         .with_field(PRINCIPAL)
     })?;
-    Ok(json!({ "type": ty, "id": id }))
+    let mut out = String::with_capacity(24 + ty.len() + id.len());
+    out.push_str("{\"type\":");
+    push_json_string(&mut out, ty);
+    out.push_str(",\"id\":");
+    push_json_string(&mut out, &id);
+    out.push('}');
+    Ok(out)
 }
