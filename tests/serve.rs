@@ -309,6 +309,41 @@ fn sigterm_drains_in_flight_requests_then_exits_cleanly() {
     assert!(logs.contains("shutting down"), "{logs}");
 }
 
+/// Past `http.max_connections`, a new connection waits until one closes.
+#[test]
+fn connections_past_the_cap_wait_for_one_to_close() {
+    let dir = scratch("serve-connection-cap");
+    write(&dir, "policy.reaper", probe_policy(true));
+    let mut command = common::reaper(&dir);
+    command
+        .args([
+            "serve",
+            "policy.reaper",
+            "--http",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--no-watch",
+        ])
+        .env("REAPER_HTTP_MAX_CONNECTIONS", "2");
+    let server = Server::spawn(command);
+    let mut first = server.client();
+    let mut second = server.client();
+    assert_eq!(first.post_json("/v1/authorize", PROBE).status, 200);
+    assert_eq!(second.post_json("/v1/authorize", PROBE).status, 200);
+    // The kernel takes the third connection, but the server does not.
+    let mut third = server.client();
+    third.set_read_timeout(Duration::from_millis(500));
+    third.write_head("POST", "/v1/authorize", &[], PROBE.len());
+    third.write_raw(PROBE.as_bytes());
+    assert!(third.try_read_response().is_err(), "answered past the cap");
+    drop(first);
+    third.set_read_timeout(Duration::from_secs(30));
+    let response = third.read_response();
+    assert_eq!(response.status, 200);
+    assert_eq!(second.post_json("/v1/authorize", PROBE).status, 200);
+}
+
 #[test]
 fn bad_configuration_and_broken_policies_are_refused_at_start() {
     let dir = scratch("serve-bad-config");

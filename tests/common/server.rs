@@ -149,6 +149,10 @@ impl Client {
         }
     }
 
+    pub fn set_read_timeout(&mut self, timeout: Duration) {
+        self.stream.get_ref().set_read_timeout(Some(timeout)).ok();
+    }
+
     pub fn send(
         &mut self,
         method: &str,

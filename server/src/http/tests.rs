@@ -304,6 +304,26 @@ async fn oversized_bodies_get_413() {
     assert_eq!(reply.json()["error"]["code"], "body_too_large");
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_request_not_answered_in_time_gets_408() {
+    let limits = Limits {
+        request_timeout: std::time::Duration::from_secs(2),
+        ..Limits::default()
+    };
+    let h = harness_with(POLICY, None, limits, Clock::system());
+    // A body that never ends: the handler waits for it until the timeout.
+    let stalled = futures_util::stream::pending::<Result<Bytes, std::io::Error>>();
+    let reply = call(
+        &h.app,
+        Method::POST,
+        "/v1/authorize",
+        &[],
+        Body::from_stream(stalled),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::REQUEST_TIMEOUT);
+}
+
 #[tokio::test]
 async fn a_batch_answers_each_request_in_order_and_a_bad_one_fails_alone() {
     let h = harness();
