@@ -344,6 +344,46 @@ fn connections_past_the_cap_wait_for_one_to_close() {
     assert_eq!(second.post_json("/v1/authorize", PROBE).status, 200);
 }
 
+/// A client that connects and sends nothing (or trickles a request) is
+/// closed after `http.idle_timeout`, so it cannot hold a place under the
+/// connection cap.
+#[test]
+fn silent_connections_are_closed_after_the_idle_timeout() {
+    let dir = scratch("serve-idle");
+    write(&dir, "policy.reaper", probe_policy(true));
+    let mut command = common::reaper(&dir);
+    command
+        .args([
+            "serve",
+            "policy.reaper",
+            "--http",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--no-watch",
+        ])
+        .env("REAPER_HTTP_MAX_CONNECTIONS", "1")
+        .env("REAPER_HTTP_REQUEST_TIMEOUT", "300ms")
+        .env("REAPER_HTTP_IDLE_TIMEOUT", "300ms");
+    let server = Server::spawn(command);
+    let mut silent = std::net::TcpStream::connect(server.addr).unwrap();
+    std::io::Write::write_all(&mut silent, b"POST /v1/authorize HTTP/1.1\r\n").unwrap();
+    // The only place is taken until the silent client is closed.
+    let mut client = server.client();
+    let response = client.post_json("/v1/authorize", PROBE);
+    assert_eq!(response.status, 200);
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = std::io::Read::read_to_end(&mut silent, &mut rest);
+    assert!(
+        rest.is_empty() || rest.starts_with(b"HTTP/1.1 408"),
+        "{}",
+        String::from_utf8_lossy(&rest)
+    );
+}
+
 #[test]
 fn bad_configuration_and_broken_policies_are_refused_at_start() {
     let dir = scratch("serve-bad-config");

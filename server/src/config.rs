@@ -58,6 +58,9 @@ pub struct HttpSettings {
     /// A duration in policy syntax: `5s`.
     pub request_timeout: Option<String>,
     pub max_connections: Option<u64>,
+    /// A connection that sends nothing for this long is closed (a
+    /// half-sent request included): `60s`.
+    pub idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -65,7 +68,8 @@ pub struct HttpSettings {
 pub struct ReloadSettings {
     /// Watch the policy and entity files and reload when they change.
     pub watch: Option<bool>,
-    /// How long the files must stay quiet before a reload: `250ms`.
+    /// How long after a change the reload happens, so that an editor's
+    /// burst of writes makes one reload: `250ms`.
     pub debounce: Option<String>,
 }
 
@@ -118,6 +122,7 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     pub max_connections: usize,
+    pub idle_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -126,6 +131,7 @@ impl Default for Limits {
             max_body_bytes: 1 << 20,
             request_timeout: Duration::from_secs(5),
             max_connections: 10_000,
+            idle_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -192,6 +198,7 @@ impl Settings {
                 max_body: text("REAPER_HTTP_MAX_BODY"),
                 request_timeout: text("REAPER_HTTP_REQUEST_TIMEOUT"),
                 max_connections,
+                idle_timeout: text("REAPER_HTTP_IDLE_TIMEOUT"),
             },
             reload: ReloadSettings {
                 watch,
@@ -216,6 +223,7 @@ impl Settings {
                 max_body: over.http.max_body.or(self.http.max_body),
                 request_timeout: over.http.request_timeout.or(self.http.request_timeout),
                 max_connections: over.http.max_connections.or(self.http.max_connections),
+                idle_timeout: over.http.idle_timeout.or(self.http.idle_timeout),
             },
             reload: ReloadSettings {
                 watch: over.reload.watch.or(self.reload.watch),
@@ -270,6 +278,23 @@ impl Settings {
         if self.threads == Some(0) {
             return Err(invalid("threads", "must be at least 1".to_owned()));
         }
+        let request_timeout = duration(
+            "http.request_timeout",
+            &self.http.request_timeout,
+            defaults.request_timeout,
+        )?;
+        let idle_timeout = duration(
+            "http.idle_timeout",
+            &self.http.idle_timeout,
+            defaults.idle_timeout,
+        )?;
+        if idle_timeout < request_timeout {
+            // A request still being answered must not look idle.
+            return Err(invalid(
+                "http.idle_timeout",
+                "must be at least http.request_timeout".to_owned(),
+            ));
+        }
         Ok(Resolved {
             threads: self.threads,
             policy: self.policy.ok_or(ConfigError::NoPolicy)?,
@@ -279,12 +304,9 @@ impl Settings {
             http_addr,
             limits: Limits {
                 max_body_bytes,
-                request_timeout: duration(
-                    "http.request_timeout",
-                    &self.http.request_timeout,
-                    defaults.request_timeout,
-                )?,
+                request_timeout,
                 max_connections,
+                idle_timeout,
             },
             watch: self.reload.watch.unwrap_or(true),
             debounce: duration(

@@ -103,6 +103,7 @@ pub async fn run(
     config: ServerConfig,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
+    let hangup = watch::hangup()?;
     let shared = start(&config).await?;
     let world = shared.world();
     tracing::info!(
@@ -115,7 +116,7 @@ pub async fn run(
         "reaper serve is ready"
     );
     drop(world);
-    serve(listeners, &config, shared, shutdown).await
+    serve(listeners, &config, shared, hangup, shutdown).await
 }
 
 /// Runs the listeners and background tasks of an already started server.
@@ -123,6 +124,7 @@ pub async fn serve(
     listeners: Listeners,
     config: &ServerConfig,
     shared: Arc<Shared>,
+    hangup: watch::Hangup,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -150,14 +152,18 @@ pub async fn serve(
             }
         }
     }
-    #[cfg(unix)]
-    match watch::spawn_sighup(Arc::clone(&shared), stop.clone()) {
-        Ok(task) => tasks.push(task),
-        Err(error) => tracing::warn!(%error, "cannot listen for SIGHUP"),
-    }
+    tasks.push(watch::spawn_sighup(
+        Arc::clone(&shared),
+        hangup,
+        stop.clone(),
+    ));
 
     let app = http::router(Arc::clone(&shared));
-    let listener = listener::CappedListener::new(listeners.http, config.limits.max_connections);
+    let listener = listener::CappedListener::new(
+        listeners.http,
+        config.limits.max_connections,
+        config.limits.idle_timeout,
+    );
     let (fired_tx, fired) = tokio::sync::oneshot::channel::<()>();
     let graceful = async move {
         shutdown.await;

@@ -2,30 +2,93 @@
 //! open at once; past the cap the server stops accepting, so new
 //! connections wait in the kernel's backlog instead of taking memory.
 //! Accepted sockets get `TCP_NODELAY` (responses are small and must not
-//! wait for Nagle's timer).
+//! wait for Nagle's timer), and a connection that sends nothing for
+//! `idle_timeout` is closed, so silent or trickling clients cannot hold the
+//! places under the cap.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+/// How often idle connections are looked for: a connection is closed
+/// between `idle_timeout` and `idle_timeout + TICK` after its last bytes.
+const TICK: Duration = Duration::from_millis(100);
+
 pub struct CappedListener {
     inner: TcpListener,
     permits: Arc<Semaphore>,
+    idle: Arc<IdleWatch>,
+}
+
+/// The coarse clock and the open connections, for the idle check. Reads
+/// only store the clock's current tick (two relaxed atomic operations):
+/// a timer per connection, moved on every read, cost a tenth of the
+/// server's throughput.
+struct IdleWatch {
+    /// Ticks since the listener started.
+    now: AtomicU64,
+    timeout_ticks: u64,
+    connections: parking_lot::Mutex<Vec<Weak<Connection>>>,
+}
+
+struct Connection {
+    /// The tick of the last bytes read.
+    last_read: AtomicU64,
+    closed: AtomicBool,
+    waker: AtomicWaker,
 }
 
 impl CappedListener {
-    pub fn new(inner: TcpListener, max_connections: usize) -> Self {
+    /// Also starts the idle check, which ends with the listener. Call it
+    /// within a tokio runtime.
+    pub fn new(inner: TcpListener, max_connections: usize, idle_timeout: Duration) -> Self {
+        let ticks = idle_timeout.as_millis().div_ceil(TICK.as_millis()).max(1);
+        let idle = Arc::new(IdleWatch {
+            now: AtomicU64::new(0),
+            timeout_ticks: u64::try_from(ticks).unwrap_or(u64::MAX),
+            connections: parking_lot::Mutex::new(Vec::new()),
+        });
+        tokio::spawn(watch_idle(Arc::downgrade(&idle)));
         CappedListener {
             inner,
             permits: Arc::new(Semaphore::new(max_connections.min(Semaphore::MAX_PERMITS))),
+            idle,
         }
+    }
+}
+
+/// Every tick: advances the clock, and closes the connections that have
+/// read nothing for the timeout.
+async fn watch_idle(watch: Weak<IdleWatch>) {
+    let mut every = tokio::time::interval(TICK);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        every.tick().await;
+        let Some(watch) = watch.upgrade() else {
+            return;
+        };
+        let now = watch.now.fetch_add(1, Ordering::Relaxed) + 1;
+        watch.connections.lock().retain(|connection| {
+            let Some(connection) = connection.upgrade() else {
+                return false;
+            };
+            let last = connection.last_read.load(Ordering::Relaxed);
+            if now.saturating_sub(last) >= watch.timeout_ticks {
+                connection.closed.store(true, Ordering::Release);
+                connection.waker.wake();
+                return false;
+            }
+            true
+        });
     }
 }
 
@@ -43,10 +106,21 @@ impl axum::serve::Listener for CappedListener {
             match self.inner.accept().await {
                 Ok((stream, addr)) => {
                     let _ = stream.set_nodelay(true);
+                    let connection = Arc::new(Connection {
+                        last_read: AtomicU64::new(self.idle.now.load(Ordering::Relaxed)),
+                        closed: AtomicBool::new(false),
+                        waker: AtomicWaker::new(),
+                    });
+                    self.idle
+                        .connections
+                        .lock()
+                        .push(Arc::downgrade(&connection));
                     return (
                         CappedStream {
                             stream,
                             _permit: permit,
+                            idle: Arc::clone(&self.idle),
+                            connection,
                         },
                         addr,
                     );
@@ -80,6 +154,8 @@ fn is_connection_error(e: &io::Error) -> bool {
 pub struct CappedStream {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
+    idle: Arc<IdleWatch>,
+    connection: Arc<Connection>,
 }
 
 impl AsyncRead for CappedStream {
@@ -88,7 +164,33 @@ impl AsyncRead for CappedStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.connection.closed.load(Ordering::Acquire) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the connection was idle for http.idle_timeout",
+            )));
+        }
+        let before = buf.filled().len();
+        let result = Pin::new(&mut this.stream).poll_read(cx, buf);
+        match &result {
+            Poll::Ready(Ok(())) if buf.filled().len() > before => {
+                let now = this.idle.now.load(Ordering::Relaxed);
+                this.connection.last_read.store(now, Ordering::Relaxed);
+            }
+            Poll::Pending => {
+                // Woken by the idle check as well as by the socket.
+                this.connection.waker.register(cx.waker());
+                if this.connection.closed.load(Ordering::Acquire) {
+                    return Poll::Ready(Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "the connection was idle for http.idle_timeout",
+                    )));
+                }
+            }
+            _ => {}
+        }
+        result
     }
 }
 

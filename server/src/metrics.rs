@@ -12,7 +12,7 @@ use std::time::Duration;
 use metrics::{Counter, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use reaper_runtime::Engine;
-use reaper_runtime::ratelimit::RateLimitResponse;
+use reaper_runtime::ratelimit::{RateLimitRequest, RateLimitResponse};
 
 use crate::backend::NamespaceStats;
 use crate::state::World;
@@ -139,26 +139,33 @@ impl Metrics {
         self.hot.forbid_errors.increment(1);
     }
 
+    /// A rate-limit decision: each applying limit counts the descriptor's
+    /// hits (`hits_addend`, 0 counting 1).
     pub fn rate_limit(
         &self,
         limits: Option<&[LimitCounters]>,
+        request: &RateLimitRequest,
         response: &RateLimitResponse,
         took: Duration,
     ) {
         let over = response.overall == reaper_runtime::ratelimit::Code::OverLimit;
         self.decision("ratelimit", !over, took);
         let Some(limits) = limits else { return };
-        for status in &response.statuses {
+        for (descriptor, status) in request.descriptors.iter().zip(&response.statuses) {
+            let hits = descriptor
+                .hits_addend
+                .filter(|n| *n > 0)
+                .unwrap_or(request.hits_addend.max(1));
             for limit in &status.limits {
                 let Some(counters) = limits.get(limit.limit as usize) else {
                     continue;
                 };
-                counters.hits.increment(1);
+                counters.hits.increment(hits);
                 if !limit.allowed {
                     if limit.shadow {
-                        counters.shadow_over.increment(1);
+                        counters.shadow_over.increment(hits);
                     } else {
-                        counters.over.increment(1);
+                        counters.over.increment(hits);
                     }
                 }
             }

@@ -239,8 +239,8 @@ impl Shared {
         };
         let mut held = world.held.clone();
         let existed = held.remove(&uid);
-        layers.delete(reference);
         if existed {
+            layers.delete(reference);
             self.swap_data(&world, held);
         }
         existed

@@ -73,14 +73,32 @@ fn concerns(targets: &[PathBuf], changed: &Path) -> bool {
             .any(|t| changed.parent() == t.parent() && changed.file_name() == t.file_name())
 }
 
-/// Reloads on SIGHUP until `stop` changes.
+/// SIGHUP, listened for from the moment the server starts (before its
+/// first policy loads: the signal's default action would end the process).
+#[cfg(unix)]
+pub type Hangup = tokio::signal::unix::Signal;
+#[cfg(not(unix))]
+pub type Hangup = ();
+
+/// Starts listening for SIGHUP.
+#[cfg(unix)]
+pub fn hangup() -> std::io::Result<Hangup> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+}
+
+#[cfg(not(unix))]
+pub fn hangup() -> std::io::Result<Hangup> {
+    Ok(())
+}
+
+/// Reloads on each SIGHUP until `stop` changes.
 #[cfg(unix)]
 pub fn spawn_sighup(
     shared: Arc<Shared>,
+    mut hangup: Hangup,
     mut stop: watch::Receiver<bool>,
-) -> std::io::Result<tokio::task::JoinHandle<()>> {
-    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
-    Ok(tokio::spawn(async move {
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.changed() => return,
@@ -92,5 +110,14 @@ pub fn spawn_sighup(
                 }
             }
         }
-    }))
+    })
+}
+
+#[cfg(not(unix))]
+pub fn spawn_sighup(
+    _: Arc<Shared>,
+    _: Hangup,
+    _: watch::Receiver<bool>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async {})
 }

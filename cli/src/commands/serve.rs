@@ -132,6 +132,7 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
     })?;
     let addr = resolved.http_addr;
     runtime.block_on(async move {
+        let shutdown = shutdown_signal();
         let http = tokio::net::TcpListener::bind(addr)
             .await
             .map_err(|e| LoadError {
@@ -139,7 +140,7 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
                 reason: format!("cannot listen: {e}"),
             })?;
         let listeners = reaper_server::Listeners { http };
-        match reaper_server::run(listeners, config, shutdown_signal()).await {
+        match reaper_server::run(listeners, config, shutdown).await {
             Ok(()) => Ok(Outcome::Success),
             Err(reaper_server::ServeError::Load(error)) => {
                 tracing::error!(%error, "cannot start");
@@ -156,10 +157,11 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
 
 /// Flags over `REAPER_*` over the config file (flags > env > file).
 fn settings(args: &Args) -> Result<Settings, ConfigError> {
-    let config_path = args
-        .config
-        .clone()
-        .or_else(|| std::env::var_os("REAPER_CONFIG").map(PathBuf::from));
+    let config_path = args.config.clone().or_else(|| {
+        std::env::var_os("REAPER_CONFIG")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    });
     let file = match &config_path {
         Some(path) => {
             let name = path.display().to_string();
@@ -212,28 +214,36 @@ fn init_logging(format: LogFormat) {
     };
 }
 
-/// Resolves on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is
+/// called, not when it is first polled, so a signal during the first
+/// policy load ends the server cleanly once it has loaded instead of
+/// killing it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> + Send + 'static {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
-        match (
+        let signals = (
             signal(SignalKind::terminate()),
             signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
+        );
+        async move {
+            match signals {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

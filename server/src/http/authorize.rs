@@ -25,8 +25,9 @@ pub struct DecisionBody {
     pub errors: Vec<RuleError>,
     /// The hash of the policy that decided.
     pub policy: String,
-    /// Quote it to find the decision in the logs; also in the
-    /// `x-reaper-decision-id` header.
+    /// Unique, time-ordered to the millisecond; also in the
+    /// `x-reaper-decision-id` header, and in the log line of a decision in
+    /// which a forbid failed.
     pub decision_id: String,
 }
 

@@ -28,6 +28,7 @@ use super::{ApiError, Body, POLICY, header_value, json_response};
 use crate::state::{Shared, World};
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Entity {
     #[serde(rename = "type")]
     pub ty: String,
@@ -37,6 +38,7 @@ pub struct Entity {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Action {
     pub name: String,
     #[schema(value_type = Option<Object>)]
@@ -44,6 +46,7 @@ pub struct Action {
 }
 
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Evaluation {
     pub subject: Entity,
     pub action: Action,
@@ -54,6 +57,7 @@ pub struct Evaluation {
 
 /// One evaluation of a batch: anything left out comes from the top level.
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct PartialEvaluation {
     pub subject: Option<Entity>,
     pub action: Option<Action>,
@@ -63,6 +67,7 @@ pub struct PartialEvaluation {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Evaluations {
     pub subject: Option<Entity>,
     pub action: Option<Action>,
@@ -75,6 +80,7 @@ pub struct Evaluations {
 }
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Options {
     /// `execute_all` (the default), `deny_on_first_deny` or
     /// `permit_on_first_permit`.
@@ -199,8 +205,12 @@ pub async fn evaluations(
     Ok(response)
 }
 
+/// Parses a body, refusing a key repeated in one object (as every Reaper
+/// endpoint does: something in front that kept the other copy would log one
+/// request while Reaper decides another) and unknown fields.
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
-    serde_json::from_str(text).map_err(|e| {
+    let json = reaper_lang::json::parse(text).map_err(|e| ApiError::request(&e.into()))?;
+    serde_json::from_value(json).map_err(|e| {
         ApiError::new(
             StatusCode::BAD_REQUEST,
             if e.is_data() {
@@ -220,12 +230,19 @@ impl MappedError {
     fn under_prefix(self, prefix: &str) -> ApiError {
         let mut error = self.0;
         if let Some(field) = error.body.error.field.take() {
-            let field = authzen_field(&field);
-            error.body.error.field = Some(if prefix.is_empty() {
-                field
+            let renamed = authzen_field(&field);
+            let renamed = if prefix.is_empty() {
+                renamed
             } else {
-                format!("{prefix}.{field}")
-            });
+                format!("{prefix}.{renamed}")
+            };
+            // The message quotes the field too: name it as the caller does.
+            error.body.error.message = error.body.error.message.replacen(
+                &format!("`{field}`"),
+                &format!("`{renamed}`"),
+                1,
+            );
+            error.body.error.field = Some(renamed);
         }
         error
     }
@@ -233,12 +250,21 @@ impl MappedError {
 
 /// `principal.attrs.x` is `subject.properties.x` to an AuthZEN caller.
 fn authzen_field(field: &str) -> String {
-    let renamed = field
-        .replacen("principal", "subject", 1)
-        .replace(".attrs", ".properties");
-    match renamed.as_str() {
-        "action" => "action.name".to_owned(),
-        _ => renamed,
+    let (root, rest) = match field.split_once('.') {
+        Some((root, rest)) => (root, Some(rest)),
+        None => (field, None),
+    };
+    let root = match root {
+        "principal" => "subject",
+        "action" => return "action.name".to_owned(),
+        other => other,
+    };
+    match rest {
+        None => root.to_owned(),
+        Some(rest) => match rest.strip_prefix("attrs") {
+            Some(tail) if root != "context" => format!("{root}.properties{tail}"),
+            _ => format!("{root}.{rest}"),
+        },
     }
 }
 

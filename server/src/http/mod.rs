@@ -66,14 +66,15 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn_with_state(
-            Arc::clone(&shared),
-            observe,
-        ))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             timeout,
+        ))
+        // Outermost, so timeouts are counted too.
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::clone(&shared),
+            observe,
         ))
         .with_state(shared)
 }
@@ -121,7 +122,17 @@ async fn observe(
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| static_route(p.as_str()));
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
+    if response.status() == StatusCode::REQUEST_TIMEOUT {
+        // The timeout layer answers with an empty body; say it as every
+        // other error is said.
+        response = ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "timeout",
+            "the request was not answered within http.request_timeout",
+        )
+        .into_response();
+    }
     shared.metrics.http(route, response.status().as_u16());
     response
 }

@@ -57,6 +57,7 @@ pub async fn decide(
     let response = Engine::complete_rate_limit(plan, hits);
     shared.metrics.rate_limit(
         world.limit_metrics.get(&request.domain).map(Vec::as_slice),
+        request,
         &response,
         started.elapsed(),
     );

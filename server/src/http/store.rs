@@ -45,7 +45,7 @@ pub struct PutParams {
     ),
     responses(
         (status = 200, description = "The value, as stored",
-         headers(("x-reaper-expires-at" = String, description = "Absolute expiry, RFC 3339 with milliseconds"),
+         headers(("x-reaper-expires-at" = String, description = "Absolute expiry, RFC 3339 (UTC, fractions of a second when not whole)"),
                  ("x-reaper-ttl-ms" = u64, description = "Milliseconds the value has left"))),
         (status = 400, description = "A missing or invalid principal or context", body = super::error::ErrorBody),
         (status = 403, description = "The policy denies the read", body = super::error::ErrorBody),
@@ -138,10 +138,13 @@ pub async fn get(
 pub async fn put(
     State(shared): State<Arc<Shared>>,
     Path((namespace, key)): Path<(String, String)>,
-    Query(params): Query<PutParams>,
+    params: Result<Query<PutParams>, axum::extract::rejection::QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    let Query(params) = params.map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request", e.body_text()).with_field("ttl")
+    })?;
     let world = shared.world();
     let spec = store_spec(&world, &namespace)?;
     let ttl_ms = match &params.ttl {
@@ -478,30 +481,40 @@ fn principal(headers: &HeaderMap) -> Result<String, ApiError> {
         .to_str()
         .map_err(|_| missing())?
         .trim();
-    if text.starts_with('{') {
-        // Checked here so that the error names the header.
-        return serde_json::from_str::<&serde_json::value::RawValue>(text)
-            .map(|raw| raw.get().to_owned())
-            .map_err(|e| {
-                ApiError::new(
-                    StatusCode::BAD_REQUEST,
-                    "malformed_json",
-                    format!("malformed JSON in the principal header: {e}"),
-                )
-                .with_field(PRINCIPAL)
-            });
-    }
-    let Some((ty, id)) = text.split_once("::") else {
-        return Err(missing());
+    let (ty, id) = if text.starts_with('{') {
+        // A reference only: the principal's data comes from the server's
+        // entity data, never from the header.
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Reference {
+            #[serde(rename = "type")]
+            ty: String,
+            id: String,
+        }
+        let reference: Reference = serde_json::from_str(text).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("the principal header holds `{{\"type\": …, \"id\": …}}`: {e}"),
+            )
+            .with_field(PRINCIPAL)
+        })?;
+        (reference.ty, reference.id)
+    } else {
+        let Some((ty, id)) = text.split_once("::") else {
+            return Err(missing());
+        };
+        let id: String = serde_json::from_str(id).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the principal's id is a quoted string: `User::\"ana\"`",
+            )
+            .with_field(PRINCIPAL)
+        })?;
+        (ty.to_owned(), id)
     };
-    let id: String = serde_json::from_str(id).map_err(|_| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "the principal's id is a quoted string: `User::\"ana\"`",
-        )
-        .with_field(PRINCIPAL)
-    })?;
+    let ty = ty.as_str();
     let mut out = String::with_capacity(24 + ty.len() + id.len());
     out.push_str("{\"type\":");
     push_json_string(&mut out, ty);

@@ -322,6 +322,7 @@ async fn a_request_not_answered_in_time_gets_408() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::REQUEST_TIMEOUT);
+    assert_eq!(reply.json()["error"]["code"], "timeout");
 }
 
 #[tokio::test]
@@ -376,6 +377,25 @@ async fn authzen_evaluations_map_onto_reaper_requests() {
     let reply = post(&h.app, "/access/v1/evaluation", wrong).await;
     assert_eq!(reply.status, StatusCode::BAD_REQUEST);
     assert_eq!(reply.json()["error"]["field"], "subject.properties.level");
+    assert!(
+        reply.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("`subject.properties.level`"),
+        "{}",
+        reply.json()
+    );
+    // A key given twice, or a field AuthZEN does not define, is refused.
+    let twice = r#"{"subject":{"type":"User","id":"ana"},"action":{"name":"read"},"resource":{"type":"Doc","id":"d"},"context":{"mfa":true,"mfa":false}}"#;
+    let reply = call(&h.app, Method::POST, "/access/v1/evaluation", &[], twice).await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST);
+    assert_eq!(reply.json()["error"]["field"], "context.mfa");
+    let mut unknown = evaluation.clone();
+    unknown["subject"]["role"] = json!("admin");
+    assert_eq!(
+        post(&h.app, "/access/v1/evaluation", unknown).await.status,
+        StatusCode::BAD_REQUEST
+    );
 
     let batch = json!({
         "subject": { "type": "User", "id": "bo" },
@@ -597,6 +617,38 @@ async fn the_store_enforces_its_limits_and_the_policy() {
     // No principal, a bad context, an unknown namespace.
     let reply = call(app, Method::GET, "/v1/store/sessions/b", &[], Body::empty()).await;
     assert_eq!(reply.json()["error"]["field"], "x-reaper-principal");
+    // The header names the principal; it cannot bring its data.
+    let forged = [
+        (
+            "x-reaper-principal",
+            r#"{"type":"Service","id":"x","parents":[{"type":"Team","id":"backend"}]}"#,
+        ),
+        STORE_HEADERS[1],
+    ];
+    let reply = call(
+        app,
+        Method::GET,
+        "/v1/store/sessions/b",
+        &forged,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.json()["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("x-reaper-principal"))
+    );
+    let reply = call(
+        app,
+        Method::PUT,
+        "/v1/store/sessions/b?ttl=1h&ttl=2h",
+        &STORE_HEADERS,
+        "1",
+    )
+    .await;
+    assert_eq!(
+        (reply.status, reply.json()["error"]["field"].clone()),
+        (StatusCode::BAD_REQUEST, json!("ttl"))
+    );
     let reply = call(
         app,
         Method::GET,
@@ -764,6 +816,39 @@ async fn entities_change_at_run_time_and_survive_reloads() {
     )
     .await;
     assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    // Deleting what the server does not hold records nothing: the file may
+    // bring the entity later.
+    let reply = call(
+        &h.app,
+        Method::DELETE,
+        "/v1/admin/entities/User/cy",
+        &auth,
+        Body::empty(),
+    )
+    .await;
+    assert_eq!(reply.status, StatusCode::NOT_FOUND);
+    let mut file: Json = serde_json::from_str(ENTITIES).unwrap();
+    file.as_array_mut().unwrap().push(json!({ "type": "User", "id": "cy", "attrs": { "level": 1 }, "parents": [{ "type": "Team", "id": "admins" }] }));
+    std::fs::write(&h.entities, file.to_string()).unwrap();
+    assert_eq!(
+        call(
+            &h.app,
+            Method::POST,
+            "/v1/admin/reload",
+            &auth,
+            Body::empty()
+        )
+        .await
+        .status,
+        StatusCode::OK
+    );
+    let reply = post(
+        &h.app,
+        "/v1/authorize",
+        doc_request("cy", "read", "ana", false),
+    )
+    .await;
+    assert_eq!(reply.json()["reasons"], json!(["admins"]));
 }
 
 #[tokio::test]
