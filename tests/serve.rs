@@ -314,19 +314,11 @@ fn sigterm_drains_in_flight_requests_then_exits_cleanly() {
 fn connections_past_the_cap_wait_for_one_to_close() {
     let dir = scratch("serve-connection-cap");
     write(&dir, "policy.reaper", probe_policy(true));
-    let mut command = common::reaper(&dir);
-    command
-        .args([
-            "serve",
-            "policy.reaper",
-            "--http",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--no-watch",
-        ])
-        .env("REAPER_HTTP_MAX_CONNECTIONS", "2");
-    let server = Server::spawn(command);
+    let server = Server::start_with_env(
+        &dir,
+        &["policy.reaper", "--no-watch"],
+        &[("REAPER_HTTP_MAX_CONNECTIONS", "2")],
+    );
     let mut first = server.client();
     let mut second = server.client();
     assert_eq!(first.post_json("/v1/authorize", PROBE).status, 200);
@@ -351,21 +343,15 @@ fn connections_past_the_cap_wait_for_one_to_close() {
 fn silent_connections_are_closed_after_the_idle_timeout() {
     let dir = scratch("serve-idle");
     write(&dir, "policy.reaper", probe_policy(true));
-    let mut command = common::reaper(&dir);
-    command
-        .args([
-            "serve",
-            "policy.reaper",
-            "--http",
-            "127.0.0.1:0",
-            "--log-format",
-            "json",
-            "--no-watch",
-        ])
-        .env("REAPER_HTTP_MAX_CONNECTIONS", "1")
-        .env("REAPER_HTTP_REQUEST_TIMEOUT", "300ms")
-        .env("REAPER_HTTP_IDLE_TIMEOUT", "300ms");
-    let server = Server::spawn(command);
+    let server = Server::start_with_env(
+        &dir,
+        &["policy.reaper", "--no-watch"],
+        &[
+            ("REAPER_HTTP_MAX_CONNECTIONS", "1"),
+            ("REAPER_HTTP_REQUEST_TIMEOUT", "300ms"),
+            ("REAPER_HTTP_IDLE_TIMEOUT", "300ms"),
+        ],
+    );
     let mut silent = std::net::TcpStream::connect(server.addr).unwrap();
     std::io::Write::write_all(&mut silent, b"POST /v1/authorize HTTP/1.1\r\n").unwrap();
     // The only place is taken until the silent client is closed.

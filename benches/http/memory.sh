@@ -8,26 +8,9 @@
 #   bash benches/http/memory.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-HERE=benches/http
-TMP=$(mktemp -d)
-PIDS=()
-cleanup() { for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done; rm -rf "$TMP"; }
-trap cleanup EXIT
-command -v wrk >/dev/null || { echo "wrk is missing: apt-get install -y wrk" >&2; exit 2; }
-cargo build --release --locked -q -p reaper-cli
+source benches/http/common.sh
 cargo build --release --locked -q -p reaper-benches --example write_policy
-REAPER=${CARGO_TARGET_DIR:-target}/release/reaper
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 rss_mb() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$1/status"; }
-serve() { # PORT ARGS...
-  local port=$1; shift
-  REAPER_LOG=warn "$REAPER" serve "$@" --http "127.0.0.1:$port" --threads 1 --no-watch 2>>"$TMP/serve.log" &
-  PIDS+=($!)
-  for _ in $(seq 1 400); do curl -sf "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && return 0; sleep 0.05; done
-  echo "not ready" >&2; exit 1
-}
-stop_last() { kill "${PIDS[-1]}"; wait "${PIDS[-1]}" 2>/dev/null || true; unset 'PIDS[-1]'; }
-
 echo "# $(date -u +%FT%TZ), $(nproc) cores"
 mkdir -p "$TMP/p10k"
 target/release/examples/write_policy 10000 "$TMP/p10k/policy.reaper" >/dev/null

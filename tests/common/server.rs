@@ -24,11 +24,17 @@ impl Server {
     /// Starts `reaper serve ARGS --http 127.0.0.1:0 --log-format json` in
     /// `dir` and waits until it is ready.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
+        Server::start_with_env(dir, args, &[])
+    }
+
+    /// [`Server::start`] with environment variables set.
+    pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
         let mut command = super::reaper(dir);
         command
             .arg("serve")
             .args(args)
-            .args(["--http", "127.0.0.1:0", "--log-format", "json"]);
+            .args(["--http", "127.0.0.1:0", "--log-format", "json"])
+            .envs(env.iter().copied());
         Server::spawn(command)
     }
 

@@ -206,17 +206,7 @@ pub const MAX_BATCH: usize = 10_000;
 )]
 pub async fn batch(State(shared): State<Arc<Shared>>, body: Body) -> Result<Response, ApiError> {
     let text = body.text()?;
-    let batch: BatchRequest = serde_json::from_str(text).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            if e.is_data() {
-                "invalid_request"
-            } else {
-                "malformed_json"
-            },
-            format!("{} (`{{\"requests\": [...]}}` expected)", e),
-        )
-    })?;
+    let batch: BatchRequest = serde_json::from_str(text).map_err(|e| ApiError::json(&e))?;
     if batch.requests.len() > MAX_BATCH {
         return Err(ApiError::new(
             StatusCode::BAD_REQUEST,

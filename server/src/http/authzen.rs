@@ -210,17 +210,7 @@ pub async fn evaluations(
 /// request while Reaper decides another) and unknown fields.
 fn parse<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ApiError> {
     let json = reaper_lang::json::parse(text).map_err(|e| ApiError::request(&e.into()))?;
-    serde_json::from_value(json).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            if e.is_data() {
-                "invalid_request"
-            } else {
-                "malformed_json"
-            },
-            e.to_string(),
-        )
-    })
+    serde_json::from_value(json).map_err(|e| ApiError::json(&e))
 }
 
 /// A request error, with the AuthZEN field it came from.

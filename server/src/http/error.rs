@@ -74,8 +74,29 @@ impl ApiError {
         error
     }
 
+    /// A body that is not the JSON the endpoint takes (serde's reading of it).
+    pub fn json(error: &serde_json::Error) -> Self {
+        let code = if error.is_data() {
+            "invalid_request"
+        } else {
+            "malformed_json"
+        };
+        ApiError::new(StatusCode::BAD_REQUEST, code, error.to_string())
+    }
+
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+}
+
+/// The backend could not answer: 503.
+impl From<crate::backend::BackendError> for ApiError {
+    fn from(error: crate::backend::BackendError) -> Self {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backend_unavailable",
+            error.to_string(),
+        )
     }
 }
 

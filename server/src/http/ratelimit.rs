@@ -17,13 +17,6 @@ use super::{ApiError, Body, POLICY, header_value, json_response};
 use crate::backend::BackendError;
 use crate::state::{Shared, World};
 
-/// Why a rate-limit decision could not be made.
-#[derive(Debug)]
-pub enum Refused {
-    /// The backend could not count.
-    Backend(BackendError),
-}
-
 /// What a rate-limit request got.
 #[derive(Debug)]
 pub enum Outcome {
@@ -38,7 +31,7 @@ pub async fn decide(
     shared: &Shared,
     world: &World,
     request: &RateLimitRequest,
-) -> Result<Outcome, Refused> {
+) -> Result<Outcome, BackendError> {
     let engine = &world.engine;
     let started = std::time::Instant::now();
     let plan = match engine.plan_rate_limit(request) {
@@ -49,11 +42,7 @@ pub async fn decide(
         }
     };
     let now = shared.clock.now_ms();
-    let hits = shared
-        .backend
-        .count(&plan.hits, now)
-        .await
-        .map_err(Refused::Backend)?;
+    let hits = shared.backend.count(&plan.hits, now).await?;
     let response = Engine::complete_rate_limit(plan, hits);
     shared.metrics.rate_limit(
         world.limit_metrics.get(&request.domain).map(Vec::as_slice),
@@ -85,15 +74,7 @@ pub async fn rate_limit(
         .map_err(|e| ApiError::request(&e))?;
     let world = shared.world();
     let engine = &world.engine;
-    let outcome = decide(&shared, &world, &request)
-        .await
-        .map_err(|refused| match refused {
-            Refused::Backend(e) => ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "backend_unavailable",
-                e.to_string(),
-            ),
-        })?;
+    let outcome = decide(&shared, &world, &request).await?;
     let out = match outcome {
         Outcome::Decided(response) => json::encode_to_vec(engine, &request.domain, &response),
         Outcome::UnknownDomain => serde_json::to_vec(&json!({

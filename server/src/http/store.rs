@@ -69,17 +69,7 @@ pub async fn get(
         None,
     )?;
     let now = shared.clock.now_ms();
-    let stored = shared
-        .backend
-        .get(&namespace, &key, now)
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "backend_unavailable",
-                e.to_string(),
-            )
-        })?;
+    let stored = shared.backend.get(&namespace, &key, now).await?;
     shared
         .metrics
         .store("read", if stored.is_some() { "hit" } else { "miss" });
@@ -260,11 +250,7 @@ pub async fn put(
                 ),
             ))
         }
-        Err(PutError::Unavailable(e)) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "backend_unavailable",
-            e.to_string(),
-        )),
+        Err(PutError::Unavailable(e)) => Err(e.into()),
     }
 }
 
@@ -304,14 +290,7 @@ pub async fn delete(
     let deleted = shared
         .backend
         .delete(&namespace, &key, shared.clock.now_ms())
-        .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "backend_unavailable",
-                e.to_string(),
-            )
-        })?;
+        .await?;
     shared
         .metrics
         .store("delete", if deleted { "deleted" } else { "miss" });
