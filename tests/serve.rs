@@ -403,7 +403,17 @@ fn bad_configuration_and_broken_policies_are_refused_at_start() {
     );
 
     write(&dir, "p.reaper", "package p\nentity User\npermit raed;\n");
-    let output = run(&dir, &["serve", "p.reaper", "--http", "127.0.0.1:0"]);
+    let output = run(
+        &dir,
+        &[
+            "serve",
+            "p.reaper",
+            "--http",
+            "127.0.0.1:0",
+            "--grpc",
+            "off",
+        ],
+    );
     assert_eq!(code(&output), 1);
     assert!(
         stderr(&output).contains("does not compile"),
@@ -438,6 +448,8 @@ fn flags_override_the_environment_which_overrides_the_config_file() {
                 "--config",
                 "reaper.toml",
                 "--http",
+                "127.0.0.1:0",
+                "--grpc",
                 "127.0.0.1:0",
                 "--log-format",
                 "json",

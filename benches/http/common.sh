@@ -20,9 +20,10 @@ wait_ready() { # URL
   echo "not ready: $1" >&2; exit 1
 }
 
-serve() { # PORT ARGS...
+serve() { # PORT ARGS...   (gRPC on $GRPC_ADDR, off unless set)
   local port=$1; shift
-  REAPER_LOG=warn "$REAPER" serve "$@" --http "127.0.0.1:$port" --threads "$SERVER_THREADS" --no-watch 2>>"$TMP/serve.log" &
+  REAPER_LOG=warn "$REAPER" serve "$@" --http "127.0.0.1:$port" --grpc "${GRPC_ADDR:-off}" \
+    --threads "$SERVER_THREADS" --no-watch 2>>"$TMP/serve.log" &
   PIDS+=($!)
   wait_ready "http://127.0.0.1:$port/health/ready"
 }

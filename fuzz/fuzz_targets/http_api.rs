@@ -56,6 +56,7 @@ fn server() -> &'static (tokio::runtime::Runtime, axum::Router) {
                 entities_file: Some(entities.into()),
                 admin_token: Some("sesame".into()),
                 limits: reaper_server::Limits::default(),
+                envoy: reaper_server::EnvoyOptions::default(),
                 clock: runtime.block_on(async { reaper_server::clock::Clock::system() }),
             },
         )

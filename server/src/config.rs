@@ -13,6 +13,9 @@ use thiserror::Error;
 
 /// Where `reaper serve` listens for HTTP unless told otherwise.
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
+/// Where `reaper serve` listens for gRPC unless told otherwise (`off`: not
+/// at all).
+pub const DEFAULT_GRPC: &str = "127.0.0.1:8081";
 
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -44,9 +47,47 @@ pub struct Settings {
     #[serde(default)]
     pub http: HttpSettings,
     #[serde(default)]
+    pub grpc: GrpcSettings,
+    #[serde(default)]
+    pub ext_authz: ExtAuthzSettings,
+    #[serde(default)]
+    pub ratelimit: RateLimitSettings,
+    #[serde(default)]
     pub reload: ReloadSettings,
     #[serde(default)]
     pub shutdown: ShutdownSettings,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcSettings {
+    /// An address with a port, or `off`.
+    pub addr: Option<String>,
+    /// The largest request message, a size in policy syntax: `4MiB`.
+    pub max_message: Option<String>,
+    /// Calls answered at once over all connections; more are refused
+    /// with RESOURCE_EXHAUSTED.
+    pub max_concurrent_requests: Option<u64>,
+    /// A call not answered in this long ends with DEADLINE_EXCEEDED (a
+    /// client's shorter `grpc-timeout` wins): `5s`.
+    pub request_timeout: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExtAuthzSettings {
+    /// Evaluate and log, but allow every request.
+    pub dry_run: Option<bool>,
+    /// The HTTP status of a denied request: 403.
+    pub deny_status: Option<u16>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSettings {
+    /// Ask Envoy to add `x-ratelimit-limit`, `-remaining` and `-reset` to
+    /// its responses.
+    pub response_headers: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -110,7 +151,11 @@ pub struct Resolved {
     /// `None`: one per core.
     pub threads: Option<usize>,
     pub http_addr: SocketAddr,
+    /// `None`: no gRPC listener.
+    pub grpc_addr: Option<SocketAddr>,
     pub limits: Limits,
+    pub grpc: GrpcLimits,
+    pub envoy: EnvoyOptions,
     pub watch: bool,
     pub debounce: Duration,
     pub drain_timeout: Duration,
@@ -123,6 +168,45 @@ pub struct Limits {
     pub request_timeout: Duration,
     pub max_connections: usize,
     pub idle_timeout: Duration,
+}
+
+/// Bounds on what gRPC clients may ask of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GrpcLimits {
+    pub max_message_bytes: usize,
+    pub max_concurrent_requests: usize,
+    pub request_timeout: Duration,
+}
+
+impl Default for GrpcLimits {
+    fn default() -> Self {
+        GrpcLimits {
+            max_message_bytes: 4 << 20,
+            max_concurrent_requests: 10_000,
+            request_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// How the Envoy services answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EnvoyOptions {
+    /// ext_authz evaluates and logs but allows.
+    pub dry_run: bool,
+    /// The HTTP status of an ext_authz denial.
+    pub deny_status: u16,
+    /// RLS answers carry the `x-ratelimit-*` headers.
+    pub ratelimit_headers: bool,
+}
+
+impl Default for EnvoyOptions {
+    fn default() -> Self {
+        EnvoyOptions {
+            dry_run: false,
+            deny_status: 403,
+            ratelimit_headers: false,
+        }
+    }
 }
 
 impl Default for Limits {
@@ -165,28 +249,22 @@ impl Settings {
             ),
             None => None,
         };
-        let max_connections = match text("REAPER_HTTP_MAX_CONNECTIONS") {
-            Some(v) => Some(v.parse().map_err(|_| {
-                invalid(
-                    "REAPER_HTTP_MAX_CONNECTIONS",
-                    format!("`{v}` is not a number"),
-                )
-            })?),
-            None => None,
+        let boolean = |name: &str| match text(name) {
+            Some(v) => parse_bool(&v)
+                .map(Some)
+                .ok_or_else(|| invalid(name, format!("`{v}` is not true or false"))),
+            None => Ok(None),
         };
-        let threads = match text("REAPER_THREADS") {
-            Some(v) => Some(
-                v.parse()
-                    .map_err(|_| invalid("REAPER_THREADS", format!("`{v}` is not a number")))?,
-            ),
-            None => None,
+        let number = |name: &str| match text(name) {
+            Some(v) => v
+                .parse::<u64>()
+                .map(Some)
+                .map_err(|_| invalid(name, format!("`{v}` is not a number"))),
+            None => Ok(None),
         };
-        let watch = match text("REAPER_RELOAD_WATCH") {
-            Some(v) => Some(parse_bool(&v).ok_or_else(|| {
-                invalid("REAPER_RELOAD_WATCH", format!("`{v}` is not true or false"))
-            })?),
-            None => None,
-        };
+        let max_connections = number("REAPER_HTTP_MAX_CONNECTIONS")?;
+        let threads = number("REAPER_THREADS")?.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+        let watch = boolean("REAPER_RELOAD_WATCH")?;
         Ok(Settings {
             policy: path("REAPER_POLICY"),
             entities: path("REAPER_ENTITIES"),
@@ -199,6 +277,27 @@ impl Settings {
                 request_timeout: text("REAPER_HTTP_REQUEST_TIMEOUT"),
                 max_connections,
                 idle_timeout: text("REAPER_HTTP_IDLE_TIMEOUT"),
+            },
+            grpc: GrpcSettings {
+                addr: text("REAPER_GRPC"),
+                max_message: text("REAPER_GRPC_MAX_MESSAGE"),
+                max_concurrent_requests: number("REAPER_GRPC_MAX_CONCURRENT_REQUESTS")?,
+                request_timeout: text("REAPER_GRPC_REQUEST_TIMEOUT"),
+            },
+            ext_authz: ExtAuthzSettings {
+                dry_run: boolean("REAPER_EXT_AUTHZ_DRY_RUN")?,
+                deny_status: match number("REAPER_EXT_AUTHZ_DENY_STATUS")? {
+                    Some(n) => Some(u16::try_from(n).map_err(|_| {
+                        invalid(
+                            "REAPER_EXT_AUTHZ_DENY_STATUS",
+                            format!("`{n}` is not an HTTP status"),
+                        )
+                    })?),
+                    None => None,
+                },
+            },
+            ratelimit: RateLimitSettings {
+                response_headers: boolean("REAPER_RATELIMIT_RESPONSE_HEADERS")?,
             },
             reload: ReloadSettings {
                 watch,
@@ -225,6 +324,25 @@ impl Settings {
                 max_connections: over.http.max_connections.or(self.http.max_connections),
                 idle_timeout: over.http.idle_timeout.or(self.http.idle_timeout),
             },
+            grpc: GrpcSettings {
+                addr: over.grpc.addr.or(self.grpc.addr),
+                max_message: over.grpc.max_message.or(self.grpc.max_message),
+                max_concurrent_requests: over
+                    .grpc
+                    .max_concurrent_requests
+                    .or(self.grpc.max_concurrent_requests),
+                request_timeout: over.grpc.request_timeout.or(self.grpc.request_timeout),
+            },
+            ext_authz: ExtAuthzSettings {
+                dry_run: over.ext_authz.dry_run.or(self.ext_authz.dry_run),
+                deny_status: over.ext_authz.deny_status.or(self.ext_authz.deny_status),
+            },
+            ratelimit: RateLimitSettings {
+                response_headers: over
+                    .ratelimit
+                    .response_headers
+                    .or(self.ratelimit.response_headers),
+            },
             reload: ReloadSettings {
                 watch: over.reload.watch.or(self.reload.watch),
                 debounce: over.reload.debounce.or(self.reload.debounce),
@@ -249,18 +367,33 @@ impl Settings {
                 format!("`{addr_text}` is not an address with a port (127.0.0.1:8080)"),
             )
         })?;
+        let grpc_text = self.grpc.addr.as_deref().unwrap_or(DEFAULT_GRPC);
+        let grpc_addr = match grpc_text {
+            "off" => None,
+            text => Some(text.parse::<SocketAddr>().map_err(|_| {
+                invalid(
+                    "grpc.addr",
+                    format!("`{text}` is not an address with a port (127.0.0.1:8081) or `off`"),
+                )
+            })?),
+        };
         let defaults = Limits::default();
-        let max_body_bytes = match &self.http.max_body {
+        let size = |key: &str, text: &Option<String>, default: usize| match text {
             Some(text) => {
                 let bytes = reaper_lang::literal::parse_size(text)
-                    .map_err(|e| invalid("http.max_body", e.to_string()))?;
+                    .map_err(|e| invalid(key, e.to_string()))?;
                 usize::try_from(bytes)
                     .ok()
                     .filter(|b| *b > 0)
-                    .ok_or_else(|| invalid("http.max_body", format!("`{text}` must be positive")))?
+                    .ok_or_else(|| invalid(key, format!("`{text}` must be positive")))
             }
-            None => defaults.max_body_bytes,
+            None => Ok(default),
         };
+        let max_body_bytes = size(
+            "http.max_body",
+            &self.http.max_body,
+            defaults.max_body_bytes,
+        )?;
         let duration = |key: &str, text: &Option<String>, default: Duration| match text {
             Some(text) => parse_positive_duration(text).map_err(|m| invalid(key, m)),
             None => Ok(default),
@@ -295,7 +428,44 @@ impl Settings {
                 "must be at least http.request_timeout".to_owned(),
             ));
         }
+        let grpc_defaults = GrpcLimits::default();
+        let grpc = GrpcLimits {
+            max_message_bytes: size(
+                "grpc.max_message",
+                &self.grpc.max_message,
+                grpc_defaults.max_message_bytes,
+            )?,
+            max_concurrent_requests: match self.grpc.max_concurrent_requests {
+                Some(0) => {
+                    return Err(invalid(
+                        "grpc.max_concurrent_requests",
+                        "must be at least 1".to_owned(),
+                    ));
+                }
+                Some(n) => usize::try_from(n).unwrap_or(usize::MAX),
+                None => grpc_defaults.max_concurrent_requests,
+            },
+            request_timeout: duration(
+                "grpc.request_timeout",
+                &self.grpc.request_timeout,
+                grpc_defaults.request_timeout,
+            )?,
+        };
+        let deny_status = self.ext_authz.deny_status.unwrap_or(403);
+        if !(400..=599).contains(&deny_status) {
+            return Err(invalid(
+                "ext_authz.deny_status",
+                format!("{deny_status} is not an error status (400 to 599)"),
+            ));
+        }
         Ok(Resolved {
+            grpc_addr,
+            grpc,
+            envoy: EnvoyOptions {
+                dry_run: self.ext_authz.dry_run.unwrap_or(false),
+                deny_status,
+                ratelimit_headers: self.ratelimit.response_headers.unwrap_or(false),
+            },
             threads: self.threads,
             policy: self.policy.ok_or(ConfigError::NoPolicy)?,
             entities: self.entities,

@@ -1,12 +1,14 @@
 //! `reaper serve`: the sidecar daemon. It answers authorization, rate-limit
-//! and store requests over HTTP from one policy, holds entity data,
-//! reloads policies atomically, and can be watched (status, health,
-//! Prometheus metrics, structured logs).
+//! and store requests over HTTP and gRPC (its own API, and Envoy's
+//! rate-limit and external authorization services) from one policy, holds
+//! entity data, reloads policies atomically, and can be watched (status,
+//! health, Prometheus metrics, structured logs).
 //!
 //! ```text
-//! listeners ──▶ http/ (axum router) ──▶ Shared: World (arc-swap) ──▶ Engine (reaper-runtime)
-//!                                          │                       └─▶ HeldEntities
-//!                                          └─▶ Backend (counters + TTL store; memory by default)
+//! HTTP ──▶ http/ (axum router) ─┐
+//!                               ├─▶ ops/ ──▶ Shared: World (arc-swap) ──▶ Engine (reaper-runtime)
+//! gRPC ──▶ grpc/ (tonic)  ──────┘                │                       └─▶ HeldEntities
+//!                                                └─▶ Backend (counters + TTL store; memory by default)
 //! watch.rs (files, SIGHUP) and /v1/admin/reload ──▶ Shared::reload ──▶ new World, swapped whole
 //! ```
 //!
@@ -18,10 +20,12 @@ pub mod backend;
 pub mod clock;
 pub mod config;
 pub mod entities;
+pub mod grpc;
 pub mod http;
 mod ids;
 mod listener;
 pub mod metrics;
+pub mod ops;
 pub mod state;
 mod watch;
 
@@ -33,13 +37,15 @@ use std::time::Duration;
 use backend::Backend;
 use backend::memory::MemoryBackend;
 use clock::Clock;
-pub use config::{Limits, LogFormat, Resolved, Settings};
+pub use config::{EnvoyOptions, GrpcLimits, Limits, LogFormat, Resolved, Settings};
 pub use state::{LoadError, PolicyLoader, Shared};
 
 /// The sockets the server answers on, bound by the caller.
 #[derive(Debug)]
 pub struct Listeners {
     pub http: tokio::net::TcpListener,
+    /// No gRPC when `None`.
+    pub grpc: Option<tokio::net::TcpListener>,
 }
 
 /// What the server runs with.
@@ -48,6 +54,8 @@ pub struct ServerConfig {
     pub entities: Option<PathBuf>,
     pub admin_token: Option<String>,
     pub limits: Limits,
+    pub grpc: GrpcLimits,
+    pub envoy: EnvoyOptions,
     /// Watch the policy and entity files.
     pub watch: bool,
     pub debounce: Duration,
@@ -73,6 +81,8 @@ pub enum ServeError {
     Load(#[from] LoadError),
     #[error("the HTTP server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    Grpc(#[from] grpc::GrpcError),
 }
 
 /// Builds the shared state: loads the policy and the entity data (the
@@ -87,6 +97,7 @@ pub async fn start(config: &ServerConfig) -> Result<Arc<Shared>, LoadError> {
         entities_file: config.entities.clone(),
         admin_token: config.admin_token.clone(),
         limits: config.limits,
+        envoy: config.envoy,
         clock: Clock::system(),
     };
     let metrics = metrics::Metrics::install();
@@ -113,6 +124,7 @@ pub async fn run(
         entities = world.held.len(),
         backend = shared.backend.kind(),
         http = %listeners.http.local_addr()?,
+        grpc = %listeners.grpc.as_ref().map(|l| l.local_addr()).transpose()?.map_or("off".to_owned(), |a| a.to_string()),
         "reaper serve is ready"
     );
     drop(world);
@@ -164,16 +176,56 @@ pub async fn serve(
         config.limits.max_connections,
         config.limits.idle_timeout,
     );
+    let grpc = match listeners.grpc {
+        Some(listener) => Some(
+            grpc::routes(Arc::clone(&shared), config.grpc)
+                .await
+                .map(|r| (listener, r))?,
+        ),
+        None => None,
+    };
+    // One shutdown for both listeners: `stopping` fires when `shutdown`
+    // resolves.
     let (fired_tx, fired) = tokio::sync::oneshot::channel::<()>();
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let graceful = async move {
         shutdown.await;
         tracing::info!("shutting down: no new connections; draining in-flight requests");
+        let _ = stopping_tx.send(true);
         let _ = fired_tx.send(());
     };
+    let stopped = |mut stopping: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopping.wait_for(|stop| *stop).await;
+    };
+    let grpc_server = grpc.map(|(listener, (router, health))| {
+        tokio::spawn(grpc::serve(
+            listener,
+            router,
+            health,
+            stopped(stopping.clone()),
+        ))
+    });
+    let grpc_abort = grpc_server
+        .as_ref()
+        .map(tokio::task::JoinHandle::abort_handle);
+    let signal = tokio::spawn(graceful);
     let server = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(graceful)
-            .await
+        let http = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<listener::PeerAddr>(),
+        )
+        .with_graceful_shutdown(stopped(stopping));
+        let grpc = async move {
+            match grpc_server {
+                Some(task) => match task.await {
+                    Ok(result) => result.map_err(|e| std::io::Error::other(e.to_string())),
+                    Err(join) => Err(std::io::Error::other(join.to_string())),
+                },
+                None => Ok(()),
+            }
+        };
+        let (http, grpc) = tokio::join!(http, grpc);
+        http.and(grpc)
     });
     tokio::pin!(server);
     let result = tokio::select! {
@@ -183,10 +235,14 @@ pub async fn serve(
             Err(_) => {
                 tracing::warn!(timeout = ?config.drain_timeout, "in-flight requests did not finish in time; closing them");
                 server.abort();
+                if let Some(grpc) = &grpc_abort {
+                    grpc.abort();
+                }
                 Ok(Ok(()))
             }
         },
     };
+    signal.abort();
     let _ = stop_tx.send(true);
     for task in tasks {
         let _ = task.await;

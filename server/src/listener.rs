@@ -223,3 +223,16 @@ impl AsyncWrite for CappedStream {
         self.stream.is_write_vectored()
     }
 }
+
+/// A connection's peer address, as handlers see it
+/// (`ConnectInfo<PeerAddr>`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CappedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CappedListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}

@@ -31,8 +31,9 @@ struct Hot {
 }
 
 /// Decision kinds, with the labels of their two results.
-const KINDS: [(&str, &str, &str); 4] = [
+const KINDS: [(&str, &str, &str); 5] = [
     ("authorize", "allow", "deny"),
+    ("ext_authz", "allow", "deny"),
     ("authzen", "allow", "deny"),
     ("store", "allow", "deny"),
     ("ratelimit", "ok", "over_limit"),
@@ -206,6 +207,26 @@ impl Metrics {
             other => other.to_string().into(),
         };
         counter!("reaper_http_requests_total", "route" => route, "status" => status).increment(1);
+    }
+
+    /// One gRPC call: `method` is the full path
+    /// (`/envoy.service.auth.v3.Authorization/Check`), `code` the gRPC
+    /// status code's name.
+    pub fn grpc(&self, method: &'static str, code: &'static str) {
+        counter!("reaper_grpc_requests_total", "method" => method, "code" => code).increment(1);
+    }
+
+    /// An ext_authz check that mapped to no request, by why (`no_route`,
+    /// `mapping_failed`, `unknown_entity`, `invalid_request`). It is
+    /// denied (allowed in dry run).
+    pub fn unmapped(&self, reason: &'static str) {
+        counter!("reaper_ext_authz_unmapped_total", "reason" => reason).increment(1);
+    }
+
+    /// An ext_authz check decided in dry run: `would` is what the policy
+    /// decided; the answer was allow.
+    pub fn dry_run(&self, would: &'static str) {
+        counter!("reaper_ext_authz_dry_run_total", "would" => would).increment(1);
     }
 
     /// Folds recorded histogram samples into their buckets. The exporter

@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::backend::Backend;
 use crate::clock::Clock;
-use crate::config::Limits;
+use crate::config::{EnvoyOptions, Limits};
 use crate::entities::{EntityLayers, EntityRef};
 use crate::ids::DecisionIds;
 use crate::metrics::Metrics;
@@ -58,6 +58,8 @@ pub struct Shared {
     pub backend: Arc<dyn Backend>,
     pub clock: Clock,
     pub limits: Limits,
+    /// How the Envoy services (ext_authz, RLS) answer.
+    pub envoy: EnvoyOptions,
     pub admin_token: Option<String>,
     pub ids: DecisionIds,
     pub metrics: Metrics,
@@ -93,6 +95,7 @@ pub struct Options {
     pub entities_file: Option<PathBuf>,
     pub admin_token: Option<String>,
     pub limits: Limits,
+    pub envoy: EnvoyOptions,
     pub clock: Clock,
 }
 
@@ -124,6 +127,7 @@ impl Shared {
             backend,
             clock: options.clock,
             limits: options.limits,
+            envoy: options.envoy,
             admin_token: options.admin_token,
             ids: DecisionIds::new(),
             metrics,

@@ -16,13 +16,15 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The gRPC address, unless started with `--grpc off`.
+    pub grpc: Option<SocketAddr>,
     /// The log lines (stderr) after the ready line.
     pub logs: mpsc::Receiver<String>,
 }
 
 impl Server {
-    /// Starts `reaper serve ARGS --http 127.0.0.1:0 --log-format json` in
-    /// `dir` and waits until it is ready.
+    /// Starts `reaper serve ARGS --http 127.0.0.1:0 --grpc 127.0.0.1:0
+    /// --log-format json` in `dir` and waits until it is ready.
     pub fn start(dir: &Path, args: &[&str]) -> Server {
         Server::start_with_env(dir, args, &[])
     }
@@ -34,6 +36,7 @@ impl Server {
             .arg("serve")
             .args(args)
             .args(["--http", "127.0.0.1:0", "--log-format", "json"])
+            .args(["--grpc", "127.0.0.1:0"])
             .envs(env.iter().copied());
         Server::spawn(command)
     }
@@ -73,9 +76,21 @@ impl Server {
                     .unwrap_or_default()
                     .parse()
                     .unwrap_or_else(|e| panic!("bad address in {line}: {e}"));
-                return Server { child, addr, logs };
+                let grpc = event["grpc"].as_str().and_then(|a| a.parse().ok());
+                return Server {
+                    child,
+                    addr,
+                    grpc,
+                    logs,
+                };
             }
         }
+    }
+
+    /// `http://ADDR` of the gRPC listener, for tonic clients.
+    pub fn grpc_uri(&self) -> String {
+        let addr = self.grpc.unwrap_or_else(|| panic!("started without gRPC"));
+        format!("http://{addr}")
     }
 
     pub fn client(&self) -> Client {
@@ -100,6 +115,22 @@ impl Server {
             std::thread::sleep(Duration::from_millis(20));
         }
         None
+    }
+
+    /// Waits (bounded) for a log line containing `needle`; the lines seen.
+    pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> Result<String, Vec<String>> {
+        let deadline = Instant::now() + timeout;
+        let mut seen = Vec::new();
+        while let Ok(line) = self
+            .logs
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+        {
+            if line.contains(needle) {
+                return Ok(line);
+            }
+            seen.push(line);
+        }
+        Err(seen)
     }
 
     /// Log lines received so far.
@@ -210,6 +241,7 @@ impl Client {
             .ok_or_else(|| std::io::Error::other(format!("bad status line {line:?}")))?;
         let mut headers = Vec::new();
         let mut length = 0;
+        let mut chunked = false;
         loop {
             line.clear();
             self.stream.read_line(&mut line)?;
@@ -222,16 +254,49 @@ impl Client {
                 if name.eq_ignore_ascii_case("content-length") {
                     length = value.parse().unwrap_or(0);
                 }
+                if name.eq_ignore_ascii_case("transfer-encoding") && value.contains("chunked") {
+                    chunked = true;
+                }
                 headers.push((name, value));
             }
         }
-        let mut body = vec![0; length];
-        self.stream.read_exact(&mut body)?;
+        let body = if chunked {
+            self.read_chunks()?
+        } else {
+            let mut body = vec![0; length];
+            self.stream.read_exact(&mut body)?;
+            body
+        };
         Ok(Response {
             status,
             headers,
             body,
         })
+    }
+
+    /// A chunked body (Envoy's admin answers so), trailers skipped.
+    fn read_chunks(&mut self) -> std::io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        let mut line = String::new();
+        loop {
+            line.clear();
+            self.stream.read_line(&mut line)?;
+            let size = usize::from_str_radix(line.trim().split(';').next().unwrap_or(""), 16)
+                .map_err(|_| std::io::Error::other(format!("bad chunk size {line:?}")))?;
+            if size == 0 {
+                loop {
+                    line.clear();
+                    if self.stream.read_line(&mut line)? == 0 || line.trim().is_empty() {
+                        return Ok(body);
+                    }
+                }
+            }
+            let start = body.len();
+            body.resize(start + size, 0);
+            self.stream.read_exact(&mut body[start..])?;
+            line.clear();
+            self.stream.read_line(&mut line)?;
+        }
     }
 
     pub fn post_json(&mut self, path: &str, body: &str) -> Response {

@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reaper_compiler::Keep;
-use reaper_server::config::{ConfigError, HttpSettings};
+use reaper_server::config::{
+    ConfigError, ExtAuthzSettings, GrpcSettings, HttpSettings, RateLimitSettings,
+};
 use reaper_server::{LogFormat, PolicyLoader, ServerConfig, Settings};
 
 use crate::Outcome;
@@ -27,9 +29,19 @@ pub struct Args {
     /// The HTTP address to listen on [default: 127.0.0.1:8080].
     #[arg(long, value_name = "ADDR")]
     pub http: Option<String>,
+    /// The gRPC address to listen on, or `off` [default: 127.0.0.1:8081].
+    #[arg(long, value_name = "ADDR")]
+    pub grpc: Option<String>,
     /// A JSON array of entities the server holds.
     #[arg(long, value_name = "FILE")]
     pub entities: Option<PathBuf>,
+    /// ext_authz evaluates and logs, but allows every request: how a new
+    /// policy is rolled out safely.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Envoy's rate-limit answers carry `x-ratelimit-*` response headers.
+    #[arg(long)]
+    pub ratelimit_headers: bool,
     /// A file holding the admin API's token (the admin API is off without).
     #[arg(long, value_name = "FILE")]
     pub admin_token_file: Option<PathBuf>,
@@ -117,6 +129,8 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
         entities: resolved.entities.clone(),
         admin_token,
         limits: resolved.limits,
+        grpc: resolved.grpc,
+        envoy: resolved.envoy,
         watch: resolved.watch,
         debounce: resolved.debounce,
         drain_timeout: resolved.drain_timeout,
@@ -131,15 +145,23 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
         reason: e.to_string(),
     })?;
     let addr = resolved.http_addr;
+    let grpc_addr = resolved.grpc_addr;
     runtime.block_on(async move {
         let shutdown = shutdown_signal();
-        let http = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|e| LoadError {
-                path: addr.to_string(),
-                reason: format!("cannot listen: {e}"),
-            })?;
-        let listeners = reaper_server::Listeners { http };
+        let bind = |addr: std::net::SocketAddr| async move {
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| LoadError {
+                    path: addr.to_string(),
+                    reason: format!("cannot listen: {e}"),
+                })
+        };
+        let http = bind(addr).await?;
+        let grpc = match grpc_addr {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let listeners = reaper_server::Listeners { http, grpc };
         match reaper_server::run(listeners, config, shutdown).await {
             Ok(()) => Ok(Outcome::Success),
             Err(reaper_server::ServeError::Load(error)) => {
@@ -186,6 +208,17 @@ fn settings(args: &Args) -> Result<Settings, ConfigError> {
         http: HttpSettings {
             addr: args.http.clone(),
             ..HttpSettings::default()
+        },
+        grpc: GrpcSettings {
+            addr: args.grpc.clone(),
+            ..GrpcSettings::default()
+        },
+        ext_authz: ExtAuthzSettings {
+            dry_run: args.dry_run.then_some(true),
+            deny_status: None,
+        },
+        ratelimit: RateLimitSettings {
+            response_headers: args.ratelimit_headers.then_some(true),
         },
         reload: reaper_server::config::ReloadSettings {
             watch: args.no_watch.then_some(false),

@@ -9,6 +9,7 @@ pub mod json;
 
 use reaper_lang::eval::EvalError;
 use reaper_lang::limits::Algorithm;
+use reaper_lang::request::{Limits, RequestError};
 use smallvec::SmallVec;
 use thiserror::Error;
 
@@ -54,6 +55,25 @@ impl Unit {
             Unit::Week => 7 * 86_400_000,
             Unit::Month => 30 * 86_400_000,
             Unit::Year => 365 * 86_400_000,
+        }
+    }
+
+    /// The unit of Envoy's `RateLimitUnit` number (`SECOND` is 1, `WEEK`
+    /// is 7); `None` for `UNKNOWN` and numbers Envoy does not define.
+    pub fn from_envoy(number: i32) -> Option<Unit> {
+        Unit::ALL.into_iter().find(|u| u.envoy_number() == number)
+    }
+
+    /// Envoy's `RateLimitUnit` number of the unit.
+    pub fn envoy_number(self) -> i32 {
+        match self {
+            Unit::Second => 1,
+            Unit::Minute => 2,
+            Unit::Hour => 3,
+            Unit::Day => 4,
+            Unit::Month => 5,
+            Unit::Year => 6,
+            Unit::Week => 7,
         }
     }
 
@@ -133,6 +153,46 @@ pub struct RateLimitRequest {
 }
 
 impl RateLimitRequest {
+    /// Checks a request built from a decoded message (gRPC) against the
+    /// limits JSON decoding applies: descriptors and entries per
+    /// descriptor at most `max_set_len`, texts at most `max_string_bytes`.
+    /// The error names the field.
+    pub fn check_limits(&self, limits: &Limits) -> Result<(), RequestError> {
+        let text = |text: &str, path: &dyn Fn() -> String| {
+            if text.len() > limits.max_string_bytes {
+                return Err(RequestError::at(
+                    &path(),
+                    format!(
+                        "string of {} bytes exceeds the limit of {} bytes",
+                        text.len(),
+                        limits.max_string_bytes
+                    ),
+                ));
+            }
+            Ok(())
+        };
+        text(&self.domain, &|| "domain".to_owned())?;
+        if self.descriptors.len() > limits.max_set_len {
+            return Err(RequestError::at(
+                "descriptors",
+                format!("a request has at most {} descriptors", limits.max_set_len),
+            ));
+        }
+        for (i, descriptor) in self.descriptors.iter().enumerate() {
+            if descriptor.entries.len() > limits.max_set_len {
+                return Err(RequestError::at(
+                    &format!("descriptors[{i}].entries"),
+                    format!("a descriptor has at most {} entries", limits.max_set_len),
+                ));
+            }
+            for (j, (key, value)) in descriptor.entries.iter().enumerate() {
+                text(key, &|| format!("descriptors[{i}].entries[{j}].key"))?;
+                text(value, &|| format!("descriptors[{i}].entries[{j}].value"))?;
+            }
+        }
+        Ok(())
+    }
+
     pub fn new(domain: impl Into<String>, descriptors: Vec<Descriptor>) -> Self {
         Self {
             domain: domain.into(),

@@ -9,91 +9,24 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use serde::Serialize;
 use serde_json::json;
 
 use super::{ApiError, Body, json_response};
-use crate::backend::NamespaceStats;
-use crate::state::{ReloadRecord, Shared};
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct Status {
-    #[schema(value_type = Object)]
-    pub policy: serde_json::Value,
-    /// Entities the server holds.
-    pub entities: usize,
-    #[schema(value_type = Object)]
-    pub backend: serde_json::Value,
-    #[schema(value_type = Object)]
-    pub last_reload: ReloadRecord,
-}
+use crate::ops::admin as ops;
+use crate::state::Shared;
 
 /// What is serving: the policy, its counts, the backend, the last reload.
 #[utoipa::path(
     get,
     path = "/v1/status",
     tag = "operations",
-    responses((status = 200, description = "The server's state", body = Status))
+    responses((status = 200, description = "The server's state", body = ops::Status))
 )]
 pub async fn status(State(shared): State<Arc<Shared>>) -> Response {
-    let world = shared.world();
-    let engine = &world.engine;
-    let bundle = engine.bundle();
-    let namespaces: Vec<NamespaceStats> = shared.backend.namespaces();
-    let status = Status {
-        policy: json!({
-            "hash": engine.hash(),
-            "package": engine.package(),
-            "loaded_at": reaper_lang::literal::format_timestamp(i64::try_from(world.loaded_at).unwrap_or(i64::MAX)),
-            "rules": bundle.rules.len(),
-            "limits": bundle.domains.iter().map(|d| d.limits.len()).sum::<usize>(),
-            "domains": bundle.domains.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
-            "stores": engine.schema().stores.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
-        }),
-        entities: world.held.len(),
-        backend: json!({
-            "kind": shared.backend.kind(),
-            "counters": shared.backend.counters(),
-            "namespaces": namespaces,
-        }),
-        last_reload: shared.last_reload(),
-    };
     json_response(
         StatusCode::OK,
-        serde_json::to_vec(&status).unwrap_or_default(),
+        serde_json::to_vec(&ops::status(&shared)).unwrap_or_default(),
     )
-}
-
-/// Checks the admin token: 403 when none is configured, 401 when the
-/// request's is missing or wrong.
-fn admin(shared: &Shared, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = &shared.admin_token else {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "admin_disabled",
-            "the admin API is disabled: start the server with --admin-token-file",
-        ));
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .ok_or_else(|| {
-            ApiError::unauthorized("send the admin token as `Authorization: Bearer <token>`")
-        })?;
-    if !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
-        return Err(ApiError::unauthorized("the admin token is wrong"));
-    }
-    Ok(())
-}
-
-/// Compares without an early exit, so timing does not tell how much of a
-/// guess was right.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Reload the policy and entity files now.
@@ -104,30 +37,21 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     security(("admin_token" = [])),
     responses(
         (status = 200, description = "Reloaded: the hash now serving", body = Object),
-        (status = 401, description = "Missing or wrong admin token", body = super::error::ErrorBody),
-        (status = 403, description = "No admin token is configured", body = super::error::ErrorBody),
-        (status = 422, description = "The policy or entity data was refused; the previous policy keeps serving", body = super::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = crate::ops::error::ErrorBody),
+        (status = 403, description = "No admin token is configured", body = crate::ops::error::ErrorBody),
+        (status = 422, description = "The policy or entity data was refused; the previous policy keeps serving", body = crate::ops::error::ErrorBody),
     )
 )]
 pub async fn reload(
     State(shared): State<Arc<Shared>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    admin(&shared, &headers)?;
-    match shared.reload("admin").await {
-        Ok(record) => Ok(json_response(
-            StatusCode::OK,
-            serde_json::to_vec(&record).unwrap_or_default(),
-        )),
-        Err(error) => Err(ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "reload_refused",
-            format!(
-                "{error}; policy {} keeps serving",
-                shared.world().engine.hash()
-            ),
-        )),
-    }
+    ops::check_admin(&shared, &headers)?;
+    let record = ops::reload(&shared).await?;
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&record).unwrap_or_default(),
+    ))
 }
 
 /// Add or replace entities (a JSON array, as in the entities file).
@@ -139,9 +63,9 @@ pub async fn reload(
     request_body(content = Vec<Object>, content_type = "application/json"),
     responses(
         (status = 200, description = "Stored: how many", body = Object),
-        (status = 400, description = "An entity is not valid for the schema (all are refused)", body = super::error::ErrorBody),
-        (status = 401, description = "Missing or wrong admin token", body = super::error::ErrorBody),
-        (status = 403, description = "No admin token is configured", body = super::error::ErrorBody),
+        (status = 400, description = "An entity is not valid for the schema (all are refused)", body = crate::ops::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = crate::ops::error::ErrorBody),
+        (status = 403, description = "No admin token is configured", body = crate::ops::error::ErrorBody),
     )
 )]
 pub async fn upsert_entities(
@@ -149,7 +73,7 @@ pub async fn upsert_entities(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    admin(&shared, &headers)?;
+    ops::check_admin(&shared, &headers)?;
     let json = reaper_lang::json::parse(body.text()?).map_err(|e| ApiError::request(&e.into()))?;
     let count = shared.upsert_entities(&json).await.map_err(|e| match e {
         crate::entities::EntityError::Invalid(e) => ApiError::request(&e),
@@ -174,9 +98,9 @@ pub async fn upsert_entities(
     params(("type" = String, Path, description = "Entity type"), ("id" = String, Path, description = "Entity id")),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 401, description = "Missing or wrong admin token", body = super::error::ErrorBody),
-        (status = 403, description = "No admin token is configured", body = super::error::ErrorBody),
-        (status = 404, description = "The server holds no data for this entity", body = super::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = crate::ops::error::ErrorBody),
+        (status = 403, description = "No admin token is configured", body = crate::ops::error::ErrorBody),
+        (status = 404, description = "The server holds no data for this entity", body = crate::ops::error::ErrorBody),
     )
 )]
 pub async fn delete_entity(
@@ -184,7 +108,7 @@ pub async fn delete_entity(
     Path((ty, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    admin(&shared, &headers)?;
+    ops::check_admin(&shared, &headers)?;
     if shared.delete_entity((ty.clone(), id.clone())).await {
         tracing::info!(entity_type = %ty, id = %id, "entity deleted through the admin API");
         Ok(StatusCode::NO_CONTENT.into_response())

@@ -23,8 +23,8 @@ use reaper_lang::value::Uid;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
-use super::authorize::{DecisionBody, decide, prepare};
 use super::{ApiError, Body, POLICY, header_value, json_response};
+use crate::ops::authorize::{DecisionBody, decide, prepare};
 use crate::state::{Shared, World};
 
 #[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
@@ -107,7 +107,7 @@ pub struct EvaluationsResponse {
     request_body(content = Evaluation, content_type = "application/json"),
     responses(
         (status = 200, description = "The decision", body = EvaluationResponse),
-        (status = 400, description = "Malformed, or not valid for the schema", body = super::error::ErrorBody),
+        (status = 400, description = "Malformed, or not valid for the schema", body = crate::ops::error::ErrorBody),
     )
 )]
 pub async fn evaluation(
@@ -130,7 +130,7 @@ pub async fn evaluation(
     request_body(content = Evaluations, content_type = "application/json"),
     responses(
         (status = 200, description = "One decision per evaluation, in order (fewer when a short-circuit semantic stops early)", body = EvaluationsResponse),
-        (status = 400, description = "Malformed, or an evaluation not valid for the schema", body = super::error::ErrorBody),
+        (status = 400, description = "Malformed, or an evaluation not valid for the schema", body = crate::ops::error::ErrorBody),
     )
 )]
 pub async fn evaluations(

@@ -8,7 +8,7 @@
 mod admin;
 mod authorize;
 mod authzen;
-mod error;
+mod ext_authz;
 mod ratelimit;
 mod store;
 #[cfg(test)]
@@ -26,7 +26,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-pub use error::ApiError;
+pub use crate::ops::ApiError;
 
 use crate::state::Shared;
 
@@ -63,6 +63,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
                 let document = Arc::clone(&document);
                 async move { axum::Json(document.as_ref().clone()) }
             }),
+        )
+        // Envoy's HTTP-service mode: every method, any path under the
+        // prefix (documented by hand in the OpenAPI document).
+        .route(
+            &format!("{}/{{*path}}", ext_authz::PREFIX),
+            axum::routing::any(ext_authz::check),
+        )
+        .route(
+            &format!("{}/", ext_authz::PREFIX),
+            axum::routing::any(ext_authz::check),
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -109,6 +119,19 @@ pub fn api_parts() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
                 ),
         ),
     );
+    api.paths.paths.insert(
+        "/v1/ext_authz/{path}".into(),
+        utoipa::openapi::path::PathItem::new(
+            utoipa::openapi::HttpMethod::Get,
+            utoipa::openapi::path::OperationBuilder::new()
+                .summary(Some("Envoy ext_authz, HTTP-service mode (every method)"))
+                .description(Some("Envoy forwards the original request's method, path (under this prefix) and allowed headers. 200: allowed; the deny status (403 by default): denied, with a one-line reason. Both carry x-reaper-decision-id and x-reaper-policy. See docs/serve.md."))
+                .tag("decisions")
+                .response("200", utoipa::openapi::Response::new("Allowed"))
+                .response("403", utoipa::openapi::Response::new("Denied (ext_authz.deny_status), text body `denied: <reason>`"))
+                .response("501", utoipa::openapi::Response::new("The policy has no `http` block")),
+        ),
+    );
     (router, api)
 }
 
@@ -153,6 +176,8 @@ const ROUTES: &[&str] = &[
     "/health/ready",
     "/metrics",
     "/v1/openapi.json",
+    "/v1/ext_authz/{*path}",
+    "/v1/ext_authz/",
 ];
 
 fn static_route(path: &str) -> &'static str {

@@ -46,6 +46,13 @@ store sessions by [Service, User] { ttl 30m, max_ttl 2h, max_value 16B, max_keys
 @id("backend-store")
 permit [store.read, store.write, store.delete] on store sessions when principal in Team::"backend";
 
+http {
+  principal = User::(header("x-user-id"));
+  context = { mfa: has_header("x-mfa") };
+  GET "/docs/{id}" => read Doc::(param("id"));
+  PUT "/docs/{id}" => edit Doc::(param("id"));
+}
+
 ratelimit "edge" {
   limit per_user: 3 per minute when descriptor has user_id by descriptor.user_id;
   limit search: 1 per minute, shadow when descriptor has path && descriptor.path == "/search" by descriptor.user_id;
@@ -122,6 +129,7 @@ pub fn harness_with(policy: &str, token: Option<&str>, limits: Limits, clock: Cl
                 entities_file: Some(entities.clone()),
                 admin_token: token.map(str::to_owned),
                 limits,
+                envoy: crate::config::EnvoyOptions::default(),
                 clock,
             },
         )

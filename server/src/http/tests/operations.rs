@@ -348,6 +348,7 @@ async fn the_openapi_document_covers_every_route() {
         ("get", "/health/ready"),
         ("get", "/metrics"),
         ("get", "/v1/openapi.json"),
+        ("get", "/v1/ext_authz/{path}"),
     ];
     let documented: usize = paths.values().map(|p| p.as_object().unwrap().len()).sum();
     assert_eq!(

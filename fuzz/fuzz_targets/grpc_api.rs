@@ -1,0 +1,107 @@
+//! Arbitrary messages to every gRPC method of `reaper serve`, in process,
+//! on the Envoy example (an `http` block, a rate-limit domain, entity
+//! data): the first byte picks the method, the rest is the message. Every
+//! answer is a gRPC status the server means (never INTERNAL or UNKNOWN),
+//! and the server goes on answering. Never panics.
+
+#![no_main]
+
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use libfuzzer_sys::fuzz_target;
+use reaper_server::state::{Options, PolicyLoader, Shared};
+use tower::ServiceExt;
+
+const METHODS: [&str; 11] = [
+    "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
+    "/envoy.service.auth.v3.Authorization/Check",
+    "/reaper.v1.Reaper/Authorize",
+    "/reaper.v1.Reaper/AuthorizeBatch",
+    "/reaper.v1.Reaper/RateLimit",
+    "/reaper.v1.Reaper/StoreGet",
+    "/reaper.v1.Reaper/StorePut",
+    "/reaper.v1.Reaper/StoreDelete",
+    "/reaper.v1.Reaper/Status",
+    "/reaper.v1.Reaper/Reload",
+    "/grpc.health.v1.Health/Check",
+];
+
+struct Example;
+
+impl PolicyLoader for Example {
+    fn load(&self) -> Result<Vec<u8>, String> {
+        let mut sources = reaper_compiler::source::Sources::new();
+        for file in ["schema", "http", "rules", "limits"] {
+            let path = format!("{}/../examples/envoy/{file}.reaper", env!("CARGO_MANIFEST_DIR"));
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            sources.add(path, text);
+        }
+        reaper_compiler::compile(&sources).map_err(|d| format!("{} diagnostics", d.len()))
+    }
+
+    fn watched(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+}
+
+fn server() -> &'static (tokio::runtime::Runtime, axum::Router) {
+    static SERVER: OnceLock<(tokio::runtime::Runtime, axum::Router)> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let entities = format!("{}/../examples/envoy/entities.json", env!("CARGO_MANIFEST_DIR"));
+        let shared = Shared::new(
+            Arc::new(Example),
+            Arc::new(reaper_server::backend::memory::MemoryBackend::new()),
+            reaper_server::metrics::Metrics::install(),
+            Options {
+                entities_file: Some(entities.into()),
+                admin_token: Some("sesame".into()),
+                limits: reaper_server::Limits::default(),
+                envoy: reaper_server::EnvoyOptions::default(),
+                clock: runtime.block_on(async { reaper_server::clock::Clock::system() }),
+            },
+        )
+        .expect("the example loads");
+        let (router, _health) = runtime
+            .block_on(reaper_server::grpc::routes(Arc::new(shared), reaper_server::GrpcLimits::default()))
+            .expect("the gRPC services");
+        (runtime, router)
+    })
+}
+
+async fn call(router: &axum::Router, method: &str, message: &[u8]) -> tonic::Code {
+    let mut framed = vec![0];
+    framed.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
+    framed.extend_from_slice(message);
+    let request = Request::post(method)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(Body::from(framed))
+        .expect("a request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), StatusCode::OK);
+    if let Some(status) = tonic::Status::from_header_map(response.headers()) {
+        return status.code();
+    }
+    let collected = http_body_util::BodyExt::collect(response.into_body()).await.expect("a body");
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    tonic::Status::from_header_map(&trailers).map_or(tonic::Code::Unknown, |s| s.code())
+}
+
+fuzz_target!(|data: &[u8]| {
+    let Some((&first, message)) = data.split_first() else {
+        return;
+    };
+    let method = METHODS[usize::from(first) % METHODS.len()];
+    let (runtime, router) = server();
+    runtime.block_on(async {
+        let code = call(router, method, message).await;
+        assert!(!matches!(code, tonic::Code::Internal | tonic::Code::Unknown), "{method}: {code:?}");
+        assert_eq!(call(router, "/reaper.v1.Reaper/Status", &[]).await, tonic::Code::Ok);
+    });
+});

@@ -1,0 +1,45 @@
+//! Rate-limit decisions, whatever the transport: the policy plans the
+//! counter hits, the backend counts them all in one round trip, the policy
+//! reads the counts.
+
+use reaper_runtime::Engine;
+use reaper_runtime::ratelimit::{RateLimitError, RateLimitRequest, RateLimitResponse};
+
+use crate::backend::BackendError;
+use crate::state::{Shared, World};
+
+/// What a rate-limit request got.
+#[derive(Debug)]
+pub enum Outcome {
+    Decided(RateLimitResponse),
+    /// The policy declares no such domain: OK for every descriptor, as
+    /// lyft/ratelimit answers (and counted in a metric).
+    UnknownDomain,
+}
+
+/// Counts `request` and decides, in `world`'s policy, through the backend.
+pub async fn decide(
+    shared: &Shared,
+    world: &World,
+    request: &RateLimitRequest,
+) -> Result<Outcome, BackendError> {
+    let engine = &world.engine;
+    let started = std::time::Instant::now();
+    let plan = match engine.plan_rate_limit(request) {
+        Ok(plan) => plan,
+        Err(RateLimitError::UnknownDomain(domain)) => {
+            shared.metrics.unknown_domain(&domain);
+            return Ok(Outcome::UnknownDomain);
+        }
+    };
+    let now = shared.clock.now_ms();
+    let hits = shared.backend.count(&plan.hits, now).await?;
+    let response = Engine::complete_rate_limit(plan, hits);
+    shared.metrics.rate_limit(
+        world.limit_metrics.get(&request.domain).map(Vec::as_slice),
+        request,
+        &response,
+        started.elapsed(),
+    );
+    Ok(Outcome::Decided(response))
+}

@@ -1,0 +1,414 @@
+//! The TTL store, whatever the transport. Every access is an
+//! authorization request (`store.read|write|delete` on
+//! `Store::"namespace"`) for the principal the caller names (`User::"ana"`,
+//! or the JSON `{"type": "User", "id": "ana"}`) with the context fields it
+//! gives (a JSON object; the server adds `key`, and for writes `ttl` and
+//! `size`). A denial is a 403 / PERMISSION_DENIED carrying the decision.
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use reaper_lang::limits::StoreSpec;
+use reaper_lang::literal;
+
+use super::ApiError;
+use super::authorize::{Decided, body, decide_only, prepare};
+use crate::backend::{Put, PutError};
+use crate::state::{Shared, World};
+
+/// Who accesses the store, as the transport gives it.
+#[derive(Debug, Clone, Copy)]
+pub struct Caller<'a> {
+    /// `User::"ana"` or `{"type": "User", "id": "ana"}`.
+    pub principal: Option<&'a str>,
+    /// A JSON object of context fields.
+    pub context: Option<&'a str>,
+    /// How errors name the two (HTTP headers, gRPC fields).
+    pub fields: CallerFields,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct CallerFields {
+    pub principal: &'static str,
+    pub context: &'static str,
+}
+
+/// A live value and the decision that let it be read.
+#[derive(Debug)]
+pub struct Got {
+    pub value: Bytes,
+    pub expires_at: u64,
+    /// Milliseconds the value has left.
+    pub ttl_ms: u64,
+    pub decided: Decided,
+}
+
+/// A write: the value, its TTL in policy syntax (the namespace's `ttl`
+/// when `None`), and whether only a create may happen.
+#[derive(Debug)]
+pub struct Write<'a> {
+    pub value: Bytes,
+    pub ttl: Option<&'a str>,
+    pub create_only: bool,
+}
+
+/// A stored value's absolute expiry and the decision that let it be
+/// written.
+#[derive(Debug)]
+pub struct Stored {
+    pub expires_at: u64,
+    pub decided: Decided,
+}
+
+/// Reads a live value.
+pub async fn get(
+    shared: &Shared,
+    world: &World,
+    namespace: &str,
+    key: &str,
+    caller: &Caller<'_>,
+) -> Result<Got, ApiError> {
+    store_spec(world, namespace)?;
+    let decided = authorize(shared, world, caller, "store.read", namespace, key, None)?;
+    let now = shared.clock.now_ms();
+    let stored = shared.backend.get(namespace, key, now).await?;
+    shared
+        .metrics
+        .store("read", if stored.is_some() { "hit" } else { "miss" });
+    let stored = stored.ok_or_else(|| no_such_key(namespace))?;
+    Ok(Got {
+        value: stored.value,
+        expires_at: stored.expires_at,
+        ttl_ms: stored.expires_at.saturating_sub(now),
+        decided,
+    })
+}
+
+/// Writes a value (create or replace, or create only).
+pub async fn put(
+    shared: &Shared,
+    world: &World,
+    namespace: &str,
+    key: &str,
+    caller: &Caller<'_>,
+    write: Write<'_>,
+) -> Result<Stored, ApiError> {
+    let spec = store_spec(world, namespace)?;
+    let ttl_ms = match write.ttl.filter(|t| !t.is_empty()) {
+        Some(text) => parse_ttl(text)?,
+        None => spec.ttl_ms,
+    };
+    let size = write.value.len();
+    let decided = authorize(
+        shared,
+        world,
+        caller,
+        "store.write",
+        namespace,
+        key,
+        Some((ttl_ms, size)),
+    )?;
+    if ttl_ms > spec.max_ttl_ms {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "ttl_above_max",
+            format!(
+                "the TTL {} is above namespace `{namespace}`'s max_ttl {}",
+                literal::format_duration(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
+                literal::format_duration(i64::try_from(spec.max_ttl_ms).unwrap_or(i64::MAX)),
+            ),
+        )
+        .with_field("ttl"));
+    }
+    if let Some(max) = spec.max_value_bytes
+        && size as u64 > max
+    {
+        return Err(ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "value_too_large",
+            format!(
+                "the value is {size} bytes; namespace `{namespace}` holds values of at most {max} bytes"
+            ),
+        ));
+    }
+    let now = shared.clock.now_ms();
+    let expires_at = now.saturating_add(ttl_ms);
+    let result = shared
+        .backend
+        .put(
+            Put {
+                namespace,
+                key,
+                // A copy: the value may be a slice of a much larger read
+                // buffer, which storing it would keep alive for the whole TTL.
+                value: Bytes::copy_from_slice(&write.value),
+                expires_at,
+                create_only: write.create_only,
+                max_keys: spec.max_keys,
+            },
+            now,
+        )
+        .await;
+    match result {
+        Ok(()) => {
+            shared.metrics.store("write", "stored");
+            Ok(Stored {
+                expires_at,
+                decided,
+            })
+        }
+        Err(PutError::Exists) => {
+            shared.metrics.store("write", "exists");
+            Err(ApiError::new(
+                StatusCode::PRECONDITION_FAILED,
+                "key_exists",
+                "a live value exists and the write asked to create only",
+            ))
+        }
+        Err(PutError::Full) => {
+            shared.metrics.store("write", "full");
+            Err(ApiError::new(
+                StatusCode::INSUFFICIENT_STORAGE,
+                "namespace_full",
+                format!(
+                    "namespace `{namespace}` holds its max_keys of {} keys; nothing is evicted to make room",
+                    spec.max_keys.unwrap_or(0)
+                ),
+            ))
+        }
+        Err(PutError::Unavailable(e)) => Err(e.into()),
+    }
+}
+
+/// Deletes a live value.
+pub async fn delete(
+    shared: &Shared,
+    world: &World,
+    namespace: &str,
+    key: &str,
+    caller: &Caller<'_>,
+) -> Result<Decided, ApiError> {
+    store_spec(world, namespace)?;
+    let decided = authorize(shared, world, caller, "store.delete", namespace, key, None)?;
+    let deleted = shared
+        .backend
+        .delete(namespace, key, shared.clock.now_ms())
+        .await?;
+    shared
+        .metrics
+        .store("delete", if deleted { "deleted" } else { "miss" });
+    if !deleted {
+        return Err(no_such_key(namespace));
+    }
+    Ok(decided)
+}
+
+fn no_such_key(namespace: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "no_such_key",
+        format!("namespace `{namespace}` holds no live value for this key"),
+    )
+}
+
+/// A TTL in policy syntax, above zero.
+fn parse_ttl(text: &str) -> Result<u64, ApiError> {
+    let ms = literal::parse_duration(text).map_err(|e| {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_ttl", e.to_string()).with_field("ttl")
+    })?;
+    u64::try_from(ms).ok().filter(|ms| *ms > 0).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_ttl",
+            format!("the TTL `{text}` must be positive"),
+        )
+        .with_field("ttl")
+    })
+}
+
+fn store_spec<'w>(world: &'w World, namespace: &str) -> Result<&'w StoreSpec, ApiError> {
+    world.engine.store(namespace).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "no_such_namespace",
+            format!("the policy declares no store `{namespace}`"),
+        )
+    })
+}
+
+/// Authorizes a store access; a denial is a 403 carrying the decision.
+fn authorize(
+    shared: &Shared,
+    world: &World,
+    caller: &Caller<'_>,
+    action: &'static str,
+    namespace: &str,
+    key: &str,
+    write: Option<(u64, usize)>,
+) -> Result<Decided, ApiError> {
+    let request = store_request(caller, action, namespace, key, write)?;
+    let prepared = prepare(world, &request)?;
+    let decided = decide_only(shared, &world.engine, &prepared, "store");
+    if decided.decision.allow {
+        return Ok(decided);
+    }
+    let decision = body(&world.engine, &decided);
+    shared
+        .metrics
+        .store(action.trim_start_matches("store."), "denied");
+    let mut error = ApiError::new(
+        StatusCode::FORBIDDEN,
+        "denied",
+        format!(
+            "the policy denies {action} on Store::\"{namespace}\"{}",
+            if decision.reasons.is_empty() {
+                " (no rule permits it)".to_owned()
+            } else {
+                format!(" (forbidden by {})", decision.reasons.join(", "))
+            }
+        ),
+    );
+    error.body.error.field = None;
+    Err(ApiError::denied(error, decision))
+}
+
+/// The authorization request of a store access, as JSON text: the
+/// caller's principal as the principal, its context fields plus
+/// `key` (and for writes `ttl` and `size`) as the context. Written
+/// directly (no JSON tree): this runs on every store call. The context
+/// is checked to be one JSON object first; a field it repeats
+/// (`key`) is refused by the decoder, which refuses repeated keys.
+fn store_request(
+    caller: &Caller<'_>,
+    action: &str,
+    namespace: &str,
+    key: &str,
+    write: Option<(u64, usize)>,
+) -> Result<String, ApiError> {
+    let invalid = |code, message: String| {
+        ApiError::new(StatusCode::BAD_REQUEST, code, message).with_field(caller.fields.context)
+    };
+    let fields = match caller.context.map(str::trim) {
+        None | Some("") => "",
+        Some(text) => {
+            serde_json::from_str::<&serde_json::value::RawValue>(text).map_err(|e| {
+                invalid(
+                    "malformed_json",
+                    format!("malformed JSON in the context: {e}"),
+                )
+            })?;
+            let Some(inner) = text.strip_prefix('{').and_then(|t| t.strip_suffix('}')) else {
+                return Err(invalid(
+                    "invalid_request",
+                    "the context is a JSON object of context fields".into(),
+                ));
+            };
+            inner.trim()
+        }
+    };
+    let mut out = String::with_capacity(160 + fields.len() + key.len());
+    out.push_str("{\"principal\":");
+    out.push_str(&principal(caller)?);
+    out.push_str(",\"action\":");
+    push_json_string(&mut out, action);
+    out.push_str(",\"resource\":{\"type\":\"Store\",\"id\":");
+    push_json_string(&mut out, namespace);
+    out.push_str("},\"context\":{");
+    if !fields.is_empty() {
+        out.push_str(fields);
+        out.push(',');
+    }
+    out.push_str("\"key\":");
+    push_json_string(&mut out, key);
+    if let Some((ttl_ms, size)) = write {
+        out.push_str(",\"ttl\":");
+        push_json_string(
+            &mut out,
+            &literal::format_duration(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
+        );
+        out.push_str(",\"size\":");
+        out.push_str(&size.to_string());
+    }
+    out.push_str("}}");
+    Ok(out)
+}
+
+fn push_json_string(out: &mut String, text: &str) {
+    // Writing JSON into a String cannot fail.
+    let _ = serde_json::to_writer(string_writer(out), text);
+}
+
+/// A `std::io::Write` over a `String` that only ever receives serde_json's
+/// output, which is UTF-8.
+fn string_writer(out: &mut String) -> impl std::io::Write + '_ {
+    struct Writer<'a>(&'a mut String);
+    impl std::io::Write for Writer<'_> {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
+            self.0.push_str(text);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    Writer(out)
+}
+
+/// The caller's principal as an entity reference in request JSON.
+fn principal(caller: &Caller<'_>) -> Result<String, ApiError> {
+    let field = caller.fields.principal;
+    let missing = || {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("name the principal in {field}: `User::\"ana\"`"),
+        )
+        .with_field(field)
+    };
+    let text = caller
+        .principal
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(missing)?;
+    let (ty, id) = if text.starts_with('{') {
+        // A reference only: the principal's data comes from the server's
+        // entity data, never from the header.
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Reference {
+            #[serde(rename = "type")]
+            ty: String,
+            id: String,
+        }
+        let reference: Reference = serde_json::from_str(text).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                format!("the principal is `{{\"type\": …, \"id\": …}}`: {e}"),
+            )
+            .with_field(field)
+        })?;
+        (reference.ty, reference.id)
+    } else {
+        let Some((ty, id)) = text.split_once("::") else {
+            return Err(missing());
+        };
+        let id: String = serde_json::from_str(id).map_err(|_| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "the principal's id is a quoted string: `User::\"ana\"`",
+            )
+            .with_field(field)
+        })?;
+        (ty.to_owned(), id)
+    };
+    let ty = ty.as_str();
+    let mut out = String::with_capacity(24 + ty.len() + id.len());
+    out.push_str("{\"type\":");
+    push_json_string(&mut out, ty);
+    out.push_str(",\"id\":");
+    push_json_string(&mut out, &id);
+    out.push('}');
+    Ok(out)
+}
