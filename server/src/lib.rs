@@ -224,8 +224,20 @@ pub async fn serve(
                 None => Ok(()),
             }
         };
-        let (http, grpc) = tokio::join!(http, grpc);
-        http.and(grpc)
+        // Both end at shutdown; one failing stops the other (a server that
+        // lost a listener must not go on half-serving).
+        let http = std::future::IntoFuture::into_future(http);
+        tokio::pin!(http, grpc);
+        tokio::select! {
+            result = &mut http => {
+                result?;
+                grpc.await
+            }
+            result = &mut grpc => {
+                result?;
+                http.await
+            }
+        }
     });
     tokio::pin!(server);
     let result = tokio::select! {

@@ -45,6 +45,7 @@ pub fn check(
     dry_run: bool,
 ) -> Result<Checked, NoMapping> {
     let engine = &world.engine;
+    let started = std::time::Instant::now();
     let outcome = match engine.map_http(request) {
         Err(HttpMapError::NoMapping) => return Err(NoMapping),
         Err(error @ HttpMapError::NoRoute { .. }) => Err(("no_route", error.to_string())),
@@ -69,7 +70,7 @@ pub fn check(
             shared.metrics.unmapped(label);
             shared
                 .metrics
-                .decision("ext_authz", false, std::time::Duration::ZERO);
+                .decision("ext_authz", false, started.elapsed());
             Checked {
                 allow: dry_run,
                 policy_allows: false,
