@@ -123,6 +123,17 @@ const INLINE: &[(&str, &str)] = &[
          !(context.source_ip in 10.0.0.0/8) && principal.clearance < 3 || resource.public \
          unless principal in Team::\"security\";\n",
     ),
+    (
+        // Found by the generator: dropping the empty `on []` put the
+        // action's `context` at the start of a line, where it is the
+        // package's.
+        "comment before an empty clause and an action's context",
+        " action list // c1 a && b; } {\non [ ] context { source_ip : Ip , mfa : Bool } ",
+    ),
+    (
+        "comment after a clause, before an empty one",
+        "action list on Doc // c\n by [] context { mfa: Bool }\naction other on [] context {}\n",
+    ),
 ];
 
 #[test]

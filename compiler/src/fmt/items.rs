@@ -122,12 +122,15 @@ impl<'a> Printer<'a> {
             }
         }
         if let Some(context) = &decl.context {
-            docs.extend([
-                Doc::Space,
-                self.kw("context"),
-                Doc::Space,
-                self.attr_decls(context),
-            ]);
+            // A comment before the action's `context` would end its line,
+            // and a line that starts with `context` declares the package's:
+            // the comment goes after the keyword instead.
+            let keyword = if self.comment_pending() && self.skip("context") {
+                Doc::text("context")
+            } else {
+                self.kw("context")
+            };
+            docs.extend([Doc::Space, keyword, Doc::Space, self.attr_decls(context)]);
         }
         Doc::concat(docs)
     }

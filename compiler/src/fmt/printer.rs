@@ -178,6 +178,14 @@ impl<'a> Printer<'a> {
             .map_or(self.text.len(), |(start, _)| start)
     }
 
+    /// Whether a comment comes before the next token (and would be printed
+    /// before whatever is printed next).
+    pub(super) fn comment_pending(&self) -> bool {
+        self.comments
+            .get(self.next_comment)
+            .is_some_and(|c| (c.span.start as usize) < self.next_token_start())
+    }
+
     pub(super) fn next_is(&self, text: &str) -> bool {
         self.next_token()
             .is_some_and(|(l, r)| &self.text[l..r] == text)
