@@ -343,7 +343,7 @@ fn envoy_asks_reaper_to_authorize_and_rate_limit() {
 
     // 429 once dan's 20 a minute are spent (a fresh minute, so the
     // clock-aligned window cannot end mid-sequence).
-    wait_for_fresh_minute(Duration::from_secs(25));
+    std::thread::sleep(common::until_fresh_minute(Duration::from_secs(25)));
     let mut remaining = Vec::new();
     for _ in 0..20 {
         let response = get(envoy.grpc_checks, "/docs/readme", Some("dan"));
@@ -452,18 +452,6 @@ fn envoy_asks_reaper_to_authorize_and_rate_limit() {
         log.contains("rules=\"owner\"") || log.contains("rules=[\"owner\"]"),
         "{log}"
     );
-}
-
-/// Waits, if the current minute ends within `margin`, for the next.
-fn wait_for_fresh_minute(margin: Duration) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let into = Duration::from_millis(u64::try_from(now.as_millis() % 60_000).unwrap());
-    let left = Duration::from_secs(60) - into;
-    if left < margin {
-        std::thread::sleep(left + Duration::from_millis(200));
-    }
 }
 
 /// docs/serve.md shows the configuration this test runs, verbatim.

@@ -95,18 +95,9 @@ fn fresh_user(name: &str) -> String {
     format!("{name}-{nanos}")
 }
 
-/// Waits, if the current minute ends within `margin`, until the next one
-/// starts: a fixed window is clock-aligned, and a sequence that crosses
-/// its end would restart the count.
+/// Waits, if need be, for a fresh clock-aligned minute.
 async fn fresh_minute(margin: Duration) {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap();
-    let into = Duration::from_millis(u64::try_from(now.as_millis() % 60_000).unwrap());
-    let left = Duration::from_secs(60) - into;
-    if left < margin {
-        tokio::time::sleep(left + Duration::from_millis(200)).await;
-    }
+    tokio::time::sleep(common::until_fresh_minute(margin)).await;
 }
 
 async fn should_rate_limit(
@@ -1203,6 +1194,66 @@ async fn health_reflection_limits_and_metrics() {
     );
 }
 
+/// Past grpc.max_concurrent_requests, calls are refused, not queued.
+#[tokio::test]
+async fn calls_past_the_concurrency_limit_are_refused() {
+    let dir = scratch("grpc-concurrency");
+    write(&dir, "reaper.toml", "[grpc]\nmax_concurrent_requests = 1\n");
+    let config = dir.join("reaper.toml").display().to_string();
+    let server = envoy_example(&["--config", &config]);
+    // Large batches, each on its own connection, all at once: each holds
+    // its place while its megabyte arrives and is decided.
+    let batch = pb::AuthorizeBatchRequest {
+        requests: (0..10_000)
+            .map(|i| pb::AuthorizeRequest {
+                principal: Some(entity("User", "ana")),
+                action: "read".into(),
+                resource: Some(entity("Doc", &format!("doc-{i}"))),
+                context: Some(pb::Record {
+                    fields: HashMap::from([
+                        (
+                            "source_ip".to_owned(),
+                            pb::Value {
+                                kind: Some(pb::value::Kind::String("10.0.0.1".into())),
+                            },
+                        ),
+                        (
+                            "now".to_owned(),
+                            pb::Value {
+                                kind: Some(pb::value::Kind::String("2026-03-01T12:00:00Z".into())),
+                            },
+                        ),
+                    ]),
+                }),
+                entities: Vec::new(),
+            })
+            .collect(),
+    };
+    let mut calls = Vec::new();
+    for _ in 0..6 {
+        let mut client = ReaperClient::new(channel(&server).await);
+        let batch = batch.clone();
+        calls.push(tokio::spawn(async move {
+            client.authorize_batch(batch).await.map(|_| ())
+        }));
+    }
+    let mut refused = 0;
+    for call in calls {
+        match call.await.unwrap() {
+            Ok(()) => {}
+            Err(status) => {
+                assert_eq!(status.code(), Code::ResourceExhausted, "{status:?}");
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused >= 1,
+        "six concurrent calls with a limit of one, none refused"
+    );
+    assert!(refused < 6, "the first call must be answered");
+}
+
 /// A stream of one message, for the reflection call.
 fn tokio_stream_once<T: Send + 'static>(
     item: T,
@@ -1213,7 +1264,12 @@ fn tokio_stream_once<T: Send + 'static>(
 #[tokio::test]
 async fn deadlines_and_shutdown() {
     let dir = scratch("grpc-deadline");
-    write(&dir, "reaper.toml", "[grpc]\nrequest_timeout = \"1ms\"\n");
+    // A short drain: the refused upload is still arriving when SIGTERM comes.
+    write(
+        &dir,
+        "reaper.toml",
+        "[grpc]\nrequest_timeout = \"1ms\"\n[shutdown]\ndrain_timeout = \"1s\"\n",
+    );
     let config = dir.join("reaper.toml").display().to_string();
     let server = envoy_example(&["--config", &config]);
     let mut client = ReaperClient::new(channel(&server).await);

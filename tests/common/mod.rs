@@ -98,3 +98,20 @@ pub const PERMIT: &str = r#"{
   ]
 }"#;
 pub mod server;
+
+/// How long to wait, if the current minute ends within `margin`, for the
+/// next one to start: a fixed window is clock-aligned, and a count that
+/// crosses its end starts over. `Duration::ZERO` when there is time.
+pub fn until_fresh_minute(margin: std::time::Duration) -> std::time::Duration {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let into =
+        std::time::Duration::from_millis(u64::try_from(now.as_millis() % 60_000).unwrap_or(0));
+    let left = std::time::Duration::from_secs(60).saturating_sub(into);
+    if left < margin {
+        left + std::time::Duration::from_millis(200)
+    } else {
+        std::time::Duration::ZERO
+    }
+}
