@@ -19,24 +19,22 @@
 //! Prints one JSON line: requests, seconds, rps, p50/p90/p99/max in µs,
 //! errors.
 
-#![allow(
-    clippy::unwrap_used,
-    clippy::expect_used,
-    clippy::panic,
-    reason = "a benchmark tool: it stops with a message on bad input"
-)]
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BufMut, Bytes};
+use bytes::Bytes;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::RateLimitDescriptor;
 use envoy_types::pb::envoy::extensions::common::ratelimit::v3::rate_limit_descriptor::Entry;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Peer, Request};
 use envoy_types::pb::envoy::service::auth::v3::{AttributeContext, CheckRequest};
 use envoy_types::pb::envoy::service::ratelimit::v3::RateLimitRequest;
 use prost::Message;
+use reaper_proto::BytesCodec;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// Why a run cannot go on: a bad flag, an unreadable example, a server
+/// that refuses connections. `main` prints it and exits non-zero.
+type Error = Box<dyn std::error::Error + Send + Sync>;
 
 struct Args {
     addr: SocketAddr,
@@ -47,9 +45,9 @@ struct Args {
     warmup: f64,
 }
 
-fn args() -> Args {
+fn args() -> Result<Args, Error> {
     let mut args = Args {
-        addr: "127.0.0.1:8081".parse().unwrap(),
+        addr: SocketAddr::from(([127, 0, 0, 1], 8081)),
         call: "ratelimit1".into(),
         connections: 4,
         concurrency: 64,
@@ -58,26 +56,26 @@ fn args() -> Args {
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
-        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        let value = it.next().ok_or(format!("{flag} needs a value"))?;
+        let number = |what: &str| format!("{flag}: `{value}` is not {what}");
         match flag.as_str() {
-            "--addr" => args.addr = value.parse().expect("--addr IP:PORT"),
+            "--addr" => args.addr = value.parse().map_err(|_| number("IP:PORT"))?,
             "--call" => args.call = value,
-            "--connections" => args.connections = value.parse().expect("a number"),
-            "--concurrency" => args.concurrency = value.parse().expect("a number"),
-            "--seconds" => args.seconds = value.parse().expect("a number"),
-            "--warmup" => args.warmup = value.parse().expect("a number"),
-            other => panic!("unknown flag {other}"),
+            "--connections" => args.connections = value.parse().map_err(|_| number("a count"))?,
+            "--concurrency" => args.concurrency = value.parse().map_err(|_| number("a count"))?,
+            "--seconds" => args.seconds = value.parse().map_err(|_| number("a number"))?,
+            "--warmup" => args.warmup = value.parse().map_err(|_| number("a number"))?,
+            other => return Err(format!("unknown flag {other}").into()),
         }
     }
-    assert!(
-        args.addr.ip().is_loopback(),
-        "load goes to loopback addresses only"
-    );
-    args
+    if !args.addr.ip().is_loopback() {
+        return Err(format!("{}: load goes to loopback addresses only", args.addr).into());
+    }
+    Ok(args)
 }
 
 /// The messages one call sends, cycled through by each worker.
-fn messages(call: &str) -> (Option<&'static str>, Vec<Bytes>) {
+fn messages(call: &str) -> Result<(Option<&'static str>, Vec<Bytes>), Error> {
     let descriptor = |entries: &[(&str, String)]| RateLimitDescriptor {
         entries: entries
             .iter()
@@ -122,7 +120,7 @@ fn messages(call: &str) -> (Option<&'static str>, Vec<Bytes>) {
                     )
                 })
                 .collect();
-            (Some(rls), bodies)
+            Ok((Some(rls), bodies))
         }
         "check" => {
             let check = |user: &str, path: &str| {
@@ -167,16 +165,15 @@ fn messages(call: &str) -> (Option<&'static str>, Vec<Bytes>) {
             .iter()
             .map(|(user, path)| Bytes::from(check(user, path).encode_to_vec()))
             .collect();
-            (Some("/envoy.service.auth.v3.Authorization/Check"), bodies)
+            Ok((Some("/envoy.service.auth.v3.Authorization/Check"), bodies))
         }
         "authorize" | "authorize-http" => {
             let json = std::fs::read_to_string(concat!(
                 env!("CARGO_MANIFEST_DIR"),
                 "/http/authorize.json"
-            ))
-            .unwrap();
+            ))?;
             if call == "authorize-http" {
-                return (None, vec![Bytes::from(json)]);
+                return Ok((None, vec![Bytes::from(json)]));
             }
             // The same request in protobuf, as the runtime encodes it.
             let mut sources = reaper_compiler::source::Sources::new();
@@ -185,23 +182,27 @@ fn messages(call: &str) -> (Option<&'static str>, Vec<Bytes>) {
                     "{}/../examples/document-sharing/{file}.reaper",
                     env!("CARGO_MANIFEST_DIR")
                 );
-                sources.add(path.clone(), std::fs::read_to_string(&path).unwrap());
+                let text = std::fs::read_to_string(&path)?;
+                sources.add(path, text);
             }
-            let bundle = reaper_compiler::compile(&sources)
-                .unwrap_or_else(|_| panic!("the example compiles"));
-            let engine = reaper_runtime::Engine::load(&bundle).unwrap();
+            let bundle = reaper_compiler::compile(&sources).map_err(|d| {
+                format!("document-sharing does not compile: {} diagnostics", d.len())
+            })?;
+            let engine = reaper_runtime::Engine::load(&bundle)?;
             let request = reaper_lang::request::decode(
                 engine.schema(),
                 &json,
                 &reaper_lang::request::Limits::default(),
-            )
-            .unwrap();
-            (
+            )?;
+            Ok((
                 Some("/reaper.v1.Reaper/Authorize"),
                 vec![Bytes::from(engine.encode_request_protobuf(&request))],
-            )
+            ))
         }
-        other => panic!("unknown call {other}"),
+        other => Err(format!(
+            "unknown call {other} (ratelimit1, ratelimit5, check, authorize, authorize-http)"
+        )
+        .into()),
     }
 }
 
@@ -212,28 +213,32 @@ struct Tally {
 }
 
 fn main() {
-    let args = args();
-    let (method, bodies) = messages(&args.call);
+    if let Err(error) = run() {
+        eprintln!("grpc_load: {error}");
+        std::process::exit(2);
+    }
+}
+
+fn run() -> Result<(), Error> {
+    let args = args()?;
+    let (method, bodies) = messages(&args.call)?;
     // One core for the load, as the server takes the other.
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
-        .build()
-        .unwrap();
+        .build()?;
     let started = Instant::now();
     let measure_from = started + Duration::from_secs_f64(args.warmup);
     let end = measure_from + Duration::from_secs_f64(args.seconds);
-    let tallies: Vec<Tally> = runtime.block_on(async {
-        let mut tasks = Vec::new();
+    let tallies = runtime.block_on(async {
+        let mut tasks: Vec<tokio::task::JoinHandle<Result<Tally, Error>>> = Vec::new();
         match method {
             Some(method) => {
                 let mut channels = Vec::new();
                 for _ in 0..args.connections.max(1) {
                     let channel =
-                        tonic::transport::Channel::from_shared(format!("http://{}", args.addr))
-                            .unwrap()
+                        tonic::transport::Channel::from_shared(format!("http://{}", args.addr))?
                             .connect()
-                            .await
-                            .expect("connect");
+                            .await?;
                     channels.push(channel);
                 }
                 for worker in 0..args.concurrency {
@@ -247,13 +252,13 @@ fn main() {
                         loop {
                             let sent = Instant::now();
                             if sent >= end {
-                                return tally;
+                                return Ok(tally);
                             }
-                            grpc.ready().await.expect("ready");
+                            grpc.ready().await?;
                             let body = bodies[i % bodies.len()].clone();
                             i += 1;
                             let result = grpc
-                                .unary(tonic::Request::new(body), path.clone(), RawCodec)
+                                .unary(tonic::Request::new(body), path.clone(), BytesCodec)
                                 .await;
                             if sent >= measure_from {
                                 match result {
@@ -277,10 +282,10 @@ fn main() {
         }
         let mut tallies = Vec::new();
         for task in tasks {
-            tallies.push(task.await.unwrap());
+            tallies.push(task.await??);
         }
-        tallies
-    });
+        Ok::<_, Error>(tallies)
+    })?;
     let errors: u64 = tallies.iter().map(|t| t.errors).sum();
     let mut all: Vec<u32> = tallies.into_iter().flat_map(|t| t.latencies_us).collect();
     all.sort_unstable();
@@ -303,6 +308,7 @@ fn main() {
         args.connections,
         args.concurrency,
     );
+    Ok(())
 }
 
 fn micros(d: Duration) -> u32 {
@@ -310,8 +316,13 @@ fn micros(d: Duration) -> u32 {
 }
 
 /// One keep-alive HTTP/1.1 connection posting `body` to /v1/authorize.
-async fn http_worker(addr: SocketAddr, body: Bytes, measure_from: Instant, end: Instant) -> Tally {
-    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+async fn http_worker(
+    addr: SocketAddr,
+    body: Bytes,
+    measure_from: Instant,
+    end: Instant,
+) -> Result<Tally, Error> {
+    let stream = tokio::net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true).ok();
     let mut stream = BufReader::new(stream);
     let head = format!(
@@ -325,16 +336,16 @@ async fn http_worker(addr: SocketAddr, body: Bytes, measure_from: Instant, end: 
     loop {
         let sent = Instant::now();
         if sent >= end {
-            return tally;
+            return Ok(tally);
         }
-        stream.get_mut().write_all(&request).await.expect("write");
+        stream.get_mut().write_all(&request).await?;
         let mut length = 0usize;
         let mut status_ok = false;
         let mut first = true;
         loop {
             line.clear();
-            if stream.read_line(&mut line).await.expect("read") == 0 {
-                panic!("the server closed the connection");
+            if stream.read_line(&mut line).await? == 0 {
+                return Err("the server closed the connection".into());
             }
             let trimmed = line.trim_end();
             if first {
@@ -349,7 +360,7 @@ async fn http_worker(addr: SocketAddr, body: Bytes, measure_from: Instant, end: 
             }
         }
         let mut sink = vec![0; length];
-        stream.read_exact(&mut sink).await.expect("body");
+        stream.read_exact(&mut sink).await?;
         if sent >= measure_from {
             if status_ok {
                 tally.latencies_us.push(micros(sent.elapsed()));
@@ -357,49 +368,5 @@ async fn http_worker(addr: SocketAddr, body: Bytes, measure_from: Instant, end: 
                 tally.errors += 1;
             }
         }
-    }
-}
-
-/// Sends prepared message bytes and skips the answer's: the loader's own
-/// encoding and decoding stay out of the measurement.
-#[derive(Debug, Clone, Copy, Default)]
-struct RawCodec;
-
-impl tonic::codec::Codec for RawCodec {
-    type Encode = Bytes;
-    type Decode = ();
-    type Encoder = RawCodec;
-    type Decoder = RawCodec;
-    fn encoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-    fn decoder(&mut self) -> RawCodec {
-        RawCodec
-    }
-}
-
-impl tonic::codec::Encoder for RawCodec {
-    type Item = Bytes;
-    type Error = tonic::Status;
-    fn encode(
-        &mut self,
-        item: Bytes,
-        dst: &mut tonic::codec::EncodeBuf<'_>,
-    ) -> Result<(), tonic::Status> {
-        dst.put_slice(&item);
-        Ok(())
-    }
-}
-
-impl tonic::codec::Decoder for RawCodec {
-    type Item = ();
-    type Error = tonic::Status;
-    fn decode(
-        &mut self,
-        src: &mut tonic::codec::DecodeBuf<'_>,
-    ) -> Result<Option<()>, tonic::Status> {
-        let n = src.remaining();
-        src.advance(n);
-        Ok(Some(()))
     }
 }

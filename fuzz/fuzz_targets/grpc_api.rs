@@ -6,12 +6,11 @@
 
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use reaper_server::state::{Options, PolicyLoader, Shared};
 use tower::ServiceExt;
 
 const METHODS: [&str; 11] = [
@@ -28,24 +27,6 @@ const METHODS: [&str; 11] = [
     "/grpc.health.v1.Health/Check",
 ];
 
-struct Example;
-
-impl PolicyLoader for Example {
-    fn load(&self) -> Result<Vec<u8>, String> {
-        let mut sources = reaper_compiler::source::Sources::new();
-        for file in ["schema", "http", "rules", "limits"] {
-            let path = format!("{}/../examples/envoy/{file}.reaper", env!("CARGO_MANIFEST_DIR"));
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-            sources.add(path, text);
-        }
-        reaper_compiler::compile(&sources).map_err(|d| format!("{} diagnostics", d.len()))
-    }
-
-    fn watched(&self) -> Vec<std::path::PathBuf> {
-        Vec::new()
-    }
-}
-
 fn server() -> &'static (tokio::runtime::Runtime, axum::Router) {
     static SERVER: OnceLock<(tokio::runtime::Runtime, axum::Router)> = OnceLock::new();
     SERVER.get_or_init(|| {
@@ -53,22 +34,9 @@ fn server() -> &'static (tokio::runtime::Runtime, axum::Router) {
             .enable_all()
             .build()
             .expect("a runtime");
-        let entities = format!("{}/../examples/envoy/entities.json", env!("CARGO_MANIFEST_DIR"));
-        let shared = Shared::new(
-            Arc::new(Example),
-            Arc::new(reaper_server::backend::memory::MemoryBackend::new()),
-            reaper_server::metrics::Metrics::install(),
-            Options {
-                entities_file: Some(entities.into()),
-                admin_token: Some("sesame".into()),
-                limits: reaper_server::Limits::default(),
-                envoy: reaper_server::EnvoyOptions::default(),
-                clock: runtime.block_on(async { reaper_server::clock::Clock::system() }),
-            },
-        )
-        .expect("the example loads");
+        let shared = reaper_fuzz::example_server("envoy", &["schema", "http", "rules", "limits"], &runtime);
         let (router, _health) = runtime
-            .block_on(reaper_server::grpc::routes(Arc::new(shared), reaper_server::GrpcLimits::default()))
+            .block_on(reaper_server::grpc::routes(shared, reaper_server::GrpcLimits::default()))
             .expect("the gRPC services");
         (runtime, router)
     })

@@ -8,31 +8,12 @@
 
 #![no_main]
 
-use std::sync::{Arc, OnceLock};
+use std::sync::OnceLock;
 
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use reaper_server::state::{Options, PolicyLoader, Shared};
 use tower::ServiceExt;
-
-struct Example;
-
-impl PolicyLoader for Example {
-    fn load(&self) -> Result<Vec<u8>, String> {
-        let mut sources = reaper_compiler::source::Sources::new();
-        for file in ["schema", "rules", "stores"] {
-            let path = format!("{}/../examples/session-store/{file}.reaper", env!("CARGO_MANIFEST_DIR"));
-            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
-            sources.add(path, text);
-        }
-        reaper_compiler::compile(&sources).map_err(|d| format!("{} diagnostics", d.len()))
-    }
-
-    fn watched(&self) -> Vec<std::path::PathBuf> {
-        Vec::new()
-    }
-}
 
 const PRINCIPAL: (&str, &str) = ("x-reaper-principal", "Service::\"api\"");
 const CONTEXT: (&str, &str) = (
@@ -47,21 +28,8 @@ fn server() -> &'static (tokio::runtime::Runtime, axum::Router) {
             .enable_all()
             .build()
             .expect("a runtime");
-        let entities = format!("{}/../examples/session-store/entities.json", env!("CARGO_MANIFEST_DIR"));
-        let shared = Shared::new(
-            Arc::new(Example),
-            Arc::new(reaper_server::backend::memory::MemoryBackend::new()),
-            reaper_server::metrics::Metrics::install(),
-            Options {
-                entities_file: Some(entities.into()),
-                admin_token: Some("sesame".into()),
-                limits: reaper_server::Limits::default(),
-                envoy: reaper_server::EnvoyOptions::default(),
-                clock: runtime.block_on(async { reaper_server::clock::Clock::system() }),
-            },
-        )
-        .expect("the example loads");
-        let app = reaper_server::http::router(Arc::new(shared));
+        let shared = reaper_fuzz::example_server("session-store", &["schema", "rules", "stores"], &runtime);
+        let app = reaper_server::http::router(shared);
         let stored = runtime.block_on(send(&app, Method::PUT, "/v1/store/sessions/kept", &[PRINCIPAL, CONTEXT], b"safe".to_vec()));
         assert_eq!(stored.0, StatusCode::CREATED);
         (runtime, app)

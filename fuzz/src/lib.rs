@@ -365,3 +365,51 @@ fn value(schema: &Schema, ty: &Type, depth: usize) -> Json {
         Type::Record(fields) => record(schema, fields, depth),
     }
 }
+
+/// Compiles the `.reaper` files `files` of `examples/<name>/`, as
+/// `reaper serve` would load the package.
+struct ExampleLoader {
+    name: &'static str,
+    files: &'static [&'static str],
+}
+
+impl reaper_server::PolicyLoader for ExampleLoader {
+    fn load(&self) -> Result<Vec<u8>, String> {
+        let mut sources = Sources::new();
+        for file in self.files {
+            let path = format!("{}/../examples/{}/{file}.reaper", env!("CARGO_MANIFEST_DIR"), self.name);
+            let text = std::fs::read_to_string(&path).map_err(|e| e.to_string())?;
+            sources.add(path, text);
+        }
+        reaper_compiler::compile(&sources).map_err(|d| format!("{} diagnostics", d.len()))
+    }
+
+    fn watched(&self) -> Vec<std::path::PathBuf> {
+        Vec::new()
+    }
+}
+
+/// The server state the fuzzed APIs run on: `examples/<name>/` (its
+/// `files`) with its `entities.json`, the memory backend and the admin
+/// token `sesame`. `runtime` provides the server's clock.
+pub fn example_server(
+    name: &'static str,
+    files: &'static [&'static str],
+    runtime: &tokio::runtime::Runtime,
+) -> std::sync::Arc<reaper_server::Shared> {
+    let entities = format!("{}/../examples/{name}/entities.json", env!("CARGO_MANIFEST_DIR"));
+    let shared = reaper_server::Shared::new(
+        std::sync::Arc::new(ExampleLoader { name, files }),
+        std::sync::Arc::new(reaper_server::backend::memory::MemoryBackend::new()),
+        reaper_server::metrics::Metrics::install(),
+        reaper_server::state::Options {
+            entities_file: Some(entities.into()),
+            admin_token: Some("sesame".into()),
+            limits: reaper_server::Limits::default(),
+            envoy: reaper_server::EnvoyOptions::default(),
+            clock: runtime.block_on(async { reaper_server::clock::Clock::system() }),
+        },
+    )
+    .expect("the example loads");
+    std::sync::Arc::new(shared)
+}

@@ -87,7 +87,7 @@ impl Server {
         }
     }
 
-    /// `http://ADDR` of the gRPC listener, for tonic clients.
+    /// The gRPC listener as a URI (`http://127.0.0.1:PORT`), for tonic clients.
     pub fn grpc_uri(&self) -> String {
         let addr = self.grpc.unwrap_or_else(|| panic!("started without gRPC"));
         format!("http://{addr}")

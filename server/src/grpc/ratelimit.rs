@@ -81,12 +81,12 @@ impl RateLimitService for Rls {
                             DescriptorStatus {
                                 code: envoy_code(status.code),
                                 current_limit: current.map(|c| {
-                                    let (requests_per_unit, unit) =
-                                        Unit::envoy_rate(c.count, c.period_ms);
+                                    let (name, requests_per_unit, unit) =
+                                        current_limit(engine, domain, c);
                                     RateLimit {
-                                        name: engine.limit_name(domain, c.limit).to_owned(),
+                                        name,
                                         requests_per_unit: saturate(requests_per_unit),
-                                        unit: unit.envoy_number(),
+                                        unit,
                                     }
                                 }),
                                 limit_remaining: current.map_or(0, |c| saturate(c.remaining)),
@@ -106,6 +106,21 @@ impl RateLimitService for Rls {
         };
         Ok(tagged(Response::new(response), &world, None))
     }
+}
+
+/// A limit as Envoy states a rate: its name, `requests_per_unit` and
+/// Envoy's unit number (5 per 10s is 30 per MINUTE; see `Unit::envoy_rate`).
+pub(super) fn current_limit(
+    engine: &reaper_runtime::Engine,
+    domain: &str,
+    limit: &LimitStatus,
+) -> (String, u64, i32) {
+    let (requests_per_unit, unit) = Unit::envoy_rate(limit.count, limit.period_ms);
+    (
+        engine.limit_name(domain, limit.limit).to_owned(),
+        requests_per_unit,
+        unit.envoy_number(),
+    )
 }
 
 fn envoy_code(code: Code) -> i32 {

@@ -6,10 +6,10 @@ use std::sync::Arc;
 use prost::Message;
 use reaper_proto::v1 as pb;
 use reaper_proto::v1::reaper_server::Reaper;
-use reaper_runtime::ratelimit::{Code, RateLimitResponse, Unit};
+use reaper_runtime::ratelimit::{Code, RateLimitResponse};
 use tonic::{Request, Response, Status};
 
-use super::ratelimit::{Parts, from_parts};
+use super::ratelimit::{Parts, current_limit, from_parts};
 use super::tagged;
 use crate::ops::ApiError;
 use crate::ops::admin::{self, check_admin};
@@ -330,11 +330,11 @@ fn rate_limit_response(
                 pb::DescriptorStatus {
                     code: code(status.code),
                     current_limit: current.map(|c| {
-                        let (requests_per_unit, unit) = Unit::envoy_rate(c.count, c.period_ms);
+                        let (name, requests_per_unit, unit) = current_limit(engine, domain, c);
                         pb::CurrentLimit {
-                            name: engine.limit_name(domain, c.limit).to_owned(),
+                            name,
                             requests_per_unit,
-                            unit: unit.envoy_number(),
+                            unit,
                         }
                     }),
                     limit_remaining: current.map_or(0, |c| c.remaining),
