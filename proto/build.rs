@@ -1,5 +1,6 @@
 //! Compiles `reaper/v1/*.proto` with protox (pure Rust: no `protoc`), and
-//! keeps the file descriptor set for server reflection.
+//! keeps the file descriptor set for server reflection; then the mesh
+//! backend's peer protocol, `reaper/mesh/v1/mesh.proto`.
 
 use std::path::PathBuf;
 
@@ -18,5 +19,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build_client(true)
         .build_server(true)
         .compile_fds(fds)?;
+    // The mesh backend's peer protocol: compiled apart so that it stays out
+    // of the descriptor set served by reflection (it is no public API).
+    let mesh = ["reaper/mesh/v1/mesh.proto"];
+    for file in mesh {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    tonic_prost_build::configure()
+        .build_client(true)
+        .build_server(true)
+        .compile_fds(protox::compile(mesh, ["."])?)?;
     Ok(())
 }

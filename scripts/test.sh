@@ -20,9 +20,32 @@ REAPER_TEST_ENVOY="$("$venv/bin/python" -c \
 export REAPER_TEST_ENVOY REAPER_REQUIRE_ENVOY=1
 "$REAPER_TEST_ENVOY" --version
 
+echo "==> tools: redis-server (and valkey-server where Debian has it)"
+# The real Redis the backend tests start on free ports of their own
+# (standalone, and a three-primary cluster); installed when missing.
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server >/dev/null
+fi
+# The Debian service, if the package just started one, is not used.
+REAPER_TEST_REDIS_SERVER="$(command -v redis-server)"
+export REAPER_TEST_REDIS_SERVER REAPER_REQUIRE_REDIS=1
+"$REAPER_TEST_REDIS_SERVER" --version
+if ! command -v valkey-server >/dev/null \
+    && apt-cache show valkey-server >/dev/null 2>&1; then
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valkey-server >/dev/null
+fi
+if command -v valkey-server >/dev/null; then
+  REAPER_TEST_VALKEY_SERVER="$(command -v valkey-server)"
+  export REAPER_TEST_VALKEY_SERVER
+else
+  echo "valkey-server: not in this Debian release; the Valkey run is skipped"
+fi
+
 echo "==> cargo fmt --check, clang-format --dry-run proto/"
 cargo fmt --all -- --check
-"$venv/bin/clang-format" --dry-run --Werror proto/reaper/v1/*.proto
+"$venv/bin/clang-format" --dry-run --Werror proto/reaper/*/*.proto proto/reaper/*/*/*.proto
 
 echo "==> cargo clippy -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings

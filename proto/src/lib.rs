@@ -14,6 +14,23 @@ pub mod v1 {
     tonic::include_proto!("reaper.v1");
 }
 
+/// The `mesh` backend's peer protocol (`proto/reaper/mesh/v1/mesh.proto`):
+/// what the nodes of one mesh say to each other. Not part of the public
+/// API, nor of [`FILE_DESCRIPTOR_SET`].
+pub mod mesh {
+    #[allow(
+        clippy::allow_attributes_without_reason,
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        missing_docs,
+        reason = "generated code"
+    )]
+    pub mod v1 {
+        tonic::include_proto!("reaper.mesh.v1");
+    }
+}
+
 /// The encoded `FileDescriptorSet` of Reaper's protos, for server
 /// reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -11,6 +11,13 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+use crate::backend::settings::{
+    BackendConfig, BackendKind, FailurePolicy, MeshConfig, RedisClock, RedisConfig,
+};
+
+/// Where a mesh node gossips and serves its peers unless told otherwise.
+pub const DEFAULT_MESH: &str = "127.0.0.1:7946";
+
 /// Where `reaper serve` listens for HTTP unless told otherwise.
 pub const DEFAULT_HTTP: &str = "127.0.0.1:8080";
 /// Where `reaper serve` listens for gRPC unless told otherwise (`off`: not
@@ -56,6 +63,68 @@ pub struct Settings {
     pub reload: ReloadSettings,
     #[serde(default)]
     pub shutdown: ShutdownSettings,
+    #[serde(default)]
+    pub backend: BackendSettings,
+}
+
+/// `[backend]`: where counters and the store live.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BackendSettings {
+    /// `memory` (the default), `redis` or `mesh`.
+    pub kind: Option<String>,
+    /// The most a call to Redis or to peers may take: `100ms`.
+    pub timeout: Option<String>,
+    /// After a failure, how long calls go straight to the failure mode:
+    /// `500ms`.
+    pub retry_after: Option<String>,
+    /// `fail_open` (the default) or `fail_closed`.
+    pub ratelimit_failure: Option<String>,
+    /// `fail_closed` (the default) or `fail_open`.
+    pub store_failure: Option<String>,
+    /// Per rate-limit domain, over `ratelimit_failure`.
+    pub domain_failure: Option<std::collections::BTreeMap<String, String>>,
+    #[serde(default)]
+    pub redis: RedisSettings,
+    #[serde(default)]
+    pub mesh: MeshSettings,
+}
+
+/// `[backend.redis]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// `redis://host:port/db`; a cluster's seed nodes separated by commas.
+    pub url: Option<String>,
+    /// Whether `url` names a Redis Cluster.
+    pub cluster: Option<bool>,
+    /// Prefix of every key: `reaper`.
+    pub prefix: Option<String>,
+    /// Whose clock counts windows: `redis` (the default) or `local`.
+    pub clock: Option<String>,
+}
+
+/// `[backend.mesh]`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MeshSettings {
+    /// This node's unique name: its address by default.
+    pub node_id: Option<String>,
+    /// Gossip (UDP) and peer gRPC (TCP) on this one address.
+    pub addr: Option<String>,
+    /// The address peers reach this node at, when not `addr`.
+    pub advertise: Option<String>,
+    /// Bootstrap peers' addresses.
+    pub peers: Option<Vec<String>>,
+    pub cluster_id: Option<String>,
+    /// How often counts are streamed to peers: `15ms`.
+    pub batch_interval: Option<String>,
+    /// How often membership is gossiped: `250ms`.
+    pub gossip_interval: Option<String>,
+    pub replication_factor: Option<u64>,
+    pub write_quorum: Option<u64>,
+    /// Domains whose hits go to the key's owner (no overshoot).
+    pub strict_domains: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -159,6 +228,7 @@ pub struct Resolved {
     pub watch: bool,
     pub debounce: Duration,
     pub drain_timeout: Duration,
+    pub backend: BackendConfig,
 }
 
 /// Bounds on what HTTP clients may ask of the server.
@@ -306,6 +376,32 @@ impl Settings {
             shutdown: ShutdownSettings {
                 drain_timeout: text("REAPER_SHUTDOWN_DRAIN_TIMEOUT"),
             },
+            backend: BackendSettings {
+                kind: text("REAPER_BACKEND"),
+                timeout: text("REAPER_BACKEND_TIMEOUT"),
+                retry_after: text("REAPER_BACKEND_RETRY_AFTER"),
+                ratelimit_failure: text("REAPER_BACKEND_RATELIMIT_FAILURE"),
+                store_failure: text("REAPER_BACKEND_STORE_FAILURE"),
+                domain_failure: None,
+                redis: RedisSettings {
+                    url: text("REAPER_REDIS_URL"),
+                    cluster: boolean("REAPER_REDIS_CLUSTER")?,
+                    prefix: text("REAPER_REDIS_PREFIX"),
+                    clock: text("REAPER_REDIS_CLOCK"),
+                },
+                mesh: MeshSettings {
+                    node_id: text("REAPER_MESH_NODE_ID"),
+                    addr: text("REAPER_MESH_ADDR"),
+                    advertise: text("REAPER_MESH_ADVERTISE"),
+                    peers: text("REAPER_MESH_PEERS").map(|v| split_list(&v)),
+                    cluster_id: text("REAPER_MESH_CLUSTER_ID"),
+                    batch_interval: None,
+                    gossip_interval: None,
+                    replication_factor: number("REAPER_MESH_REPLICATION_FACTOR")?,
+                    write_quorum: number("REAPER_MESH_WRITE_QUORUM")?,
+                    strict_domains: text("REAPER_MESH_STRICT_DOMAINS").map(|v| split_list(&v)),
+                },
+            },
         })
     }
 
@@ -350,6 +446,7 @@ impl Settings {
             shutdown: ShutdownSettings {
                 drain_timeout: over.shutdown.drain_timeout.or(self.shutdown.drain_timeout),
             },
+            backend: self.backend.overridden_by(over.backend),
         }
     }
 
@@ -489,8 +586,204 @@ impl Settings {
                 &self.shutdown.drain_timeout,
                 Duration::from_secs(10),
             )?,
+            backend: self.backend.resolve()?,
         })
     }
+}
+
+impl BackendSettings {
+    fn overridden_by(self, over: BackendSettings) -> BackendSettings {
+        let (r, m) = (self.redis, self.mesh);
+        BackendSettings {
+            kind: over.kind.or(self.kind),
+            timeout: over.timeout.or(self.timeout),
+            retry_after: over.retry_after.or(self.retry_after),
+            ratelimit_failure: over.ratelimit_failure.or(self.ratelimit_failure),
+            store_failure: over.store_failure.or(self.store_failure),
+            domain_failure: over.domain_failure.or(self.domain_failure),
+            redis: RedisSettings {
+                url: over.redis.url.or(r.url),
+                cluster: over.redis.cluster.or(r.cluster),
+                prefix: over.redis.prefix.or(r.prefix),
+                clock: over.redis.clock.or(r.clock),
+            },
+            mesh: MeshSettings {
+                node_id: over.mesh.node_id.or(m.node_id),
+                addr: over.mesh.addr.or(m.addr),
+                advertise: over.mesh.advertise.or(m.advertise),
+                peers: over.mesh.peers.or(m.peers),
+                cluster_id: over.mesh.cluster_id.or(m.cluster_id),
+                batch_interval: over.mesh.batch_interval.or(m.batch_interval),
+                gossip_interval: over.mesh.gossip_interval.or(m.gossip_interval),
+                replication_factor: over.mesh.replication_factor.or(m.replication_factor),
+                write_quorum: over.mesh.write_quorum.or(m.write_quorum),
+                strict_domains: over.mesh.strict_domains.or(m.strict_domains),
+            },
+        }
+    }
+
+    /// The backend and its failure policy; errors name the key
+    /// (`backend.redis.url`).
+    fn resolve(self) -> Result<BackendConfig, ConfigError> {
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            source_name: format!("backend.{key}"),
+            message,
+        };
+        let duration = |key: &str, text: &Option<String>, default: Duration| match text {
+            Some(text) => parse_positive_duration(text).map_err(|m| invalid(key, m)),
+            None => Ok(default),
+        };
+        let mode = |key: &str, text: &str| text.parse().map_err(|m| invalid(key, m));
+        let defaults = FailurePolicy::default();
+        let mut failure = FailurePolicy {
+            timeout: duration("timeout", &self.timeout, defaults.timeout)?,
+            retry_after: duration("retry_after", &self.retry_after, defaults.retry_after)?,
+            ..defaults
+        };
+        if let Some(text) = &self.ratelimit_failure {
+            failure.ratelimit = mode("ratelimit_failure", text)?;
+        }
+        if let Some(text) = &self.store_failure {
+            failure.store = mode("store_failure", text)?;
+        }
+        for (domain, text) in self.domain_failure.iter().flatten() {
+            failure.domains.insert(
+                domain.clone(),
+                mode(&format!("domain_failure.{domain}"), text)?,
+            );
+        }
+        let kind = match self.kind.as_deref().unwrap_or("memory") {
+            "memory" => BackendKind::Memory,
+            "redis" => {
+                let url = self.redis.url.ok_or_else(|| {
+                    invalid(
+                        "redis.url",
+                        "the redis backend needs a URL (redis://127.0.0.1:6379)".to_owned(),
+                    )
+                })?;
+                let urls = split_list(&url);
+                if let Some(bad) = urls
+                    .iter()
+                    .find(|u| !(u.starts_with("redis://") || u.starts_with("rediss://")))
+                {
+                    return Err(invalid(
+                        "redis.url",
+                        format!("`{bad}` is not a redis:// or rediss:// URL"),
+                    ));
+                }
+                let cluster = self.redis.cluster.unwrap_or(false);
+                if !cluster && urls.len() != 1 {
+                    return Err(invalid(
+                        "redis.url",
+                        "several URLs name a cluster's nodes: set backend.redis.cluster = true"
+                            .to_owned(),
+                    ));
+                }
+                BackendKind::Redis(RedisConfig {
+                    urls,
+                    cluster,
+                    prefix: self.redis.prefix.unwrap_or_else(|| "reaper".to_owned()),
+                    clock: match self.redis.clock.as_deref() {
+                        None | Some("redis") => RedisClock::Redis,
+                        Some("local") => RedisClock::Local,
+                        Some(other) => {
+                            return Err(invalid(
+                                "redis.clock",
+                                format!("`{other}` is not a clock (redis, local)"),
+                            ));
+                        }
+                    },
+                })
+            }
+            "mesh" => {
+                let m = self.mesh;
+                let addr_of = |key: &str, text: &str| {
+                    text.parse::<SocketAddr>().map_err(|_| {
+                        invalid(
+                            key,
+                            format!("`{text}` is not an address with a port (127.0.0.1:7946)"),
+                        )
+                    })
+                };
+                let addr = addr_of("mesh.addr", m.addr.as_deref().unwrap_or(DEFAULT_MESH))?;
+                let advertise = m
+                    .advertise
+                    .as_deref()
+                    .map(|a| addr_of("mesh.advertise", a))
+                    .transpose()?;
+                let peers = m
+                    .peers
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|p| addr_of("mesh.peers", p))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let count = |key: &str, value: Option<u64>, default: usize| match value {
+                    Some(0) => Err(invalid(key, "must be at least 1".to_owned())),
+                    Some(n) => Ok(usize::try_from(n).unwrap_or(usize::MAX)),
+                    None => Ok(default),
+                };
+                let replication_factor = count("mesh.replication_factor", m.replication_factor, 3)?;
+                let write_quorum = count(
+                    "mesh.write_quorum",
+                    m.write_quorum,
+                    replication_factor / 2 + 1,
+                )?;
+                if write_quorum > replication_factor {
+                    return Err(invalid(
+                        "mesh.write_quorum",
+                        format!(
+                            "{write_quorum} is more than the replication factor ({replication_factor})"
+                        ),
+                    ));
+                }
+                let batch_interval = duration(
+                    "mesh.batch_interval",
+                    &m.batch_interval,
+                    Duration::from_millis(15),
+                )?;
+                if batch_interval > Duration::from_secs(1) {
+                    return Err(invalid(
+                        "mesh.batch_interval",
+                        "must be at most 1s: counts older than that make limits loose".to_owned(),
+                    ));
+                }
+                BackendKind::Mesh(MeshConfig {
+                    node_id: m
+                        .node_id
+                        .unwrap_or_else(|| advertise.unwrap_or(addr).to_string()),
+                    addr,
+                    advertise,
+                    peers,
+                    cluster_id: m.cluster_id.unwrap_or_else(|| "reaper".to_owned()),
+                    batch_interval,
+                    gossip_interval: duration(
+                        "mesh.gossip_interval",
+                        &m.gossip_interval,
+                        Duration::from_millis(250),
+                    )?,
+                    replication_factor,
+                    write_quorum,
+                    strict_domains: m.strict_domains.unwrap_or_default(),
+                })
+            }
+            other => {
+                return Err(invalid(
+                    "kind",
+                    format!("`{other}` is not a backend (memory, redis, mesh)"),
+                ));
+            }
+        };
+        Ok(BackendConfig { kind, failure })
+    }
+}
+
+/// A comma-separated list, items trimmed, empty items dropped.
+fn split_list(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|item| !item.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// A duration in policy syntax (`250ms`, `5s`), above zero.
@@ -581,6 +874,80 @@ mod tests {
         assert_eq!(
             Settings::default().resolve().unwrap_err(),
             ConfigError::NoPolicy
+        );
+    }
+
+    #[test]
+    fn backends_resolve_with_their_failure_modes() {
+        let file = Settings::from_toml(
+            "reaper.toml",
+            "policy = \"p\"\n[backend]\nkind = \"redis\"\ntimeout = \"50ms\"\n\
+             domain_failure = { login = \"fail_closed\" }\n\
+             [backend.redis]\nurl = \"redis://127.0.0.1:1,redis://127.0.0.1:2\"\ncluster = true\n",
+        )
+        .unwrap();
+        let resolved = file.resolve().unwrap().backend;
+        let BackendKind::Redis(redis) = &resolved.kind else {
+            panic!("{resolved:?}")
+        };
+        assert_eq!(redis.urls.len(), 2);
+        assert!(redis.cluster);
+        assert_eq!(redis.clock, RedisClock::Redis);
+        assert_eq!(resolved.failure.timeout, Duration::from_millis(50));
+        use crate::backend::settings::FailureMode;
+        assert_eq!(
+            resolved.failure.for_domain("login"),
+            FailureMode::FailClosed
+        );
+        assert_eq!(resolved.failure.for_domain("api"), FailureMode::FailOpen);
+        assert_eq!(resolved.failure.store, FailureMode::FailClosed);
+
+        let env = Settings::from_env(env(&[
+            ("REAPER_POLICY", "p"),
+            ("REAPER_BACKEND", "mesh"),
+            ("REAPER_MESH_ADDR", "127.0.0.1:7000"),
+            ("REAPER_MESH_PEERS", "127.0.0.1:7001, 127.0.0.1:7002"),
+        ]))
+        .unwrap();
+        let BackendKind::Mesh(mesh) = env.resolve().unwrap().backend.kind else {
+            panic!("a mesh")
+        };
+        assert_eq!(mesh.node_id, "127.0.0.1:7000");
+        assert_eq!(mesh.peers.len(), 2);
+        assert_eq!((mesh.replication_factor, mesh.write_quorum), (3, 2));
+    }
+
+    #[test]
+    fn bad_backend_settings_name_their_key() {
+        let resolve = |toml: &str| {
+            Settings::from_toml("f", &format!("policy = \"p\"\n{toml}"))
+                .unwrap()
+                .resolve()
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            resolve("[backend]\nkind = \"etcd\""),
+            "backend.kind: `etcd` is not a backend (memory, redis, mesh)"
+        );
+        assert!(resolve("[backend]\nkind = \"redis\"").starts_with("backend.redis.url: "));
+        assert_eq!(
+            resolve("[backend]\nkind = \"redis\"\nredis = { url = \"redis://a:1,redis://b:2\" }"),
+            "backend.redis.url: several URLs name a cluster's nodes: set backend.redis.cluster = true"
+        );
+        assert_eq!(
+            resolve("[backend]\nstore_failure = \"retry\""),
+            "backend.store_failure: `retry` is not a failure mode (fail_open, fail_closed)"
+        );
+        assert_eq!(
+            resolve(
+                "[backend]\nkind = \"mesh\"\nmesh = { replication_factor = 2, write_quorum = 3 }"
+            ),
+            "backend.mesh.write_quorum: 3 is more than the replication factor (2)"
+        );
+        assert_eq!(
+            resolve("[backend]\nkind = \"mesh\"\nmesh = { peers = [\"localhost\"] }"),
+            "backend.mesh.peers: `localhost` is not an address with a port (127.0.0.1:7946)"
         );
     }
 }

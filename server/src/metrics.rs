@@ -14,7 +14,7 @@ use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use reaper_runtime::Engine;
 use reaper_runtime::ratelimit::{RateLimitRequest, RateLimitResponse};
 
-use crate::backend::NamespaceStats;
+use crate::backend::Backend;
 use crate::state::World;
 
 #[derive(Clone)]
@@ -237,9 +237,22 @@ impl Metrics {
     }
 
     /// The exposition text: what was recorded, the store's and counters'
-    /// sizes as of now, and the policy serving.
-    pub fn render(&self, world: &World, namespaces: &[NamespaceStats], counters: usize) -> String {
-        for ns in namespaces {
+    /// sizes as of now, the backend's health and the policy serving.
+    pub fn render(&self, world: &World, backend: &dyn Backend) -> String {
+        let (namespaces, counters) = (backend.namespaces(), backend.counters());
+        let health = backend.health();
+        let kind = backend.kind();
+        gauge!("reaper_backend_info", "kind" => kind).set(1.0);
+        gauge!("reaper_backend_up", "backend" => kind).set(f64::from(u8::from(health.available)));
+        if let Some(latency) = health.latency_ms {
+            gauge!("reaper_backend_latency_ms", "backend" => kind).set(latency);
+        }
+        if health.node.is_some() {
+            let alive = health.peers.iter().filter(|p| p.alive).count();
+            gauge!("reaper_mesh_peers", "state" => "alive").set(alive as f64);
+            gauge!("reaper_mesh_peers", "state" => "dead").set((health.peers.len() - alive) as f64);
+        }
+        for ns in &namespaces {
             gauge!("reaper_store_keys", "namespace" => ns.namespace.clone()).set(ns.keys as f64);
             gauge!("reaper_store_bytes", "namespace" => ns.namespace.clone()).set(ns.bytes as f64);
         }

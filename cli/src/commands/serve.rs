@@ -8,8 +8,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use reaper_compiler::Keep;
+use reaper_server::backend::settings::BackendKind;
 use reaper_server::config::{
-    ConfigError, ExtAuthzSettings, GrpcSettings, HttpSettings, RateLimitSettings,
+    BackendSettings, ConfigError, ExtAuthzSettings, GrpcSettings, HttpSettings, MeshSettings,
+    RateLimitSettings, RedisSettings,
 };
 use reaper_server::{LogFormat, PolicyLoader, ServerConfig, Settings};
 
@@ -55,6 +57,27 @@ pub struct Args {
     /// admin endpoint).
     #[arg(long)]
     pub no_watch: bool,
+    /// Where counters and the store live: `memory`, `redis` or `mesh`
+    /// [default: memory].
+    #[arg(long, value_name = "KIND")]
+    pub backend: Option<String>,
+    /// The Redis URL (`redis://127.0.0.1:6379`); a cluster's seed nodes
+    /// separated by commas, with --redis-cluster.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// --redis-url names a Redis Cluster.
+    #[arg(long)]
+    pub redis_cluster: bool,
+    /// Where this mesh node gossips (UDP) and serves its peers (TCP)
+    /// [default: 127.0.0.1:7946].
+    #[arg(long, value_name = "ADDR")]
+    pub mesh_addr: Option<String>,
+    /// This mesh node's unique name [default: its address].
+    #[arg(long, value_name = "NAME")]
+    pub node_id: Option<String>,
+    /// Mesh peers to join, separated by commas.
+    #[arg(long, value_name = "ADDRS")]
+    pub peers: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -146,6 +169,7 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
     })?;
     let addr = resolved.http_addr;
     let grpc_addr = resolved.grpc_addr;
+    let backend = resolved.backend.clone();
     runtime.block_on(async move {
         let shutdown = shutdown_signal();
         let bind = |addr: std::net::SocketAddr| async move {
@@ -160,6 +184,18 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
         let grpc = match grpc_addr {
             Some(addr) => Some(bind(addr).await?),
             None => None,
+        };
+        let mesh = match &backend.kind {
+            BackendKind::Mesh(mesh) => Some(bind(mesh.addr).await?),
+            _ => None,
+        };
+        let backend = reaper_server::backend::build(&backend, mesh).map_err(|e| LoadError {
+            path: "backend".into(),
+            reason: e.to_string(),
+        })?;
+        let config = ServerConfig {
+            backend: Some(backend),
+            ..config
         };
         let listeners = reaper_server::Listeners { http, grpc };
         match reaper_server::run(listeners, config, shutdown).await {
@@ -223,6 +259,27 @@ fn settings(args: &Args) -> Result<Settings, ConfigError> {
         reload: reaper_server::config::ReloadSettings {
             watch: args.no_watch.then_some(false),
             debounce: None,
+        },
+        backend: BackendSettings {
+            kind: args.backend.clone(),
+            redis: RedisSettings {
+                url: args.redis_url.clone(),
+                cluster: args.redis_cluster.then_some(true),
+                ..RedisSettings::default()
+            },
+            mesh: MeshSettings {
+                addr: args.mesh_addr.clone(),
+                node_id: args.node_id.clone(),
+                peers: args.peers.as_deref().map(|p| {
+                    p.split(',')
+                        .map(str::trim)
+                        .filter(|p| !p.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }),
+                ..MeshSettings::default()
+            },
+            ..BackendSettings::default()
         },
         ..Settings::default()
     };

@@ -54,6 +54,7 @@ impl Backend for MemoryBackend {
 
     fn count<'a>(
         &'a self,
+        _domain: &'a str,
         hits: &'a [CounterHit],
         now_ms: u64,
     ) -> BoxFuture<'a, Result<Vec<Hit>, BackendError>> {
@@ -197,7 +198,7 @@ mod tests {
             now += (i % 7) as u64 * 250;
             let expected = in_process.rate_limit(&request, now).unwrap();
             let plan = planned.plan_rate_limit(&request).unwrap();
-            let hits = backend.count(&plan.hits, now).await.unwrap();
+            let hits = backend.count("api", &plan.hits, now).await.unwrap();
             assert_eq!(Engine::complete_rate_limit(plan, hits), expected, "hit {i}");
         }
     }

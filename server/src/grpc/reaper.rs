@@ -281,6 +281,7 @@ impl Reaper for ReaperService {
                         bytes: n.bytes,
                     })
                     .collect(),
+                health: Some(health(status.backend.health)),
             }),
             last_reload: Some(record(status.last_reload)),
         };
@@ -365,5 +366,35 @@ fn rate_limit_response(
             .collect(),
         policy: engine.hash().to_owned(),
         unknown_domain: false,
+    }
+}
+
+fn health(health: crate::backend::Health) -> pb::BackendHealth {
+    pb::BackendHealth {
+        available: health.available,
+        last_error: health.last_error.unwrap_or_default(),
+        errors: health.errors,
+        latency_ms: health.latency_ms.unwrap_or_default(),
+        failovers: health
+            .failovers
+            .into_iter()
+            .map(|f| pb::Failovers {
+                concern: f.concern.to_owned(),
+                mode: f.mode.to_owned(),
+                calls: f.calls,
+            })
+            .collect(),
+        peers: health
+            .peers
+            .into_iter()
+            .map(|p| pb::PeerHealth {
+                node: p.node,
+                addr: p.addr,
+                alive: p.alive,
+                streaming: p.streaming,
+                last_batch_ms: p.last_batch_ms,
+            })
+            .collect(),
+        node: health.node.unwrap_or_default(),
     }
 }

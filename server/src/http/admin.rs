@@ -54,6 +54,59 @@ pub async fn reload(
     ))
 }
 
+/// Cut this mesh node off from some peers, for partition drills: their
+/// gossip, count streams and store replication are dropped both ways until
+/// a later call heals them (`{"nodes": []}`).
+#[utoipa::path(
+    put,
+    path = "/v1/admin/mesh/blocked",
+    tag = "operations",
+    security(("admin_token" = [])),
+    request_body(content = Object, content_type = "application/json",
+        description = "`{\"nodes\": [\"node-b\"]}`: the node ids to cut off"),
+    responses(
+        (status = 200, description = "Blocked: the node ids now cut off", body = Object),
+        (status = 400, description = "Not a list of node ids", body = crate::ops::error::ErrorBody),
+        (status = 401, description = "Missing or wrong admin token", body = crate::ops::error::ErrorBody),
+        (status = 409, description = "The backend is not a mesh", body = crate::ops::error::ErrorBody),
+    )
+)]
+pub async fn block_peers(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    ops::check_admin(&shared, &headers)?;
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Blocked {
+        nodes: Vec<String>,
+    }
+    let blocked: Blocked = serde_json::from_str(body.text()?).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            format!("expected {{\"nodes\": [node ids]}}: {e}"),
+        )
+    })?;
+    let nodes = blocked.nodes;
+    if !shared.backend.block_peers(nodes.clone()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_a_mesh",
+            format!(
+                "the {} backend has no peers to block",
+                shared.backend.kind()
+            ),
+        ));
+    }
+    tracing::warn!(?nodes, "mesh peers blocked through the admin API");
+    Ok(json_response(
+        StatusCode::OK,
+        serde_json::to_vec(&json!({ "blocked": nodes })).unwrap_or_default(),
+    ))
+}
+
 /// Add or replace entities (a JSON array, as in the entities file).
 #[utoipa::path(
     put,
@@ -145,11 +198,7 @@ pub async fn ready(State(shared): State<Arc<Shared>>) -> Response {
     responses((status = 200, description = "Metrics", content_type = "text/plain")))]
 pub async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     let world = shared.world();
-    let text = shared.metrics.render(
-        &world,
-        &shared.backend.namespaces(),
-        shared.backend.counters(),
-    );
+    let text = shared.metrics.render(&world, &*shared.backend);
     (
         StatusCode::OK,
         [(

@@ -101,6 +101,7 @@ pub fn api_parts() -> (Router<Arc<Shared>>, utoipa::openapi::OpenApi) {
         .routes(routes!(admin::status))
         .routes(routes!(admin::reload))
         .routes(routes!(admin::upsert_entities))
+        .routes(routes!(admin::block_peers))
         .routes(routes!(admin::delete_entity))
         .routes(routes!(admin::live))
         .routes(routes!(admin::ready))
@@ -171,6 +172,7 @@ const ROUTES: &[&str] = &[
     "/v1/status",
     "/v1/admin/reload",
     "/v1/admin/entities",
+    "/v1/admin/mesh/blocked",
     "/v1/admin/entities/{type}/{id}",
     "/health/live",
     "/health/ready",

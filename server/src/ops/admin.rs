@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde::Serialize;
 
 use super::ApiError;
-use crate::backend::NamespaceStats;
+use crate::backend::{Health, NamespaceStats};
 use crate::state::{ReloadRecord, Shared};
 
 /// What is serving: the policy, its counts, the backend, the last reload.
@@ -39,6 +39,9 @@ pub struct BackendInfo {
     pub counters: usize,
     #[schema(value_type = Vec<Object>)]
     pub namespaces: Vec<NamespaceStats>,
+    /// Whether it answers; Redis latency and errors, mesh peers, failovers.
+    #[schema(value_type = Object)]
+    pub health: Health,
 }
 
 /// The server's state now.
@@ -68,6 +71,7 @@ pub fn status(shared: &Shared) -> Status {
             kind: shared.backend.kind(),
             counters: shared.backend.counters(),
             namespaces: shared.backend.namespaces(),
+            health: shared.backend.health(),
         },
         last_reload: shared.last_reload(),
     }

@@ -33,7 +33,10 @@ pub async fn decide(
         }
     };
     let now = shared.clock.now_ms();
-    let hits = shared.backend.count(&plan.hits, now).await?;
+    let hits = shared
+        .backend
+        .count(&request.domain, &plan.hits, now)
+        .await?;
     let response = Engine::complete_rate_limit(plan, hits);
     shared.metrics.rate_limit(
         world.limit_metrics.get(&request.domain).map(Vec::as_slice),
