@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a server may take to answer PING after starting.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
+const START_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How long a cluster may take to report `cluster_state:ok`.
 const CLUSTER_TIMEOUT: Duration = Duration::from_secs(20);
@@ -63,16 +63,13 @@ impl RedisServer {
 
     fn start_binary(binary: PathBuf) -> Option<RedisServer> {
         let dir = TempDir::new("redis");
-        let port = free_port();
-        let child = spawn(&binary, port, &dir.0, &[]);
-        let server = RedisServer {
+        let (port, child) = launch(&binary, &dir.0, |_| Vec::new());
+        Some(RedisServer {
             binary,
             port,
             dir,
             child: Some(child),
-        };
-        wait_for_ping(port);
-        Some(server)
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -94,8 +91,14 @@ impl RedisServer {
     /// Starts the server again on the same port (empty: nothing is saved).
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(spawn(&self.binary, self.port, &self.dir.0, &[]));
-        wait_for_ping(self.port);
+        let mut child = spawn(&self.binary, self.port, &self.dir.0, &[]);
+        assert!(
+            wait_for_ping(self.port, &mut child),
+            "redis-server did not restart on port {}: {}",
+            self.port,
+            log_of(&self.dir.0, self.port)
+        );
+        self.child = Some(child);
     }
 }
 
@@ -129,28 +132,22 @@ impl RedisCluster {
         for _ in 0..3 {
             // The cluster bus port is chosen too: the default (port +
             // 10000) may be taken or past 65535.
-            let (port, bus) = (free_port(), free_port());
-            let config = cluster._dir.0.join(format!("nodes-{port}.conf"));
-            let child = spawn(
-                &binary,
-                port,
-                &cluster._dir.0,
-                &[
+            let dir = cluster._dir.0.clone();
+            let (port, child) = launch(&binary, &dir, |port| {
+                let config = dir.join(format!("nodes-{port}.conf"));
+                vec![
                     "--cluster-enabled".into(),
                     "yes".into(),
                     "--cluster-config-file".into(),
                     config.display().to_string(),
                     "--cluster-port".into(),
-                    bus.to_string(),
+                    free_port().to_string(),
                     "--cluster-announce-ip".into(),
                     "127.0.0.1".into(),
-                ],
-            );
+                ]
+            });
             cluster.ports.push(port);
             cluster.children.push(child);
-        }
-        for &port in &cluster.ports {
-            wait_for_ping(port);
         }
         let mut create = Command::new(cli_binary(&binary));
         create.args(["--cluster", "create"]);
@@ -242,12 +239,36 @@ fn spawn(binary: &Path, port: u16, dir: &Path, extra: &[String]) -> Child {
         .args(["--save", "", "--appendonly", "no"])
         .arg("--dir")
         .arg(dir)
+        .arg("--logfile")
+        .arg(dir.join(format!("redis-{port}.log")))
         .args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()))
+}
+
+/// Starts a server on a free port, with `extra(port)` arguments, and waits
+/// for it; a server that exits at once (its port was taken meanwhile by a
+/// test running beside) is started again on other ports, a few times.
+fn launch(binary: &Path, dir: &Path, extra: impl Fn(u16) -> Vec<String>) -> (u16, Child) {
+    let mut last = String::new();
+    for _ in 0..5 {
+        let port = free_port();
+        let mut child = spawn(binary, port, dir, &extra(port));
+        if wait_for_ping(port, &mut child) {
+            return (port, child);
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        last = log_of(dir, port);
+    }
+    panic!("redis-server did not start in 5 tries; its last log: {last}");
+}
+
+fn log_of(dir: &Path, port: u16) -> String {
+    std::fs::read_to_string(dir.join(format!("redis-{port}.log"))).unwrap_or_default()
 }
 
 /// A port nothing listens on now (the OS's choice).
@@ -258,16 +279,17 @@ fn free_port() -> u16 {
         .unwrap_or_else(|e| panic!("no free port: {e}"))
 }
 
-/// Waits until the server on `port` answers PING.
-fn wait_for_ping(port: u16) {
+/// Waits until the server on `port` answers PING: `false` if it exited
+/// first, or did not answer within the start timeout.
+fn wait_for_ping(port: u16, child: &mut Child) -> bool {
     let deadline = Instant::now() + START_TIMEOUT;
     while !ask(port, "PING\r\n").starts_with("+PONG") {
-        assert!(
-            Instant::now() < deadline,
-            "redis-server on port {port} did not answer PING"
-        );
+        if Instant::now() >= deadline || !matches!(child.try_wait(), Ok(None)) {
+            return false;
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
+    true
 }
 
 /// Sends one inline command and returns what arrives within a moment

@@ -228,6 +228,12 @@ impl MeshBackend {
     /// clean partition: gossip relayed by a third node still tells this
     /// node that a blocked peer lives, though this node no longer treats
     /// it as live.
+    /// The peer service as routes, to be driven in process (the
+    /// `mesh_peer` fuzz target sends it arbitrary messages).
+    pub fn peer_routes(&self) -> tonic::service::Routes {
+        tonic::service::Routes::new(peer_service(&self.node, Clock::system()))
+    }
+
     pub fn set_blocked(&self, nodes: Vec<String>) {
         self.node.membership.set_blocked(nodes);
     }
@@ -659,6 +665,17 @@ impl Backend for MeshBackend {
 }
 
 /// Gossip, the peer service and the background tasks, until `stop`.
+/// The `reaper.mesh.v1.Mesh` service this node answers its peers with,
+/// bounded to the messages a peer may send.
+fn peer_service(node: &Arc<Node>, clock: Clock) -> MeshServer<service::Service> {
+    MeshServer::new(service::Service {
+        node: node.clone(),
+        clock,
+    })
+    .max_decoding_message_size(wire::MAX_MESSAGE_BYTES)
+    .max_encoding_message_size(wire::MAX_MESSAGE_BYTES)
+}
+
 async fn run(
     node: Arc<Node>,
     listener: Option<tokio::net::TcpListener>,
@@ -687,12 +704,7 @@ async fn run(
             return;
         }
     };
-    let service = MeshServer::new(service::Service {
-        node: node.clone(),
-        clock,
-    })
-    .max_decoding_message_size(wire::MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(wire::MAX_MESSAGE_BYTES);
+    let service = peer_service(&node, clock);
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let server = tokio::spawn(
         tonic::transport::Server::builder()

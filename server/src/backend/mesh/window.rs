@@ -20,12 +20,14 @@
 //! - **Token bucket (GCRA).** Each node's debt `D_i = max(0, TAT_i − N)` is
 //!   what it alone still owes the bucket; the mesh's bucket owes
 //!   `D = Σ D_i`. `allowed = D + n × T ≤ B × T` (`T = P / C`, in the units
-//!   of `token_bucket.rs`); an allowed hit adds `n × T` to the node's own
-//!   debt. Debts drain in parallel: while `k` nodes all owe, the sum drains
-//!   `k` times as fast as one bucket would, so under load spread over `k`
-//!   nodes the sustained rate can reach `k × C` per period (the burst stays
-//!   shared). It is exact for one node, and for load that moves between
-//!   nodes; strict domains are the exact answer for spread load.
+//!   of `token_bucket.rs`). Debts drain in parallel — while `m` nodes owe,
+//!   the sum drains `m` times as fast as one bucket would — so an allowed
+//!   hit adds `m × n × T` to the node's own debt, `m` being this node and
+//!   the peers it sees owing. Under load spread over `k` nodes the mesh then
+//!   admits the bucket's sustained rate, `C` per period, not `k × C`; the
+//!   price is a smaller burst while several nodes owe (down to `B / k` once
+//!   the debts are charged). With no peer owing (`m = 1`) it is exactly the
+//!   memory bucket. Strict domains are the exact answer for spread load.
 
 use reaper_lang::limits::Algorithm;
 use reaper_runtime::ratelimit::counters::{Hit, Limit};
@@ -306,19 +308,23 @@ pub(super) fn hit(
                 debt = capacity.min(last - now);
                 changed = true;
             }
-            let others: u128 = peers
-                .iter()
-                .filter_map(|(_, s)| match *s {
-                    State::Bucket {
-                        period: pp,
-                        tat_ms: pt,
-                        tat_rem: pr,
-                    } if pp == *period => Some(bucket_tat(pt, pr, c).saturating_sub(now)),
-                    _ => None,
-                })
-                .fold(0, u128::saturating_add);
-            let own_after = debt.saturating_add(u128::from(hits) * p);
-            let allowed = own_after.saturating_add(others) <= capacity && own_after <= last - now;
+            let peer_debts = peers.iter().filter_map(|(_, s)| match *s {
+                State::Bucket {
+                    period: pp,
+                    tat_ms: pt,
+                    tat_rem: pr,
+                } if pp == *period => Some(bucket_tat(pt, pr, c).saturating_sub(now)),
+                _ => None,
+            });
+            let (others, owing) = peer_debts.fold((0u128, 1u128), |(sum, owing), d| {
+                (sum.saturating_add(d), owing + u128::from(d > 0))
+            });
+            let cost = u128::from(hits) * p;
+            // Charged once per node that owes, since each node's debt
+            // drains on its own: together they drain at one bucket's rate.
+            let own_after = debt.saturating_add(cost.saturating_mul(owing));
+            let allowed = debt.saturating_add(cost).saturating_add(others) <= capacity
+                && own_after <= last - now;
             if allowed {
                 debt = own_after;
                 changed = true;
@@ -400,4 +406,49 @@ fn roll_sliding(
 
 fn saturate(n: u128) -> u64 {
     u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+#[cfg(test)]
+#[allow(clippy::indexing_slicing, reason = "tests fail by panicking")]
+mod tests {
+    use super::*;
+
+    /// `nodes` nodes, each seeing the others' latest state at once, hit in
+    /// turn every `every_ms` for `for_ms`: how many hits the mesh admits.
+    fn spread(nodes: usize, limit: &Limit, every_ms: u64, for_ms: u64) -> u64 {
+        let start = 1_800_000_000_000;
+        let mut states: Vec<State> = (0..nodes).map(|_| fresh(limit, start)).collect();
+        let mut admitted = 0;
+        let mut now = start;
+        let mut turn = 0;
+        while now < start + for_ms {
+            let peers: Vec<(PeerIndex, State)> = (0..nodes)
+                .filter(|j| *j != turn)
+                .map(|j| (PeerIndex::try_from(j).unwrap_or(0), states[j]))
+                .collect();
+            admitted += u64::from(hit(&mut states[turn], &peers, limit, 1, now).allowed);
+            turn = (turn + 1) % nodes;
+            now += every_ms;
+        }
+        admitted
+    }
+
+    /// Spread over three nodes at ten times the rate, a token bucket of 60
+    /// per minute (burst 10) admits about one minute's worth per minute, as
+    /// one bucket does, not three.
+    #[test]
+    fn a_token_bucket_keeps_its_rate_under_load_spread_over_nodes() {
+        let limit = Limit {
+            count: 60,
+            period_ms: 60_000,
+            algorithm: Algorithm::TokenBucket { burst: 10 },
+        };
+        let one = spread(1, &limit, 100, 600_000);
+        let three = spread(3, &limit, 100, 600_000);
+        // One node: the burst, then one a second for ten minutes (the
+        // last second's token comes as the run ends).
+        assert_eq!(one, 10 + 599);
+        // Three: the same rate, within a burst.
+        assert!(three <= one && three + 10 >= 600, "{three} of {one}");
+    }
 }

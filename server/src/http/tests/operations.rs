@@ -344,6 +344,7 @@ async fn the_openapi_document_covers_every_route() {
         ("post", "/v1/admin/reload"),
         ("put", "/v1/admin/entities"),
         ("delete", "/v1/admin/entities/{type}/{id}"),
+        ("put", "/v1/admin/mesh/blocked"),
         ("get", "/health/live"),
         ("get", "/health/ready"),
         ("get", "/metrics"),
@@ -393,4 +394,31 @@ async fn the_openapi_document_covers_every_route() {
             "{method} {path}: {code}"
         );
     }
+}
+
+#[tokio::test]
+async fn the_partition_drill_needs_the_token_a_node_list_and_a_mesh() {
+    let h = harness();
+    let block = |headers: &'static [(&'static str, &'static str)], body: &'static str| {
+        call(
+            &h.app,
+            Method::PUT,
+            "/v1/admin/mesh/blocked",
+            headers,
+            Body::from(body),
+        )
+    };
+    assert_eq!(
+        block(&[], r#"{"nodes":["b"]}"#).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let malformed = block(&[("authorization", "Bearer sesame")], r#"{"node":"b"}"#).await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(malformed.json()["error"]["code"], "invalid_request");
+    let memory = block(&[("authorization", "Bearer sesame")], r#"{"nodes":["b"]}"#).await;
+    assert_eq!(memory.status, StatusCode::CONFLICT);
+    assert_eq!(
+        memory.json()["error"]["message"],
+        "the memory backend has no peers to block"
+    );
 }
