@@ -12,7 +12,7 @@ free loopback ports and measures, each over TRIALS fresh keys:
   100 per minute) as fast as they are answered, 300 in all; the hits
   admitted past 100, with the request rate reached;
 - the same under a partition (c cut off from a and b through the admin API),
-  then the time for membership to heal.
+  then, once healed, how long until a counts the hits c made meanwhile.
 
 Every run is bounded in count and time; everything started is stopped.
     python3 benches/replication/mesh.py            # after a release build
@@ -106,6 +106,21 @@ def pct(values, p):
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
 
 
+def until_counted(node, user, hits, what, timeout=DEADLINE):
+    """How long until `node` counts the `hits` made elsewhere for `user`
+    (limit 100): its own probe hits are accounted for."""
+    started = time.monotonic()
+    probes = [0]
+
+    def counted():
+        probes[0] += 1
+        _, remaining = node.hit(user)
+        return remaining == 100 - hits - probes[0]
+
+    wait(what, counted, timeout)
+    return time.monotonic() - started
+
+
 def overshoot(nodes, user, total=300):
     admitted = [0]
     lock = threading.Lock()
@@ -158,16 +173,7 @@ def main():
             user = f"conv-{os.getpid()}-{trial}"
             for _ in range(50):
                 a.hit(user)
-            done = time.monotonic()
-            probes = [0]
-
-            def converged():
-                probes[0] += 1
-                _, remaining = b.hit(user)
-                return remaining == 100 - 50 - probes[0]
-
-            wait("counter convergence", converged)
-            counter.append(time.monotonic() - done)
+            counter.append(until_counted(b, user, 50, "counter convergence"))
             key = f"conv-{os.getpid()}-{trial}"
             status, _ = a.request("PUT", f"/v1/store/sessions/{key}?ttl=10m", b"v",
                                   {"x-reaper-principal": 'Service::"api"'})
@@ -198,11 +204,16 @@ def main():
             admitted, rate = overshoot(nodes, f"split-{os.getpid()}-{trial}")
             print(f"overshoot, c cut off from a and b: {admitted} admitted of 300 "
                   f"({rate:.0f} hits/s): +{admitted - 100}")
+        # Counts made on c during the partition reach a once it heals.
+        user = f"heal-{os.getpid()}"
+        fresh_minute(10)
+        for _ in range(40):
+            c.hit(user)
         for node in nodes:
             node.block([])
-        healed = wait("healing", lambda: all(n.alive_peers() == 2 for n in nodes), 30)
-        print(f"partition detected by c in {cut * 1000:.0f} ms; healed (all peers alive again) in "
-              f"{healed * 1000:.0f} ms")
+        healed = until_counted(a, user, 40, "healing", 30)
+        print(f"partition: c saw no live peer {cut * 1000:.0f} ms after the block; after healing, "
+              f"a counted c's partition-time hits {healed * 1000:.0f} ms later")
     finally:
         for node in nodes:
             node.proc.kill()

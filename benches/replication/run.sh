@@ -42,21 +42,24 @@ ratelimit() { # NAME GRPC_PORT
 store() { # NAME HTTP_PORT
   for op in put get; do
     wrk -t1 -c"$CONCURRENCY" -d2s -s "$HERE/store_$op.lua" "http://127.0.0.1:$2" >/dev/null
-    echo "$1 store $op: $(wrk -t1 -c"$CONCURRENCY" -d"${RUN_SECONDS}s" --latency -s "$HERE/store_$op.lua" "http://127.0.0.1:$2" \
-      | awk '/Requests\/sec/ {r=$2} /99%/ {p=$2} END {printf "%.0f req/s, p99 %s", r, p}')"
+    out=$(wrk -t1 -c"$CONCURRENCY" -d"${RUN_SECONDS}s" --latency -s "$HERE/store_$op.lua" "http://127.0.0.1:$2")
+    # Every answer must be a success (201 stored, 200 read), or the figure
+    # measures refusals.
+    if grep -q 'Non-2xx' <<<"$out"; then echo "$1 store $op: refused answers" >&2; echo "$out" >&2; exit 1; fi
+    echo "$1 store $op: $(awk '/Requests\/sec/ {r=$2} /99%/ {p=$2} END {printf "%.0f req/s, p99 %s", r, p}' <<<"$out")"
   done
 }
 # BACKEND ARGS for `serve`; the mesh starts b and c first.
 with_backend() { # NAME POLICY ARGS...
-  local name=$1 policy=$2; shift 2
+  shift
   HTTP=$(free_port); GRPC=$(free_port)
-  GRPC_ADDR=127.0.0.1:$GRPC serve "$HTTP" "$policy" "$@"
+  GRPC_ADDR=127.0.0.1:$GRPC serve "$HTTP" "$@"
 }
-mesh() { # POLICY: starts b and c, then a (the one under load)
+mesh() { # POLICY ARGS...: starts b and c, then a (the one under load)
   M1=$(free_port); M2=$(free_port); M3=$(free_port)
-  GRPC_ADDR=off serve "$(free_port)" "$1" --backend mesh --node-id b --mesh-addr "127.0.0.1:$M2" --peers "127.0.0.1:$M1,127.0.0.1:$M3"
-  GRPC_ADDR=off serve "$(free_port)" "$1" --backend mesh --node-id c --mesh-addr "127.0.0.1:$M3" --peers "127.0.0.1:$M1,127.0.0.1:$M2"
-  with_backend mesh "$1" --backend mesh --node-id a --mesh-addr "127.0.0.1:$M1" --peers "127.0.0.1:$M2,127.0.0.1:$M3"
+  GRPC_ADDR=off serve "$(free_port)" "$@" --backend mesh --node-id b --mesh-addr "127.0.0.1:$M2" --peers "127.0.0.1:$M1,127.0.0.1:$M3"
+  GRPC_ADDR=off serve "$(free_port)" "$@" --backend mesh --node-id c --mesh-addr "127.0.0.1:$M3" --peers "127.0.0.1:$M1,127.0.0.1:$M2"
+  with_backend mesh "$@" --backend mesh --node-id a --mesh-addr "127.0.0.1:$M1" --peers "127.0.0.1:$M2,127.0.0.1:$M3"
   for _ in $(seq 1 400); do
     [ "$(curl -s "http://127.0.0.1:$HTTP/v1/status" | grep -o '"alive":true,"streaming":true' | wc -l)" = 2 ] && return 0
     sleep 0.05
@@ -70,9 +73,10 @@ with_backend memory examples/api-gateway; ratelimit memory "$GRPC"; stop_last
 with_backend redis examples/api-gateway "${REDIS[@]}"; ratelimit redis "$GRPC"; stop_last
 mesh examples/api-gateway; ratelimit "mesh (a of 3)" "$GRPC"; stop_mesh
 
-with_backend memory examples/session-store; store memory "$HTTP"; stop_last
-with_backend redis examples/session-store "${REDIS[@]}"; store redis "$HTTP"; stop_last
-mesh examples/session-store; store "mesh (a of 3)" "$HTTP"; stop_mesh
+SESSIONS=(examples/session-store --entities examples/session-store/entities.json)
+with_backend memory "${SESSIONS[@]}"; store memory "$HTTP"; stop_last
+with_backend redis "${SESSIONS[@]}" "${REDIS[@]}"; store redis "$HTTP"; stop_last
+mesh "${SESSIONS[@]}"; store "mesh (a of 3)" "$HTTP"; stop_mesh
 
 echo "redis-benchmark (the same Redis, $CONCURRENCY clients, 3-byte values, one thread):"
 redis-benchmark -p "$REDIS_PORT" -c "$CONCURRENCY" -n 300000 -t set,get --csv \

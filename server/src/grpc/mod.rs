@@ -237,6 +237,20 @@ async fn observe(
     })
 }
 
+/// Replaces tonic's own refusals of a call by the statuses they should have
+/// been (an undecodable message is INVALID_ARGUMENT, not INTERNAL), for a
+/// service outside the API's layer: the mesh's peer service.
+pub(crate) async fn normalise(
+    request: axum::extract::Request,
+    next: Next,
+) -> axum::response::Response {
+    let response = next.run(request).await;
+    match Status::from_header_map(response.headers()).and_then(|s| normalised(&s)) {
+        Some(replacement) => replacement.into_http::<axum::body::Body>(),
+        None => response,
+    }
+}
+
 /// The status tonic's own refusals should have been.
 fn normalised(status: &Status) -> Option<Status> {
     let message = status.message();

@@ -8,9 +8,9 @@
 //! |---|---|---|
 //! | membership | chitchat gossip (UDP, the node's port), phi-accrual failure detector | `membership.rs` |
 //! | counters | own counts per key, streamed in batches to every live peer; decisions sum them | `counts.rs`, `window.rs`, `links.rs` |
-//! | strict domains | hits counted exactly by the key's owner (rendezvous hashing) | here, `service.rs` |
-//! | store | last-writer-wins with hybrid-logical-clock versions; quorum writes | `lww.rs`, here |
-//! | anti-entropy | a node pulls newer store entries from a peer on meeting it, then periodically | here, `service.rs` |
+//! | strict domains | hits counted exactly by the key's owner (rendezvous hashing) | `strict.rs`, `service.rs` |
+//! | store | last-writer-wins with hybrid-logical-clock versions; quorum writes | `lww.rs`, `replication.rs` |
+//! | anti-entropy | a node pulls newer store entries from a peer on meeting it, then periodically | `background.rs`, `service.rs` |
 //! | peer protocol | `reaper.mesh.v1.Mesh` over gRPC (TCP, the node's port) | `service.rs`, `wire.rs` |
 //!
 //! **Counters.** Each node counts its own hits only, in its own state per
@@ -78,13 +78,16 @@
 //! to them stop, and their calls are refused (UNAVAILABLE).
 //!
 //! Gossip, the peer service and the background tasks run inside
-//! [`Backend::maintain`], until it is told to stop.
+//! [`Backend::maintain`], until it is told to stop (`background.rs`).
 
+mod background;
 mod counts;
 mod links;
 mod lww;
 mod membership;
+mod replication;
 mod service;
+mod strict;
 #[cfg(test)]
 pub(crate) mod tests;
 mod window;
@@ -97,12 +100,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use reaper_lang::limits::Algorithm;
 use reaper_proto::mesh::v1 as pb;
 use reaper_proto::mesh::v1::mesh_client::MeshClient;
 use reaper_proto::mesh::v1::mesh_server::MeshServer;
 use reaper_runtime::ratelimit::CounterHit;
-use reaper_runtime::ratelimit::counters::{CounterStore, Hit, Limit, MemoryCounters};
+use reaper_runtime::ratelimit::counters::{Hit, MemoryCounters};
 use tonic::transport::Channel;
 
 use super::settings::MeshConfig;
@@ -117,15 +119,6 @@ use membership::{Member, Membership};
 
 /// How long a call to a peer may take, unless told otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
-
-/// How often expired counters and keys are reclaimed.
-const SWEEP_EVERY: Duration = Duration::from_millis(250);
-const SWEEP_BUDGET: usize = 16_384;
-
-/// How often a node pulls newer store entries from one peer, and how far
-/// before its last pull it asks from (clock skew between writers).
-const SYNC_EVERY: Duration = Duration::from_secs(3);
-const SYNC_MARGIN_MS: u64 = 10_000;
 
 /// Counters and the store replicated between peers.
 pub struct MeshBackend {
@@ -159,9 +152,6 @@ pub(crate) struct Node {
     /// One channel per peer incarnation.
     clients: Mutex<HashMap<Arc<str>, Client>>,
 }
-
-/// A peer incarnation: node id and generation.
-type Incarnation = (Arc<str>, u64);
 
 /// A peer's client, and the incarnation (generation, address) it reaches.
 type Client = (u64, SocketAddr, MeshClient<Channel>);
@@ -221,6 +211,12 @@ impl MeshBackend {
         self
     }
 
+    /// The peer service as routes, to be driven in process (the
+    /// `mesh_peer` fuzz target sends it arbitrary messages).
+    pub fn peer_routes(&self) -> tonic::service::Routes {
+        peer_service(&self.node, Clock::system())
+    }
+
     /// Fault injection: cuts this node off from `nodes` (by node id) until
     /// called again with another list (empty: heals). Their gossip is
     /// dropped both ways, count streams and store writes to them stop, and
@@ -228,12 +224,6 @@ impl MeshBackend {
     /// clean partition: gossip relayed by a third node still tells this
     /// node that a blocked peer lives, though this node no longer treats
     /// it as live.
-    /// The peer service as routes, to be driven in process (the
-    /// `mesh_peer` fuzz target sends it arbitrary messages).
-    pub fn peer_routes(&self) -> tonic::service::Routes {
-        tonic::service::Routes::new(peer_service(&self.node, Clock::system()))
-    }
-
     pub fn set_blocked(&self, nodes: Vec<String>) {
         self.node.membership.set_blocked(nodes);
     }
@@ -246,22 +236,6 @@ impl MeshBackend {
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1)
-}
-
-fn quorum_error(acked: usize, quorum: usize) -> BackendError {
-    BackendError {
-        backend: "mesh",
-        reason: format!("write quorum not reached: {acked} of {quorum} replicas acknowledged"),
-    }
-}
-
-/// The rendezvous key of a store key.
-fn store_key(namespace: &str, key: &str) -> Vec<u8> {
-    let mut out = Vec::with_capacity(namespace.len() + key.len() + 1);
-    out.extend_from_slice(namespace.as_bytes());
-    out.push(0);
-    out.extend_from_slice(key.as_bytes());
-    out
 }
 
 impl Node {
@@ -319,199 +293,6 @@ impl Node {
             (member.generation, member.grpc, client.clone()),
         );
         client
-    }
-
-    /// Counts strict-domain hits at their owners.
-    async fn count_strict(&self, hits: &[CounterHit], now_ms: u64) -> Vec<Hit> {
-        let mut results: Vec<Option<Hit>> = vec![None; hits.len()];
-        let mut remote: HashMap<Arc<str>, Vec<usize>> = HashMap::new();
-        for (i, hit) in hits.iter().enumerate() {
-            let owner = self.membership.owners(&self.id, &hit.key, 1);
-            match owner.first() {
-                Some(owner) if *owner != self.id => {
-                    remote.entry(owner.clone()).or_default().push(i)
-                }
-                _ => results[i] = Some(self.strict.hit(&hit.key, &hit.limit, hit.hits, now_ms)),
-            }
-        }
-        let mut calls = Vec::new();
-        for (owner, indices) in remote {
-            let Some(member) = self.membership.live_peer(&owner) else {
-                calls.push((indices, None));
-                continue;
-            };
-            let mut client = self.client(&member);
-            let request = pb::HitRequest {
-                from: Some(self.me()),
-                now_ms,
-                hits: indices
-                    .iter()
-                    .filter_map(|i| hits.get(*i))
-                    .map(|h| wire::strict_to_wire(&h.key, &h.limit, h.hits))
-                    .collect(),
-            };
-            let timeout = self.timeout();
-            let call = tokio::spawn(async move {
-                match tokio::time::timeout(timeout, client.hit(request)).await {
-                    Ok(Ok(response)) => Some(response.into_inner().results),
-                    _ => None,
-                }
-            });
-            calls.push((indices, Some(call)));
-        }
-        for (indices, call) in calls {
-            let answered = match call {
-                Some(call) => call.await.ok().flatten(),
-                None => None,
-            };
-            match answered {
-                Some(answers) if answers.len() == indices.len() => {
-                    for (i, answer) in indices.iter().zip(&answers) {
-                        if let Some(slot) = results.get_mut(*i) {
-                            *slot = Some(wire::hit_from_wire(answer));
-                        }
-                    }
-                }
-                _ => {
-                    for i in indices {
-                        if let (Some(hit), Some(slot)) = (hits.get(i), results.get_mut(i)) {
-                            *slot = Some(self.fallback_hit(hit, now_ms));
-                        }
-                    }
-                }
-            }
-        }
-        results
-            .into_iter()
-            .map(|r| {
-                r.unwrap_or(Hit {
-                    allowed: false,
-                    remaining: 0,
-                    reset_ms: 0,
-                })
-            })
-            .collect()
-    }
-
-    /// A strict hit whose owner did not answer: counted here against this
-    /// node's share of the limit.
-    fn fallback_hit(&self, hit: &CounterHit, now_ms: u64) -> Hit {
-        metrics::counter!("reaper_mesh_strict_fallbacks_total").increment(1);
-        let k = self.membership.live_count() as u64;
-        let algorithm = match hit.limit.algorithm {
-            Algorithm::TokenBucket { burst } => Algorithm::TokenBucket {
-                burst: burst.div_ceil(k),
-            },
-            other => other,
-        };
-        let share = Limit {
-            count: hit.limit.count.div_ceil(k),
-            algorithm,
-            ..hit.limit
-        };
-        self.fallback.hit(&hit.key, &share, hit.hits, now_ms)
-    }
-
-    /// Sends a local write to the replicas and every other live peer;
-    /// succeeds once `write_quorum` replicas (this node included) have it.
-    async fn replicate(
-        &self,
-        namespace: &str,
-        key: &str,
-        entry: &Entry,
-    ) -> Result<(), BackendError> {
-        let quorum = self.config.write_quorum.max(1);
-        let want = self.config.replication_factor.max(1) - 1;
-        let mut peers = self.membership.live_peers();
-        let rendezvous = store_key(namespace, key);
-        let ranked = self.membership.owners(&self.id, &rendezvous, usize::MAX);
-        peers.sort_by_key(|m| ranked.iter().position(|id| *id == m.id));
-        let request = pb::ReplicateRequest {
-            from: Some(self.me()),
-            entries: vec![wire::entry_to_wire(namespace, key, entry)],
-        };
-        let (acks_tx, mut acks) = tokio::sync::mpsc::channel(peers.len().max(1));
-        let timeout = self.timeout();
-        let mut replicas = 0;
-        for (rank, member) in peers.iter().enumerate() {
-            let mut client = self.client(member);
-            let request = request.clone();
-            let acks_tx = (rank < want).then(|| acks_tx.clone());
-            replicas += usize::from(acks_tx.is_some());
-            tokio::spawn(async move {
-                let ok = matches!(
-                    tokio::time::timeout(timeout, client.replicate(request)).await,
-                    Ok(Ok(_))
-                );
-                if !ok {
-                    metrics::counter!("reaper_mesh_replication_errors_total").increment(1);
-                }
-                if let Some(tx) = acks_tx {
-                    let _ = tx.send(ok).await;
-                }
-            });
-        }
-        drop(acks_tx);
-        let mut acked = 1;
-        let mut answered = 0;
-        let deadline = tokio::time::Instant::now() + timeout;
-        while acked < quorum && answered < replicas {
-            match tokio::time::timeout_at(deadline, acks.recv()).await {
-                Ok(Some(ok)) => {
-                    answered += 1;
-                    acked += usize::from(ok);
-                }
-                _ => break,
-            }
-        }
-        if acked < quorum {
-            metrics::counter!("reaper_mesh_quorum_failures_total").increment(1);
-            return Err(quorum_error(acked, quorum));
-        }
-        Ok(())
-    }
-
-    /// Refuses a write at once when too few members live for its quorum.
-    fn check_quorum(&self) -> Result<(), BackendError> {
-        let quorum = self.config.write_quorum.max(1);
-        let live = self.membership.live_count();
-        if live < quorum {
-            metrics::counter!("reaper_mesh_quorum_failures_total").increment(1);
-            return Err(quorum_error(live, quorum));
-        }
-        Ok(())
-    }
-
-    /// Pulls `member`'s store entries newer than `since_hlc`; how many were
-    /// newer than this node's.
-    async fn sync_from(&self, member: &Member, since_hlc: u64, clock: Clock) -> Option<usize> {
-        let mut client = self.client(member);
-        let request = pb::SyncRequest {
-            from: Some(self.me()),
-            since_hlc,
-        };
-        // A large store takes several chunks: each gets its own bound.
-        let step = self.timeout().max(Duration::from_millis(500));
-        let mut stream = tokio::time::timeout(step, client.sync(request))
-            .await
-            .ok()?
-            .ok()?
-            .into_inner();
-        let mut applied = 0;
-        loop {
-            match tokio::time::timeout(step, stream.message()).await {
-                Ok(Ok(Some(chunk))) => {
-                    let now = clock.now_ms();
-                    for entry in chunk.entries {
-                        let (namespace, key, entry) = wire::entry_from_wire(entry);
-                        self.hlc.observe(entry.version.hlc);
-                        applied += usize::from(self.store.apply(&namespace, &key, entry, now));
-                    }
-                }
-                Ok(Ok(None)) => return Some(applied),
-                _ => return None,
-            }
-        }
     }
 
     fn health(&self) -> Health {
@@ -660,144 +441,22 @@ impl Backend for MeshBackend {
         stop: tokio::sync::watch::Receiver<bool>,
     ) -> BoxFuture<'static, ()> {
         let listener = self.listener.lock().take();
-        Box::pin(run(self.node.clone(), listener, clock, stop))
+        Box::pin(background::run(self.node.clone(), listener, clock, stop))
     }
 }
 
-/// Gossip, the peer service and the background tasks, until `stop`.
 /// The `reaper.mesh.v1.Mesh` service this node answers its peers with,
-/// bounded to the messages a peer may send.
-fn peer_service(node: &Arc<Node>, clock: Clock) -> MeshServer<service::Service> {
-    MeshServer::new(service::Service {
+/// bounded to the messages a peer may send, its refusals normalised as the
+/// API's are (a message that does not decode is INVALID_ARGUMENT).
+fn peer_service(node: &Arc<Node>, clock: Clock) -> tonic::service::Routes {
+    let service = MeshServer::new(service::Service {
         node: node.clone(),
         clock,
     })
     .max_decoding_message_size(wire::MAX_MESSAGE_BYTES)
-    .max_encoding_message_size(wire::MAX_MESSAGE_BYTES)
-}
-
-async fn run(
-    node: Arc<Node>,
-    listener: Option<tokio::net::TcpListener>,
-    clock: Clock,
-    mut stop: tokio::sync::watch::Receiver<bool>,
-) {
-    let Some(listener) = listener else {
-        tracing::error!("the mesh backend is already running");
-        return;
-    };
-    let chitchat_id =
-        chitchat::ChitchatId::new(node.id.to_string(), node.generation, node.advertise);
-    let gossip = match membership::start_gossip(
-        &node.config,
-        &chitchat_id,
-        node.local,
-        node.advertise,
-        &node.membership,
-    )
-    .await
-    {
-        Ok(gossip) => gossip,
-        Err(error) => {
-            tracing::error!(%error, addr = %node.local, "the mesh cannot gossip");
-            let _ = stop.changed().await;
-            return;
-        }
-    };
-    let service = peer_service(&node, clock);
-    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let server = tokio::spawn(
-        tonic::transport::Server::builder()
-            .add_service(service)
-            .serve_with_incoming(incoming),
-    );
-    tracing::info!(node = %node.id, addr = %node.local, "mesh node started");
-
-    let mut members =
-        tokio::time::interval(node.config.gossip_interval.max(Duration::from_millis(10)));
-    let mut batches =
-        tokio::time::interval(node.config.batch_interval.max(Duration::from_millis(1)));
-    let mut sweep = tokio::time::interval(SWEEP_EVERY);
-    let mut sync = tokio::time::interval(SYNC_EVERY);
-    for timer in [&mut members, &mut batches, &mut sweep, &mut sync] {
-        timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    }
-    // Pulls in flight; a full pull answers which incarnation it was for
-    // and whether it succeeded.
-    let mut syncs: tokio::task::JoinSet<Option<(Incarnation, bool)>> = tokio::task::JoinSet::new();
-    // Peers met but not yet fully pulled from (a failed pull is retried
-    // every membership round while they live), and those being pulled.
-    let mut unsynced: HashSet<Incarnation> = HashSet::new();
-    let mut pulling: HashSet<Incarnation> = HashSet::new();
-    // Where the next periodic pull starts from, and whom it asks.
-    let mut synced_ms = 0u64;
-    let mut turn = 0usize;
-    loop {
-        tokio::select! {
-            _ = stop.changed() => break,
-            _ = members.tick() => {
-                let seen = membership::read_members(&gossip).await;
-                for member in node.membership.update(seen) {
-                    // Someone new: take everything it holds.
-                    unsynced.insert((member.id.clone(), member.generation));
-                }
-                // Forgotten incarnations are never pulled.
-                let known: HashSet<Incarnation> = node
-                    .membership
-                    .members()
-                    .into_iter()
-                    .map(|m| (m.id, m.generation))
-                    .collect();
-                unsynced.retain(|incarnation| known.contains(incarnation));
-                for member in node.membership.live_peers() {
-                    let incarnation = (member.id.clone(), member.generation);
-                    if unsynced.contains(&incarnation) && pulling.insert(incarnation.clone()) {
-                        let node = node.clone();
-                        syncs.spawn(async move {
-                            let ok = node.sync_from(&member, 0, clock).await.is_some();
-                            Some((incarnation, ok))
-                        });
-                    }
-                }
-            }
-            _ = batches.tick() => node.links.tick(&node, clock),
-            _ = sweep.tick() => {
-                let now = clock.now_ms();
-                node.counters.sweep(now);
-                node.strict.sweep_some(now, SWEEP_BUDGET);
-                node.fallback.sweep_some(now, SWEEP_BUDGET);
-                node.store.purge(now);
-            }
-            _ = sync.tick() => {
-                let live = node.membership.live_peers();
-                if !live.is_empty() {
-                    let member = live[turn % live.len()].clone();
-                    turn = turn.wrapping_add(1);
-                    let since = Hlc::at_ms(synced_ms.saturating_sub(SYNC_MARGIN_MS));
-                    synced_ms = clock.now_ms();
-                    let node = node.clone();
-                    syncs.spawn(async move {
-                        node.sync_from(&member, since, clock).await;
-                        None
-                    });
-                }
-            }
-            Some(done) = syncs.join_next(), if !syncs.is_empty() => {
-                if let Ok(Some((incarnation, ok))) = done {
-                    pulling.remove(&incarnation);
-                    if ok {
-                        unsynced.remove(&incarnation);
-                    }
-                }
-            }
-        }
-    }
-    // Stopping is abrupt, as a crash would be: peers see the streams break
-    // and the gossip fall silent.
-    syncs.abort_all();
-    server.abort();
-    node.links.close_all();
-    node.clients.lock().clear();
-    let _ = gossip.shutdown().await;
-    tracing::info!(node = %node.id, "mesh node stopped");
+    .max_encoding_message_size(wire::MAX_MESSAGE_BYTES);
+    let router = tonic::service::Routes::new(service)
+        .into_axum_router()
+        .layer(axum::middleware::from_fn(crate::grpc::normalise));
+    tonic::service::Routes::from(router)
 }

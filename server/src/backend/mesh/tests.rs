@@ -21,6 +21,7 @@ use tokio::sync::watch;
 
 use super::counts::MeshCounters;
 use super::lww::{Entry, Version};
+use super::replication::quorum_error;
 use super::*;
 
 /// A window no test run crosses by chance.
