@@ -8,13 +8,14 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-/// The overshoot docs/replication.md bounds, for `hits` sent in `elapsed`
-/// one after the other through the nodes: the hits the other nodes admit
+/// The overshoot docs/replication.md bounds, `R × δ`, for `hits` sent in
+/// `elapsed` one after the other through the nodes: the hits admitted
 /// while a node's counts are on their way, one batch interval (15 ms) plus
-/// a hop (allow 10 ms on a loaded machine), plus one.
+/// a hop — allowed 35 ms here, for a loaded 2-core machine where a batch
+/// may wait for a core — plus one.
 fn overshoot_bound(hits: u64, elapsed: Duration) -> u64 {
     let rate = hits as f64 / elapsed.as_secs_f64().max(1e-3);
-    (rate * 0.025).ceil() as u64 + 1
+    (rate * 0.050).ceil() as u64 + 1
 }
 
 /// Nodes `a`, `b`, `c` on free ports.
