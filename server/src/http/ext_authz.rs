@@ -27,7 +27,11 @@ pub const PREFIX: &str = "/v1/ext_authz";
 
 /// Checks the request Envoy forwarded.
 pub async fn check(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
+    // The body plays no part in the check, but is read to its end (within
+    // `http.max_body`) so that the connection stays reusable: an unread
+    // body makes the server close it, and Envoy pools these connections.
+    let _ = axum::body::to_bytes(body, usize::MAX).await;
     let path_and_query = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let path = path_and_query
         .strip_prefix(PREFIX)
