@@ -8,10 +8,7 @@
 
 use std::sync::OnceLock;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use tower::ServiceExt;
 
 const METHODS: [&str; 11] = [
     "/envoy.service.ratelimit.v3.RateLimitService/ShouldRateLimit",
@@ -42,25 +39,6 @@ fn server() -> &'static (tokio::runtime::Runtime, axum::Router) {
     })
 }
 
-async fn call(router: &axum::Router, method: &str, message: &[u8]) -> tonic::Code {
-    let mut framed = vec![0];
-    framed.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
-    framed.extend_from_slice(message);
-    let request = Request::post(method)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Body::from(framed))
-        .expect("a request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    assert_eq!(response.status(), StatusCode::OK);
-    if let Some(status) = tonic::Status::from_header_map(response.headers()) {
-        return status.code();
-    }
-    let collected = http_body_util::BodyExt::collect(response.into_body()).await.expect("a body");
-    let trailers = collected.trailers().cloned().unwrap_or_default();
-    tonic::Status::from_header_map(&trailers).map_or(tonic::Code::Unknown, |s| s.code())
-}
-
 fuzz_target!(|data: &[u8]| {
     let Some((&first, message)) = data.split_first() else {
         return;
@@ -68,8 +46,8 @@ fuzz_target!(|data: &[u8]| {
     let method = METHODS[usize::from(first) % METHODS.len()];
     let (runtime, router) = server();
     runtime.block_on(async {
-        let code = call(router, method, message).await;
-        assert!(!matches!(code, tonic::Code::Internal | tonic::Code::Unknown), "{method}: {code:?}");
-        assert_eq!(call(router, "/reaper.v1.Reaper/Status", &[]).await, tonic::Code::Ok);
+        let (code, why) = reaper_fuzz::grpc_call(router, method, message).await;
+        assert!(!matches!(code, tonic::Code::Internal | tonic::Code::Unknown), "{method}: {code:?} {why}");
+        assert_eq!(reaper_fuzz::grpc_call(router, "/reaper.v1.Reaper/Status", &[]).await.0, tonic::Code::Ok);
     });
 });

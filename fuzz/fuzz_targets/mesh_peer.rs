@@ -9,10 +9,7 @@
 
 use std::sync::OnceLock;
 
-use axum::body::Body;
-use axum::http::{Request, StatusCode};
 use libfuzzer_sys::fuzz_target;
-use tower::ServiceExt;
 
 const METHODS: [&str; 4] = [
     "/reaper.mesh.v1.Mesh/Counts",
@@ -51,39 +48,19 @@ fn node() -> &'static (tokio::runtime::Runtime, axum::Router) {
     })
 }
 
-async fn call(router: &axum::Router, method: &str, message: &[u8]) -> (tonic::Code, String) {
-    let mut framed = vec![0];
-    framed.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
-    framed.extend_from_slice(message);
-    let request = Request::post(method)
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(Body::from(framed))
-        .expect("a request");
-    let response = router.clone().oneshot(request).await.expect("infallible");
-    assert_eq!(response.status(), StatusCode::OK);
-    if let Some(status) = tonic::Status::from_header_map(response.headers()) {
-        return (status.code(), status.message().to_owned());
-    }
-    let collected = http_body_util::BodyExt::collect(response.into_body()).await.expect("a body");
-    let trailers = collected.trailers().cloned().unwrap_or_default();
-    tonic::Status::from_header_map(&trailers)
-        .map_or((tonic::Code::Ok, String::new()), |s| (s.code(), s.message().to_owned()))
-}
-
 fuzz_target!(|data: &[u8]| {
     let Some((&pick, message)) = data.split_first() else {
         return;
     };
     let (runtime, router) = node();
     let method = METHODS[usize::from(pick) % METHODS.len()];
-    let (code, why) = runtime.block_on(call(router, method, message));
+    let (code, why) = runtime.block_on(reaper_fuzz::grpc_call(router, method, message));
     assert!(
         !matches!(code, tonic::Code::Internal | tonic::Code::Unknown),
         "{method}: {code:?} {why}"
     );
     // Still answering: a sync request for nothing.
-    let (after, why) = runtime.block_on(call(router, METHODS[3], &[]));
+    let (after, why) = runtime.block_on(reaper_fuzz::grpc_call(router, METHODS[3], &[]));
     assert!(
         !matches!(after, tonic::Code::Internal | tonic::Code::Unknown),
         "after {method}: {after:?} {why}"

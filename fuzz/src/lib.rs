@@ -413,3 +413,27 @@ pub fn example_server(
     .expect("the example loads");
     std::sync::Arc::new(shared)
 }
+
+/// Sends `message` to `method` of the gRPC services `router` serves, in
+/// process, as one unary (or single-message streaming) call; the status it
+/// ended with (UNKNOWN when the answer carries none) and its message.
+pub async fn grpc_call(router: &axum::Router, method: &str, message: &[u8]) -> (tonic::Code, String) {
+    use tower::ServiceExt;
+    let mut framed = vec![0];
+    framed.extend_from_slice(&u32::try_from(message.len()).unwrap_or(u32::MAX).to_be_bytes());
+    framed.extend_from_slice(message);
+    let request = axum::http::Request::post(method)
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(axum::body::Body::from(framed))
+        .expect("a request");
+    let response = router.clone().oneshot(request).await.expect("infallible");
+    assert_eq!(response.status(), axum::http::StatusCode::OK);
+    if let Some(status) = tonic::Status::from_header_map(response.headers()) {
+        return (status.code(), status.message().to_owned());
+    }
+    let collected = http_body_util::BodyExt::collect(response.into_body()).await.expect("a body");
+    let trailers = collected.trailers().cloned().unwrap_or_default();
+    tonic::Status::from_header_map(&trailers)
+        .map_or((tonic::Code::Unknown, "no status".to_owned()), |s| (s.code(), s.message().to_owned()))
+}

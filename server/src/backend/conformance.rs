@@ -18,12 +18,12 @@ use reaper_runtime::ratelimit::{Descriptor, Override, RateLimitRequest, Unit};
 
 use super::{Backend, Put, PutError};
 
-/// The example every sidecar of `examples/replicated` runs.
-fn engine() -> Engine {
+/// `examples/<name>`'s `files`, compiled and loaded.
+fn engine(name: &str, files: &[&str]) -> Engine {
     let mut sources = reaper_compiler::source::Sources::new();
-    for file in ["schema", "limits", "stores"] {
+    for file in files {
         let path = format!(
-            "{}/../examples/replicated/{file}.reaper",
+            "{}/../examples/{name}/{file}.reaper",
             env!("CARGO_MANIFEST_DIR")
         );
         let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
@@ -33,25 +33,65 @@ fn engine() -> Engine {
     Engine::load(&bytes).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// The example every sidecar of `examples/replicated` runs.
+fn replicated() -> Engine {
+    engine("replicated", &["schema", "limits", "stores"])
+}
+
+/// The API gateway's nine limits, of every algorithm, several applying to
+/// one descriptor.
+fn gateway() -> Engine {
+    engine("api-gateway", &["schema", "rules", "limits", "http"])
+}
+
+/// Plans `request` with `planner`, counts it through `backend` and checks
+/// the answer is `reference`'s in-process one at the same time.
+async fn same_answer(
+    backend: &dyn Backend,
+    reference: &Engine,
+    planner: &Engine,
+    request: &RateLimitRequest,
+    now: u64,
+) {
+    let expected = reference
+        .rate_limit(request, now)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let plan = planner
+        .plan_rate_limit(request)
+        .unwrap_or_else(|e| panic!("{e:?}"));
+    let hits = backend
+        .count(&request.domain, &plan.hits, now)
+        .await
+        .unwrap_or_else(|e| panic!("{} backend: {e}", backend.kind()));
+    assert_eq!(
+        Engine::complete_rate_limit(plan, hits),
+        expected,
+        "{} backend at {now}: {request:?}",
+        backend.kind()
+    );
+}
+
 /// Runs every check against `backend`; `tag` keeps its keys apart from
 /// other runs on the same server.
 pub(crate) async fn run(backend: Arc<dyn Backend>, tag: &str) {
     rate_limits(&*backend, tag).await;
+    gateway_limits(&*backend, tag).await;
     store(&*backend, tag).await;
 }
 
-/// A start time near now (Redis stores keys with real expiry) on a minute
-/// boundary, so windows are predictable.
+/// A start time on a minute boundary, an hour from now: Redis expires
+/// counters and values by its own clock, at times derived from the
+/// injected one, so the injected time must not be behind Redis's.
 fn start_ms() -> u64 {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(0));
-    now - now % 60_000
+    now - now % 60_000 + 3_600_000
 }
 
 async fn rate_limits(backend: &dyn Backend, tag: &str) {
-    let reference = engine();
-    let planner = engine();
+    let reference = replicated();
+    let planner = replicated();
     let mut now = start_ms();
     // Users, orgs, keys and searches: two of each, so counters interleave.
     let value = |name: &str, i: usize| format!("{tag}-{name}-{}", i % 2);
@@ -87,22 +127,41 @@ async fn rate_limits(backend: &dyn Backend, tag: &str) {
             5 => 61_000,
             _ => (i % 5) as u64 * 150,
         };
-        let expected = reference
-            .rate_limit(&request, now)
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let plan = planner
-            .plan_rate_limit(&request)
-            .unwrap_or_else(|e| panic!("{e:?}"));
-        let hits = backend
-            .count(&request.domain, &plan.hits, now)
-            .await
-            .unwrap_or_else(|e| panic!("{} backend: {e}", backend.kind()));
-        assert_eq!(
-            Engine::complete_rate_limit(plan, hits),
-            expected,
-            "{} backend, request {i} at {now}: {request:?}",
-            backend.kind()
-        );
+        same_answer(backend, &reference, &planner, &request, now).await;
+    }
+}
+
+/// Two descriptors a request, each matching several of the gateway's
+/// limits, with `hits_addend` 0 to 2 and time moving in small steps.
+async fn gateway_limits(backend: &dyn Backend, tag: &str) {
+    let (reference, planner) = (gateway(), gateway());
+    let users = [format!("{tag}-ana"), format!("{tag}-bo")];
+    let paths = [
+        "/v1/login",
+        "/v1/search/x",
+        "/v1/projects/p/files/f",
+        "/v1/x",
+    ];
+    let mut now = start_ms();
+    for i in 0..400usize {
+        let descriptor = |j: usize| {
+            let mut d = Descriptor::new(vec![
+                ("remote_address", format!("{tag}-10.0.0.{}", (i + j) % 3)),
+                ("path", paths[(i / 3 + j) % paths.len()].to_owned()),
+            ]);
+            if !(i + j).is_multiple_of(4) {
+                d.entries
+                    .push(("user_id".into(), users[(i + j) % 2].clone()));
+                d.entries.push(("plan".into(), "free".into()));
+                d.entries.push(("method".into(), "POST".into()));
+                d.entries.push(("org_id".into(), format!("{tag}-acme")));
+            }
+            d
+        };
+        let mut request = RateLimitRequest::new("api", vec![descriptor(0), descriptor(1)]);
+        request.hits_addend = (i % 3) as u64;
+        now += (i % 7) as u64 * 250;
+        same_answer(backend, &reference, &planner, &request, now).await;
     }
 }
 

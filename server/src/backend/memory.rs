@@ -151,57 +151,6 @@ impl Backend for MemoryBackend {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use reaper_runtime::Engine;
-    use reaper_runtime::ratelimit::{Descriptor, RateLimitRequest};
-
-    /// Counting through the backend (plan, one batch, complete) answers
-    /// exactly as the engine counting in process, hit after hit.
-    #[tokio::test]
-    async fn batched_counting_answers_as_the_engine_does_in_process() {
-        let mut sources = reaper_compiler::source::Sources::new();
-        for file in ["schema", "rules", "limits", "http"] {
-            let path = format!(
-                "{}/../examples/api-gateway/{file}.reaper",
-                env!("CARGO_MANIFEST_DIR")
-            );
-            sources.add(path.clone(), std::fs::read_to_string(&path).unwrap());
-        }
-        let bytes = reaper_compiler::compile(&sources).unwrap();
-        let in_process = Engine::load(&bytes).unwrap();
-        let planned = Engine::load(&bytes).unwrap();
-        let backend = MemoryBackend::new();
-        let users = ["ana", "bo"];
-        let paths = [
-            "/v1/login",
-            "/v1/search/x",
-            "/v1/projects/p/files/f",
-            "/v1/x",
-        ];
-        let mut now = 1_800_000_000_000;
-        for i in 0..400usize {
-            let descriptor = |j: usize| {
-                let mut d = Descriptor::new(vec![
-                    ("remote_address", format!("10.0.0.{}", (i + j) % 3)),
-                    ("path", paths[(i / 3 + j) % paths.len()].to_owned()),
-                ]);
-                if !(i + j).is_multiple_of(4) {
-                    d.entries
-                        .push(("user_id".into(), users[(i + j) % 2].into()));
-                    d.entries.push(("plan".into(), "free".into()));
-                    d.entries.push(("method".into(), "POST".into()));
-                    d.entries.push(("org_id".into(), "acme".into()));
-                }
-                d
-            };
-            let mut request = RateLimitRequest::new("api", vec![descriptor(0), descriptor(1)]);
-            request.hits_addend = (i % 3) as u64;
-            now += (i % 7) as u64 * 250;
-            let expected = in_process.rate_limit(&request, now).unwrap();
-            let plan = planned.plan_rate_limit(&request).unwrap();
-            let hits = backend.count("api", &plan.hits, now).await.unwrap();
-            assert_eq!(Engine::complete_rate_limit(plan, hits), expected, "hit {i}");
-        }
-    }
 
     #[tokio::test(start_paused = true)]
     async fn the_expiry_task_reclaims_keys_when_their_ttl_passes() {

@@ -87,6 +87,23 @@ pub struct NamespaceStats {
     pub bytes: u64,
 }
 
+impl NamespaceStats {
+    /// One entry per `(namespace, keys, bytes)`, sorted by namespace.
+    pub(crate) fn sorted<'a>(
+        namespaces: impl Iterator<Item = (&'a str, u64, u64)>,
+    ) -> Vec<NamespaceStats> {
+        let mut out: Vec<NamespaceStats> = namespaces
+            .map(|(namespace, keys, bytes)| NamespaceStats {
+                namespace: namespace.to_owned(),
+                keys,
+                bytes,
+            })
+            .collect();
+        out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        out
+    }
+}
+
 /// A backend's health as `/v1/status` shows it.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Health {

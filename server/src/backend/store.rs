@@ -250,18 +250,13 @@ impl MemoryStore {
     }
 
     pub fn stats(&self) -> Vec<NamespaceStats> {
-        let mut out: Vec<NamespaceStats> = self
-            .namespaces
-            .read()
-            .iter()
-            .map(|(name, ns)| NamespaceStats {
-                namespace: name.to_string(),
-                keys: ns.keys.load(Ordering::Relaxed),
-                bytes: ns.bytes.load(Ordering::Relaxed),
-            })
-            .collect();
-        out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
-        out
+        NamespaceStats::sorted(self.namespaces.read().iter().map(|(name, ns)| {
+            (
+                &**name,
+                ns.keys.load(Ordering::Relaxed),
+                ns.bytes.load(Ordering::Relaxed),
+            )
+        }))
     }
 }
 

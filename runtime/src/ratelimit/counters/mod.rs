@@ -310,8 +310,11 @@ impl MemoryCounters {
 
 /// The rules every store applies before counting: `hits == 0` counts as 1
 /// and `period_ms == 0` is 1 ms; `Err` is the answer to a limit of 0, which
-/// refuses everything and stores nothing.
-fn normalize(limit: &Limit, hits: u64, now_ms: u64) -> Result<(Limit, u64), Hit> {
+/// refuses everything and stores nothing. Public, with [`skew`],
+/// [`skew_tolerance`] and [`window_start`], so that stores kept elsewhere
+/// (a peer mesh's) apply the same rules.
+#[inline]
+pub fn normalize(limit: &Limit, hits: u64, now_ms: u64) -> Result<(Limit, u64), Hit> {
     let limit = Limit {
         period_ms: limit.period_ms.max(1),
         ..*limit
@@ -506,13 +509,14 @@ const SKEW_TOLERANCE_MS: u64 = 1000;
 
 /// How far behind a counter's time a hit may be stamped and still count as
 /// a race rather than a clock stepped back.
-fn skew_tolerance(period_ms: u64) -> u64 {
+#[inline]
+pub fn skew_tolerance(period_ms: u64) -> u64 {
     period_ms.max(SKEW_TOLERANCE_MS)
 }
 
 /// Where a hit's timestamp stands against a counter's own time.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Skew {
+pub enum Skew {
     /// At or after the counter's time: use the hit's time.
     Ahead,
     /// Earlier by at most the skew tolerance: use the counter's time.
@@ -522,7 +526,9 @@ enum Skew {
     SteppedBack,
 }
 
-fn skew(counter_ms: u64, now_ms: u64, period_ms: u64) -> Skew {
+/// Where a hit stamped `now_ms` stands against a counter at `counter_ms`.
+#[inline]
+pub fn skew(counter_ms: u64, now_ms: u64, period_ms: u64) -> Skew {
     match counter_ms.checked_sub(now_ms) {
         None | Some(0) => Skew::Ahead,
         Some(behind) if behind <= skew_tolerance(period_ms) => Skew::Behind,
@@ -532,7 +538,8 @@ fn skew(counter_ms: u64, now_ms: u64, period_ms: u64) -> Skew {
 
 /// Start of the clock-aligned window of length `period_ms` (≥ 1) holding
 /// `now_ms`.
-fn window_start(now_ms: u64, period_ms: u64) -> u64 {
+#[inline]
+pub fn window_start(now_ms: u64, period_ms: u64) -> u64 {
     now_ms - now_ms % period_ms
 }
 

@@ -30,7 +30,11 @@
 //!   memory bucket. Strict domains are the exact answer for spread load.
 
 use reaper_lang::limits::Algorithm;
-use reaper_runtime::ratelimit::counters::{Hit, Limit};
+use reaper_runtime::ratelimit::counters::{Hit, Limit, Skew, skew, skew_tolerance, window_start};
+
+/// The memory counters' rules before counting (`hits == 0` counts as 1,
+/// `period_ms == 0` is 1 ms, a count of 0 refuses everything).
+pub(super) use reaper_runtime::ratelimit::counters::normalize;
 
 use super::counts::PeerIndex;
 
@@ -128,48 +132,6 @@ impl State {
             (State::Bucket { tat_ms: a, .. }, State::Bucket { tat_ms: b, .. }) => a < b,
             _ => false,
         }
-    }
-}
-
-/// The memory counters' rules before counting: `hits == 0` counts as 1,
-/// `period_ms == 0` is 1 ms, and a count of 0 refuses everything.
-pub(super) fn normalize(limit: &Limit, hits: u64, now_ms: u64) -> Result<(Limit, u64), Hit> {
-    let limit = Limit {
-        period_ms: limit.period_ms.max(1),
-        ..*limit
-    };
-    if limit.count == 0 {
-        return Err(Hit {
-            allowed: false,
-            remaining: 0,
-            reset_ms: limit.period_ms - now_ms % limit.period_ms,
-        });
-    }
-    Ok((limit, hits.max(1)))
-}
-
-/// The least skew tolerance (the memory counters' `SKEW_TOLERANCE_MS`).
-const SKEW_TOLERANCE_MS: u64 = 1000;
-
-fn skew_tolerance(period_ms: u64) -> u64 {
-    period_ms.max(SKEW_TOLERANCE_MS)
-}
-
-fn window_start(now_ms: u64, period_ms: u64) -> u64 {
-    now_ms - now_ms % period_ms
-}
-
-enum Skew {
-    Ahead,
-    Behind,
-    SteppedBack,
-}
-
-fn skew(counter_ms: u64, now_ms: u64, period_ms: u64) -> Skew {
-    match counter_ms.checked_sub(now_ms) {
-        None | Some(0) => Skew::Ahead,
-        Some(behind) if behind <= skew_tolerance(period_ms) => Skew::Behind,
-        Some(_) => Skew::SteppedBack,
     }
 }
 

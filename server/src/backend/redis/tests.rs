@@ -11,9 +11,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use reaper_lang::limits::Algorithm;
-use reaper_runtime::Engine;
+use reaper_runtime::ratelimit::CounterHit;
 use reaper_runtime::ratelimit::counters::{CounterStore, Hit, Limit, MemoryCounters};
-use reaper_runtime::ratelimit::{CounterHit, Descriptor, RateLimitRequest};
 
 use super::*;
 
@@ -250,53 +249,6 @@ async fn counts_at_the_edges_as_memory_does(backend: &RedisBackend) {
     }
 }
 
-/// Plan, one batch, complete: as the engine counting in process (the
-/// memory backend's test, against Redis).
-async fn engine_path_answers_as_in_process(backend: &RedisBackend) {
-    let mut sources = reaper_compiler::source::Sources::new();
-    for file in ["schema", "rules", "limits", "http"] {
-        let path = format!(
-            "{}/../examples/api-gateway/{file}.reaper",
-            env!("CARGO_MANIFEST_DIR")
-        );
-        sources.add(path.clone(), std::fs::read_to_string(&path).unwrap());
-    }
-    let bytes = reaper_compiler::compile(&sources).unwrap();
-    let in_process = Engine::load(&bytes).unwrap();
-    let planned = Engine::load(&bytes).unwrap();
-    let users = ["ana", "bo"];
-    let paths = [
-        "/v1/login",
-        "/v1/search/x",
-        "/v1/projects/p/files/f",
-        "/v1/x",
-    ];
-    let mut now = BASE;
-    for i in 0..400usize {
-        let descriptor = |j: usize| {
-            let mut d = Descriptor::new(vec![
-                ("remote_address", format!("10.0.0.{}", (i + j) % 3)),
-                ("path", paths[(i / 3 + j) % paths.len()].to_owned()),
-            ]);
-            if !(i + j).is_multiple_of(4) {
-                d.entries
-                    .push(("user_id".into(), users[(i + j) % 2].into()));
-                d.entries.push(("plan".into(), "free".into()));
-                d.entries.push(("method".into(), "POST".into()));
-                d.entries.push(("org_id".into(), "acme".into()));
-            }
-            d
-        };
-        let mut request = RateLimitRequest::new("api", vec![descriptor(0), descriptor(1)]);
-        request.hits_addend = (i % 3) as u64;
-        now += (i % 7) as u64 * 250;
-        let expected = in_process.rate_limit(&request, now).unwrap();
-        let plan = planned.plan_rate_limit(&request).unwrap();
-        let hits = backend.count("api", &plan.hits, now).await.unwrap();
-        assert_eq!(Engine::complete_rate_limit(plan, hits), expected, "hit {i}");
-    }
-}
-
 fn put<'a>(namespace: &'a str, key: &'a str, value: &[u8], expires_at: u64) -> Put<'a> {
     Put {
         namespace,
@@ -430,14 +382,6 @@ async fn standalone_counts_exactly_as_the_memory_counters() {
 }
 
 #[tokio::test]
-async fn standalone_engine_path_answers_as_the_engine_in_process() {
-    let Some(server) = RedisServer::start() else {
-        return;
-    };
-    engine_path_answers_as_in_process(&backend(vec![server.url()], false)).await;
-}
-
-#[tokio::test]
 async fn standalone_store_rules_hold() {
     let Some(server) = RedisServer::start() else {
         return;
@@ -445,16 +389,16 @@ async fn standalone_store_rules_hold() {
     store_rules_hold(&backend(vec![server.url()], false)).await;
 }
 
-/// One cluster for every cluster check: starting one takes seconds.
+/// One cluster for every cluster check: starting one takes seconds. (The
+/// engine path runs on a cluster in `conformance.rs`.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn cluster_counts_stores_and_plans_as_standalone() {
+async fn cluster_counts_and_stores_as_standalone() {
     let Some(cluster) = RedisCluster::start() else {
         return;
     };
     let backend = backend(cluster.urls(), true);
     counts_as_memory_does(&backend, 0x5eed_0003, 1_500).await;
     counts_large_numbers_exactly(&backend, 0x5eed_0004, 300).await;
-    engine_path_answers_as_in_process(&backend).await;
     store_rules_hold(&backend).await;
 }
 
