@@ -31,6 +31,12 @@ impl Server {
 
     /// [`Server::start`] with environment variables set.
     pub fn start_with_env(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Server {
+        Server::try_start(dir, args, env).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    /// [`Server::start_with_env`], or why the server did not become ready
+    /// (its log lines), for a caller that may try again.
+    pub fn try_start(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Result<Server, String> {
         let mut command = super::reaper(dir);
         command
             .arg("serve")
@@ -38,16 +44,16 @@ impl Server {
             .args(["--http", "127.0.0.1:0", "--log-format", "json"])
             .args(["--grpc", "127.0.0.1:0"])
             .envs(env.iter().copied());
-        Server::spawn(command)
+        Server::try_spawn(command)
     }
 
     /// Runs `command` (a `reaper serve` logging JSON) and waits until it is
     /// ready.
-    #[expect(
-        clippy::zombie_processes,
-        reason = "Server's Drop kills and waits for the child; a test that panics before holds no Server and ends its process"
-    )]
-    pub fn spawn(mut command: Command) -> Server {
+    pub fn spawn(command: Command) -> Server {
+        Server::try_spawn(command).unwrap_or_else(|why| panic!("{why}"))
+    }
+
+    fn try_spawn(mut command: Command) -> Result<Server, String> {
         let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -63,11 +69,19 @@ impl Server {
             }
         });
         let deadline = Instant::now() + START_TIMEOUT;
+        let mut seen = Vec::new();
         loop {
-            let line = logs
-                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
-                .unwrap_or_else(|_| panic!("reaper serve did not become ready"));
+            let Ok(line) = logs.recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            else {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(format!(
+                    "reaper serve did not become ready; it logged:\n{}",
+                    seen.join("\n")
+                ));
+            };
             let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) else {
+                seen.push(line);
                 continue;
             };
             if event["message"] == "reaper serve is ready" {
@@ -77,13 +91,14 @@ impl Server {
                     .parse()
                     .unwrap_or_else(|e| panic!("bad address in {line}: {e}"));
                 let grpc = event["grpc"].as_str().and_then(|a| a.parse().ok());
-                return Server {
+                return Ok(Server {
                     child,
                     addr,
                     grpc,
                     logs,
-                };
+                });
             }
+            seen.push(line);
         }
     }
 

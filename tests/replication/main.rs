@@ -31,10 +31,22 @@ use serde_json::{Value, json};
 /// The admin token every server of these tests is started with.
 const TOKEN: &str = "replication-test-token";
 
+/// The admin token's file, written once: tests start servers in parallel,
+/// and `scratch` empties its directory each time it is called.
+fn token_file() -> &'static PathBuf {
+    static FILE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    FILE.get_or_init(|| write(&scratch("replication-token"), "token", TOKEN))
+}
+
 /// The example's policy, entities and an admin token, then `extra`.
 fn replicated(config: &str, extra: &[&str]) -> Server {
+    try_replicated(config, extra).unwrap_or_else(|why| panic!("{why}"))
+}
+
+/// [`replicated`], or why the server did not start.
+fn try_replicated(config: &str, extra: &[&str]) -> Result<Server, String> {
     let dir = example("replicated");
-    let token = write(&scratch("replication-token"), "token", TOKEN);
+    let token = token_file();
     let mut args: Vec<String> = vec![
         dir.clone(),
         "--config".into(),
@@ -47,7 +59,7 @@ fn replicated(config: &str, extra: &[&str]) -> Server {
     ];
     args.extend(extra.iter().map(|a| (*a).to_owned()));
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
-    Server::start(&workspace(), &args)
+    Server::try_start(&workspace(), &args, &[])
 }
 
 /// One rate-limit request over HTTP: the descriptor's entries.
@@ -121,9 +133,4 @@ fn free_ports(count: usize) -> Vec<u16> {
     held.iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect()
-}
-
-#[allow(dead_code, reason = "used by some modules only")]
-fn workspace_path(rel: &str) -> PathBuf {
-    workspace().join(rel)
 }

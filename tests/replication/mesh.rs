@@ -43,16 +43,29 @@ impl Mesh {
         mesh
     }
 
-    fn start_node(&self, i: usize) -> Server {
-        let addr = format!("127.0.0.1:{}", self.ports[i]);
-        let peers: Vec<String> = (0..3)
-            .filter(|j| *j != i)
-            .map(|j| format!("127.0.0.1:{}", self.ports[j]))
-            .collect();
-        replicated(
-            &format!("mesh-{}.toml", NAMES[i]),
-            &["--mesh-addr", &addr, "--peers", &peers.join(",")],
-        )
+    /// Starts node `i` on its port, joining the nodes started before it.
+    /// The port was free when chosen, but a server of a test running
+    /// beside may have taken it since: then node `i` moves to another.
+    fn start_node(&mut self, i: usize) -> Server {
+        let mut why = String::new();
+        for _ in 0..3 {
+            let addr = format!("127.0.0.1:{}", self.ports[i]);
+            let peers: Vec<String> = (0..self.nodes.len().max(i))
+                .filter(|j| *j != i)
+                .map(|j| format!("127.0.0.1:{}", self.ports[j]))
+                .collect();
+            let mut args = vec!["--mesh-addr", addr.as_str()];
+            let peers = peers.join(",");
+            if !peers.is_empty() {
+                args.extend(["--peers", peers.as_str()]);
+            }
+            match try_replicated(&format!("mesh-{}.toml", NAMES[i]), &args) {
+                Ok(server) => return server,
+                Err(failed) => why = failed,
+            }
+            self.ports[i] = free_ports(1)[0];
+        }
+        panic!("node {} did not start: {why}", NAMES[i]);
     }
 
     fn node(&self, i: usize) -> &Server {
