@@ -40,6 +40,8 @@ enum Command {
     Test(commands::test::Args),
     /// Serve decisions, rate limits and the TTL store over HTTP.
     Serve(commands::serve::Args),
+    /// Run the language server (LSP over stdio) for editors.
+    Lsp(commands::lsp::Args),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -78,6 +80,7 @@ fn main() -> ExitCode {
         Command::Eval(args) => commands::eval::run(&args, colors),
         Command::Test(args) => commands::test::run(&args, colors),
         Command::Serve(args) => commands::serve::run(&args, colors),
+        Command::Lsp(args) => commands::lsp::run(&args),
     };
     match result {
         Ok(Outcome::Success) => ExitCode::SUCCESS,

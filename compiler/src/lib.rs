@@ -14,10 +14,11 @@ pub mod parse;
 pub mod reference;
 pub mod resolve;
 pub mod source;
+pub mod symbols;
 pub mod test_cases;
 pub mod typed;
 
-pub use check::{Checked, Keep, check, check_files, check_files_keeping};
+pub use check::{Checked, Keep, check, check_files, check_files_keeping, check_files_recording};
 
 use diagnostics::Diagnostic;
 use source::Sources;

@@ -48,6 +48,9 @@ pub struct Names {
     pub store_principals: HashMap<String, Vec<EntityTypeId>>,
     /// Aliases being resolved, innermost last.
     alias_stack: Vec<String>,
+    /// What the checker found each name and expression to be, when asked
+    /// to record it (for editors: [`crate::symbols`]).
+    pub(crate) recorded: Option<Box<crate::symbols::Recorded>>,
 }
 
 impl Names {

@@ -4,5 +4,6 @@ pub mod check;
 pub mod compile;
 pub mod eval;
 pub mod fmt;
+pub mod lsp;
 pub mod serve;
 pub mod test;

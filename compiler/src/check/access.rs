@@ -88,6 +88,7 @@ impl ExprCx<'_> {
         let Some((access, ty, optional)) = resolved else {
             return error(span);
         };
+        self.record_access(base, name, &access);
         if optional {
             let guarded = path(base).is_some_and(|p| facts.has(&p, attr));
             if !guarded {
@@ -301,6 +302,7 @@ impl ExprCx<'_> {
         let Some(access) = access else {
             return (error(span), Flow::none());
         };
+        self.record_access(base, name, &access);
         let added = path(base).map_or_else(Flow::none, |p| {
             let present = Facts::present(p.clone(), attr.to_owned());
             Flow::when_true(match declaring {
@@ -369,6 +371,34 @@ impl ExprCx<'_> {
             return None;
         }
         ty.map(|ty| (context_access(actions, slots), ty, optional))
+    }
+
+    /// Notes what an attribute name refers to, when recording for editors.
+    fn record_access(&mut self, base: &ast::Expr, name: &FieldName, access: &Access) {
+        use crate::symbols::{Owner, Symbol};
+        if self.names.recorded.is_none() {
+            return;
+        }
+        let attribute = |owner| Symbol::Attribute {
+            owner,
+            name: name.name.clone(),
+        };
+        let symbols: Vec<Symbol> = match access {
+            Access::Entity { slots } => slots
+                .iter()
+                .filter_map(|(ty, _)| self.names.schema.entity_type(*ty))
+                .map(|t| attribute(Owner::Entity(t.name.clone())))
+                .collect(),
+            Access::Context { .. } => vec![attribute(Owner::Context)],
+            Access::Record { .. } if is_context(base) => vec![attribute(Owner::Context)],
+            Access::Descriptor { key } => vec![Symbol::DescriptorKey(key.clone())],
+            Access::Record { .. } | Access::Request(_) => Vec::new(),
+        };
+        if let Some(recorded) = self.names.recorded.as_mut() {
+            recorded
+                .uses
+                .extend(symbols.into_iter().map(|symbol| (name.span, symbol)));
+        }
     }
 
     fn unknown_attr(&mut self, name: &FieldName, owner: &str, candidates: &[&str]) {

@@ -51,6 +51,19 @@ enum Meaning {
     Binary(BinOp),
 }
 
+/// The methods a value of type `ty` has, with their number of arguments
+/// (for editors' completion).
+pub fn methods_of_type(ty: &Ty) -> Vec<(&'static str, usize)> {
+    let Some(receiver) = Receiver::of(ty) else {
+        return Vec::new();
+    };
+    METHODS
+        .iter()
+        .filter(|(r, ..)| *r == receiver)
+        .map(|(_, name, args, _)| (*name, *args))
+        .collect()
+}
+
 /// Every method: receiver kind, name, number of arguments, meaning.
 const METHODS: &[(Receiver, &str, usize, Meaning)] = &[
     (Receiver::Set, "contains", 1, Meaning::Binary(BinOp::InSet)),

@@ -61,6 +61,14 @@ impl ExprCx<'_> {
     /// Checks `expr` where `facts` hold; returns the typed expression and
     /// the facts it establishes when true and when false.
     pub fn check(&mut self, expr: &ast::Expr, facts: &Facts) -> Checked {
+        let checked = self.check_node(expr, facts);
+        if let Some(recorded) = self.names.recorded.as_mut() {
+            recorded.types.push((expr.span, checked.0.ty.clone()));
+        }
+        checked
+    }
+
+    fn check_node(&mut self, expr: &ast::Expr, facts: &Facts) -> Checked {
         let span = expr.span;
         let node = |kind, ty| typed::Expr { kind, ty, span };
         match &expr.kind {

@@ -14,13 +14,13 @@ use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 use crate::typed::{self, Ty};
 
-const UNITS: [(&str, u64); 4] = [
+pub const UNITS: [(&str, u64); 4] = [
     ("second", 1_000),
     ("minute", 60_000),
     ("hour", 3_600_000),
     ("day", 86_400_000),
 ];
-const OPTIONS: [&str; 5] = [
+pub const OPTIONS: [&str; 5] = [
     "burst",
     "shadow",
     "fixed_window",

@@ -24,7 +24,11 @@ use crate::resolve::{self, Names};
 use crate::source::{FileId, Sources, Span};
 use crate::typed::{self, Origin};
 
+pub use calls::methods_of_type;
 pub use expr::Scope;
+/// Words that complete limit and store settings (for editors).
+pub use limits::{OPTIONS as LIMIT_OPTIONS, UNITS as PERIOD_UNITS};
+pub use stores::STORE_SETTINGS;
 
 /// The result of checking a package: its typed tree (complete when there
 /// are no errors and rules were kept whole, see [`Keep`]), its bundle when
@@ -76,6 +80,17 @@ pub fn check_files(sources: &Sources, ids: &[FileId]) -> Checked {
 
 /// [`check_files`], keeping of the rules what `keep` says.
 pub fn check_files_keeping(sources: &Sources, ids: &[FileId], keep: Keep) -> Checked {
+    check_files_recording(sources, ids, keep, false).0
+}
+
+/// [`check_files_keeping`], also recording what each name and expression
+/// was found to be when `record` is set (for editors, [`crate::symbols`]).
+pub fn check_files_recording(
+    sources: &Sources,
+    ids: &[FileId],
+    keep: Keep,
+    record: bool,
+) -> (Checked, Option<Box<crate::symbols::Recorded>>) {
     let mut diags = Vec::new();
     let mut files = Vec::with_capacity(ids.len());
     let mut rules = Vec::new();
@@ -90,11 +105,12 @@ pub fn check_files_keeping(sources: &Sources, ids: &[FileId], keep: Keep) -> Che
         .filter(|d| d.is_error())
         .map(|d| d.primary.span)
         .collect();
-    let mut checked = check_package(sources, &files, &rules, parse_errors, keep);
+    let (mut checked, recorded) =
+        check_package(sources, &files, &rules, parse_errors, keep, record);
     diags.append(&mut checked.diagnostics);
     diagnostics::sort(&mut diags);
     checked.diagnostics = diags;
-    checked
+    (checked, recorded)
 }
 
 /// Checks parsed files and their rules, which are parsed one at a time
@@ -108,7 +124,8 @@ fn check_package(
     rules: &[parse::RuleChunk],
     parse_errors: Vec<Span>,
     keep: Keep,
-) -> Checked {
+    record: bool,
+) -> (Checked, Option<Box<crate::symbols::Recorded>>) {
     let mut diags = Vec::new();
     let broken_items: Vec<Span> = files
         .iter()
@@ -119,7 +136,10 @@ fn check_package(
         })
         .collect();
     let trees: Vec<&ast::File> = files.iter().collect();
-    let names = resolve::resolve(&trees, &mut diags);
+    let mut names = resolve::resolve(&trees, &mut diags);
+    if record {
+        names.recorded = Some(Box::default());
+    }
     let mut checker = Checker {
         sources,
         names,
@@ -153,14 +173,16 @@ fn check_package(
     checker.lint();
     checker.package.schema = std::mem::take(&mut checker.names.schema);
     let bundle = checker.finish_lowering();
+    let recorded = checker.names.recorded.take();
     let mut diagnostics = checker.diags;
     diagnostics::sort(&mut diagnostics);
-    Checked {
+    let checked = Checked {
         package: checker.package,
         diagnostics,
         bundle,
         keep,
-    }
+    };
+    (checked, recorded)
 }
 
 /// What permit rules cover, for the package's lints.

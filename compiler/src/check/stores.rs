@@ -10,7 +10,7 @@ use crate::ast::{self, ExprKind, Item, Literal};
 use crate::diagnostics::{Code, Diagnostic};
 use crate::source::Span;
 
-const STORE_SETTINGS: [&str; 4] = ["ttl", "max_ttl", "max_value", "max_keys"];
+pub const STORE_SETTINGS: [&str; 4] = ["ttl", "max_ttl", "max_value", "max_keys"];
 
 impl Checker<'_> {
     pub(super) fn check_stores(&mut self, trees: &[&ast::File]) {
