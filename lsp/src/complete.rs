@@ -108,11 +108,12 @@ enum Place {
 
 pub fn complete(analysis: &Analysis, file: FileId, offset: usize) -> Vec<CompletionItem> {
     let text = analysis.package.text(file);
-    let offset = offset.min(text.len());
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
     let before = &text[..offset];
-    let word_start = before
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .map_or(0, |i| i + 1);
+    let word_start = after_last(before, |c| !(c.is_ascii_alphanumeric() || c == '_'));
     let prefix = &before[..word_start];
     let place = place(analysis, file, u32::try_from(offset).unwrap_or(u32::MAX));
     let trimmed = prefix.trim_end();
@@ -242,6 +243,14 @@ pub fn complete(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Complet
     dedup(out)
 }
 
+/// Where the text after the last character matching `stop` begins.
+fn after_last(text: &str, stop: impl Fn(char) -> bool) -> usize {
+    text.char_indices()
+        .rev()
+        .find(|(_, c)| stop(*c))
+        .map_or(0, |(at, c)| at + c.len_utf8())
+}
+
 fn dedup(items: Vec<CompletionItem>) -> Vec<CompletionItem> {
     let mut seen = BTreeMap::new();
     for i in items {
@@ -335,9 +344,9 @@ fn members(
     place: &Place,
 ) -> Vec<CompletionItem> {
     // The receiver: a path such as `principal.manager` ending at the dot.
-    let path_start = receiver
-        .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.'))
-        .map_or(0, |i| i + 1);
+    let path_start = after_last(receiver, |c| {
+        !(c.is_ascii_alphanumeric() || c == '_' || c == '.')
+    });
     let path = &receiver[path_start..];
     if path.is_empty() {
         return Vec::new();

@@ -1,7 +1,8 @@
 //! Compiler diagnostics as LSP diagnostics, and the quick fixes their help
 //! makes mechanical. Code, message, range, severity and labels are the ones
 //! `reaper check --format json` prints: the labels (primary first) become
-//! related information, followed by the help.
+//! related information, followed by the help; the help is also published
+//! as a hint diagnostic at the same range.
 
 use std::collections::HashMap;
 
@@ -27,10 +28,38 @@ pub fn by_file(package: &CheckedPackage) -> HashMap<Uri, Vec<lsp::Diagnostic>> {
     for diagnostic in &package.diagnostics {
         let uri = &package.file(diagnostic.primary.span.file).uri;
         if let Some(list) = out.get_mut(uri) {
-            list.push(convert(package, diagnostic));
+            let shown = convert(package, diagnostic);
+            let help = help_hint(&shown, diagnostic);
+            list.push(shown);
+            list.extend(help);
         }
     }
     out
+}
+
+/// The help as a hint of its own at the same place, as rust-analyzer shows
+/// rustc's help: editors that show no related information (Neovim, Helix)
+/// show it beside the message, which stays the CLI's.
+fn help_hint(shown: &lsp::Diagnostic, diagnostic: &Diagnostic) -> Option<lsp::Diagnostic> {
+    let help = diagnostic.help.as_ref()?;
+    let primary = shown
+        .related_information
+        .as_ref()?
+        .first()?
+        .location
+        .clone();
+    Some(lsp::Diagnostic {
+        range: shown.range,
+        severity: Some(DiagnosticSeverity::HINT),
+        code: shown.code.clone(),
+        source: shown.source.clone(),
+        message: format!("help: {help}"),
+        related_information: Some(vec![DiagnosticRelatedInformation {
+            location: primary,
+            message: "original diagnostic".to_owned(),
+        }]),
+        ..lsp::Diagnostic::default()
+    })
 }
 
 fn location(package: &CheckedPackage, span: Span) -> Location {

@@ -9,6 +9,8 @@
 
 mod complete;
 mod diagnostics;
+#[doc(hidden)]
+pub mod fuzzing;
 mod lenses;
 mod navigate;
 mod outline;
@@ -33,3 +35,6 @@ where
     let (service, socket) = LspService::new(server::Server::new);
     Server::new(input, output, socket).serve(service).await;
 }
+
+#[cfg(test)]
+mod tests;

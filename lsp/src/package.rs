@@ -181,15 +181,15 @@ pub fn check(inputs: Vec<Input>, encoding: Encoding) -> CheckedPackage {
     let mut diagnostics = Vec::new();
     for input in inputs {
         let id = FileId(u32::try_from(files.len()).unwrap_or(u32::MAX));
-        let text: Result<String, _> = match (input.text, input.bytes) {
-            (Ok(text), _) => Ok(text.to_string()),
-            (Err(_), Some(bytes)) => parse::decode(id, &bytes),
-            (Err(reason), None) => Ok(reason),
+        let text: Result<Arc<str>, _> = match (input.text, input.bytes) {
+            (Ok(text), _) => Ok(text),
+            (Err(_), Some(bytes)) => parse::decode(id, &bytes).map(Arc::from),
+            (Err(reason), None) => Ok(Arc::from(reason)),
         };
         let ok = text.is_ok();
         let text = text.unwrap_or_else(|undecodable| {
             diagnostics.push(undecodable.diagnostic);
-            undecodable.lossy_text
+            Arc::from(undecodable.lossy_text)
         });
         if ok {
             valid.push(id);

@@ -44,8 +44,10 @@ struct Package {
     running: bool,
     analysis: Option<Arc<Analysis>>,
     done: watch::Sender<u64>,
-    /// Taken by the running check, returned when it ends.
-    cache: Option<ParseCache>,
+    /// Generation of `analysis`.
+    analyzed: u64,
+    /// Shared by the indexing tasks, which take turns.
+    cache: Arc<Mutex<ParseCache>>,
     /// What was last published, per document (test failures included).
     published: HashMap<Uri, Vec<Diagnostic>>,
     /// Failures of the last test runs, per document, until it changes.
@@ -59,7 +61,8 @@ impl Package {
             running: false,
             analysis: None,
             done: watch::Sender::new(0),
-            cache: Some(ParseCache::new()),
+            analyzed: 0,
+            cache: Arc::new(Mutex::new(ParseCache::new())),
             published: HashMap::new(),
             test_failures: HashMap::new(),
         }
@@ -242,6 +245,9 @@ struct Worker {
 }
 
 impl Worker {
+    /// Checks and publishes until the latest change is checked. Indexing
+    /// runs beside it ([`Worker::index`]), so the next keystroke's check
+    /// does not wait for the last one's index.
     async fn run(self) {
         loop {
             let Some((generation, open, versions, encoding, cache)) = self.snapshot() else {
@@ -254,32 +260,43 @@ impl Worker {
             })
             .await;
             let Ok(checked) = checked else {
-                self.finish(generation, None, cache);
+                // The check panicked: a compiler bug. Requests get the last
+                // analysis rather than waiting for one that never comes.
+                self.indexed(generation, None);
+                if self.finish(generation) {
+                    continue;
+                }
                 return;
             };
-            if self.superseded(generation) {
-                self.requeue(cache);
-                continue;
+            if !self.superseded(generation) {
+                self.publish(&checked, &versions).await;
+                let worker = Worker {
+                    client: self.client.clone(),
+                    state: self.state.clone(),
+                    key: self.key.clone(),
+                };
+                tokio::spawn(worker.index(generation, checked, cache));
             }
-            self.publish(&checked, &versions).await;
-            let mut cache = cache;
-            let analysis = tokio::task::spawn_blocking(move || {
-                let analysis = package::index(checked, &mut cache);
-                (analysis, cache)
-            })
-            .await;
-            match analysis {
-                Ok((analysis, cache)) => {
-                    if !self.finish(generation, Some(Arc::new(analysis)), cache) {
-                        return;
-                    }
-                }
-                Err(_) => {
-                    self.finish(generation, None, ParseCache::new());
-                    return;
-                }
+            if !self.finish(generation) {
+                return;
             }
         }
+    }
+
+    async fn index(
+        self,
+        generation: u64,
+        checked: package::CheckedPackage,
+        cache: Arc<Mutex<ParseCache>>,
+    ) {
+        let analysis = tokio::task::spawn_blocking(move || {
+            let mut cache = cache
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            package::index(checked, &mut cache)
+        })
+        .await;
+        self.indexed(generation, analysis.ok().map(Arc::new));
     }
 
     #[allow(clippy::type_complexity, reason = "one snapshot, used once")]
@@ -290,9 +307,9 @@ impl Worker {
         HashMap<Uri, Arc<str>>,
         HashMap<Uri, i32>,
         Encoding,
-        ParseCache,
+        Arc<Mutex<ParseCache>>,
     )> {
-        let mut state = lock(&self.state);
+        let state = lock(&self.state);
         let encoding = state.encoding;
         let open: HashMap<Uri, Arc<str>> = state
             .docs
@@ -305,9 +322,14 @@ impl Worker {
             .iter()
             .map(|(uri, doc)| (uri.clone(), doc.version))
             .collect();
-        let package = state.packages.get_mut(&self.key)?;
-        let cache = package.cache.take().unwrap_or_default();
-        Some((package.wanted, open, versions, encoding, cache))
+        let package = state.packages.get(&self.key)?;
+        Some((
+            package.wanted,
+            open,
+            versions,
+            encoding,
+            package.cache.clone(),
+        ))
     }
 
     fn superseded(&self, generation: u64) -> bool {
@@ -318,24 +340,34 @@ impl Worker {
             .is_some_and(|p| p.wanted > generation)
     }
 
-    fn requeue(&self, cache: ParseCache) {
+    /// Stores an analysis unless a newer one is there, and lets requests
+    /// waiting for this generation go on.
+    fn indexed(&self, generation: u64, analysis: Option<Arc<Analysis>>) {
         let mut state = lock(&self.state);
-        if let Some(package) = state.packages.get_mut(&self.key) {
-            package.cache = Some(cache);
+        let Some(package) = state.packages.get_mut(&self.key) else {
+            return;
+        };
+        if generation >= package.analyzed {
+            package.analyzed = generation;
+            if analysis.is_some() {
+                package.analysis = analysis;
+            }
+            package.done.send_if_modified(|done| {
+                let newer = generation > *done;
+                if newer {
+                    *done = generation;
+                }
+                newer
+            });
         }
     }
 
-    /// Stores a finished analysis; whether to check again (changes came in).
-    fn finish(&self, generation: u64, analysis: Option<Arc<Analysis>>, cache: ParseCache) -> bool {
+    /// Whether to check again (changes came in meanwhile).
+    fn finish(&self, generation: u64) -> bool {
         let mut state = lock(&self.state);
         let Some(package) = state.packages.get_mut(&self.key) else {
             return false;
         };
-        if analysis.is_some() {
-            package.analysis = analysis;
-        }
-        package.cache = Some(cache);
-        package.done.send_replace(generation);
         if package.wanted > generation {
             true
         } else {
