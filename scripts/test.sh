@@ -39,6 +39,20 @@ export REAPER_TEST_REDIS_SERVER REAPER_TEST_VALKEY_SERVER REAPER_REQUIRE_REDIS=1
 "$REAPER_TEST_REDIS_SERVER" --version
 "$REAPER_TEST_VALKEY_SERVER" --version
 
+echo "==> VS Code extension: npm ci, type-check, grammar test, package"
+# editors/vscode: the client that starts `reaper lsp`, and the TextMate
+# grammar, run over every example policy with VS Code's own tokenizer.
+# Packages from the npm registry, pinned by package-lock.json.
+(
+  cd editors/vscode
+  npm ci --no-audit --no-fund --loglevel=error
+  npm run --silent check
+  npm run --silent compile
+  npm run --silent test:grammar
+  npm run --silent package >/dev/null
+  ls -l out/reaper.vsix
+)
+
 echo "==> cargo fmt --check, clang-format --dry-run proto/"
 cargo fmt --all -- --check
 "$venv/bin/clang-format" --dry-run --Werror proto/reaper/*/*.proto proto/reaper/*/*/*.proto
