@@ -395,7 +395,7 @@ fn members(
         variant.push(';');
     }
     variant.push_str(after);
-    let Some((recorded, schema)) = check_variant(&analysis.package, file, variant) else {
+    let Some((recorded, schema)) = check_variant(&analysis.package, file, &variant) else {
         return Vec::new();
     };
     recorded

@@ -3,7 +3,7 @@
 //! buffers included), through the same runner as `reaper test`.
 
 use reaper_compiler::ast::Item;
-use reaper_compiler::source::{FileId, Sources};
+use reaper_compiler::source::FileId;
 use reaper_compiler::test_cases::test_cases;
 use reaper_compiler::{Keep, check_files_keeping};
 use reaper_runtime::Engine;
@@ -64,14 +64,7 @@ pub fn run(analysis: &Analysis, name: &str) -> Outcome {
             "test `{name}` not run: the package has errors; fix them first"
         ));
     }
-    let mut sources = Sources::new();
-    let mut valid = Vec::new();
-    for (id, file) in package.sources.files() {
-        sources.add(file.name.clone(), file.text.clone());
-        if package.file(id).valid {
-            valid.push(id);
-        }
-    }
+    let (sources, valid) = crate::package::sources(package, None);
     let checked = check_files_keeping(&sources, &valid, Keep::Bytecode);
     let Some(bundle) = checked.bundle.as_ref().filter(|_| !checked.has_errors()) else {
         return failed(format!(

@@ -278,27 +278,35 @@ pub fn index(mut package: CheckedPackage, cache: &mut ParseCache) -> Analysis {
     }
 }
 
+/// The package's files as sources again, `file`'s text replaced by
+/// `text` if given, with the ids of the files that are text.
+pub fn sources(
+    package: &CheckedPackage,
+    replaced: Option<(FileId, &str)>,
+) -> (Sources, Vec<FileId>) {
+    let mut sources = Sources::new();
+    let mut valid = Vec::new();
+    for (id, source) in package.sources.files() {
+        match replaced {
+            Some((file, text)) if file == id => sources.add(source.name.clone(), text),
+            _ => sources.add(source.name.clone(), source.text.clone()),
+        };
+        if package.file(id).valid {
+            valid.push(id);
+        }
+    }
+    (sources, valid)
+}
+
 /// The package checked again with `file`'s text replaced by `text`
 /// (completion checks the text as if the half-typed part were not there),
 /// returning what the checker recorded and the schema.
 pub fn check_variant(
     package: &CheckedPackage,
     file: FileId,
-    text: String,
+    text: &str,
 ) -> Option<(Box<Recorded>, reaper_lang::schema::Schema)> {
-    let mut sources = Sources::new();
-    let mut valid = Vec::new();
-    for (id, source) in package.sources.files() {
-        let text = if id == file {
-            text.clone()
-        } else {
-            source.text.to_string()
-        };
-        sources.add(source.name.clone(), text);
-        if package.file(id).valid {
-            valid.push(id);
-        }
-    }
+    let (sources, valid) = sources(package, Some((file, text)));
     let (checked, recorded) =
         reaper_compiler::check_files_recording(&sources, &valid, Keep::Diagnostics, true);
     Some((recorded?, checked.package.schema))
