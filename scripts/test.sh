@@ -41,13 +41,14 @@ export REAPER_TEST_REDIS_SERVER REAPER_TEST_VALKEY_SERVER REAPER_REQUIRE_REDIS=1
 
 echo "==> VS Code extension: npm ci, type-check, grammar test, package"
 # editors/vscode: the client that starts `reaper lsp`, and the TextMate
-# grammar, run over every example policy with VS Code's own tokenizer.
-# Packages from the npm registry, pinned by package-lock.json.
+# grammar, run over every example policy and every lexer keyword with VS
+# Code's own tokenizer. Packages from the npm registry, pinned by
+# package-lock.json; `package` compiles (vscode:prepublish) and writes
+# editors/vscode/out/reaper.vsix, which git ignores.
 (
   cd editors/vscode
   npm ci --no-audit --no-fund --loglevel=error
   npm run --silent check
-  npm run --silent compile
   npm run --silent test:grammar
   npm run --silent package >/dev/null
   ls -l out/reaper.vsix
