@@ -18,22 +18,29 @@ mod package;
 mod server;
 mod text;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use tower_lsp_server::{LspService, Server};
 
 /// Serves LSP on stdin/stdout until the client says `exit` or closes the
-/// stream.
-pub async fn serve_stdio() {
-    serve(tokio::io::stdin(), tokio::io::stdout()).await;
+/// stream; whether it asked to shut down first (as the protocol wants:
+/// otherwise the process should exit with 1).
+pub async fn serve_stdio() -> bool {
+    serve(tokio::io::stdin(), tokio::io::stdout()).await
 }
 
 /// Serves LSP on any byte streams (tests use pipes).
-pub async fn serve<I, O>(input: I, output: O)
+pub async fn serve<I, O>(input: I, output: O) -> bool
 where
     I: tokio::io::AsyncRead + Unpin,
     O: tokio::io::AsyncWrite,
 {
-    let (service, socket) = LspService::new(server::Server::new);
+    let shut_down = Arc::new(AtomicBool::new(false));
+    let flag = shut_down.clone();
+    let (service, socket) = LspService::new(move |client| server::Server::new(client, flag));
     Server::new(input, output, socket).serve(service).await;
+    shut_down.load(Ordering::Relaxed)
 }
 
 #[cfg(test)]

@@ -80,9 +80,9 @@ fn describe_symbol(analysis: &Analysis, symbol: &Symbol, all: &[&Occurrence]) ->
         other => format!("{kind} `{}`", other.name()),
     };
     head = format!("**{head}**");
-    let declarations: Vec<String> = analysis
-        .index
-        .declarations(symbol)
+    let declarations: Vec<String> = all
+        .iter()
+        .flat_map(|o| analysis.index.declarations(&o.symbol))
         .filter_map(|o| o.declaration)
         .map(|span| excerpt(analysis.package.sources.text(span)))
         .collect();
@@ -165,11 +165,23 @@ pub fn references(
     let Some(at) = symbol_at(analysis, file, offset) else {
         return Vec::new();
     };
-    analysis
-        .index
-        .references(&at.symbol)
+    linked_occurrences(analysis, &at.symbol)
+        .into_iter()
         .filter(|o| include_declaration || o.declaration.is_none())
         .map(|o| location(analysis, o.span))
+        .collect()
+}
+
+/// Every occurrence of `symbol` and of the symbols linked to it (an
+/// attribute read through a union of types), each place once.
+fn linked_occurrences<'a>(analysis: &'a Analysis, symbol: &Symbol) -> Vec<&'a Occurrence> {
+    let linked = analysis.index.linked(symbol);
+    let mut seen = std::collections::HashSet::new();
+    analysis
+        .index
+        .occurrences()
+        .iter()
+        .filter(|o| linked.contains(&o.symbol) && seen.insert(o.span))
         .collect()
 }
 
@@ -223,7 +235,7 @@ pub fn rename(
         )));
     }
     let mut changes: HashMap<Uri, Vec<TextEdit>> = HashMap::new();
-    for occurrence in analysis.index.references(&at.symbol) {
+    for occurrence in linked_occurrences(analysis, &at.symbol) {
         let written = analysis.package.sources.text(occurrence.span);
         let text = if written.starts_with('"') {
             format!("\"{new_name}\"")

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use reaper_compiler::ast::{self, Item};
+use reaper_compiler::check::{LIMIT_OPTIONS, PERIOD_UNITS, STORE_SETTINGS};
 use reaper_compiler::lex::{Tok, Tokens};
 use reaper_compiler::source::{FileId, Span};
 use reaper_compiler::symbols::Symbol;
@@ -352,6 +353,13 @@ pub fn semantic_tokens(analysis: &Analysis, file: FileId) -> Vec<SemanticToken> 
                 }
                 None if after_at => Some((Kind::Decorator, 0)),
                 None if PRIMITIVES.contains(&name) => Some((Kind::Type, DEFAULT_LIBRARY)),
+                // Contextual words: periods, limit options, store settings.
+                None if PERIOD_UNITS.iter().any(|(unit, _)| *unit == name)
+                    || LIMIT_OPTIONS.contains(&name)
+                    || STORE_SETTINGS.contains(&name) =>
+                {
+                    Some((Kind::Keyword, 0))
+                }
                 None => None,
             },
             Tok::Str(_) | Tok::UnterminatedStr(_) | Tok::SingleQuoted(_) => Some((Kind::String, 0)),

@@ -28,6 +28,9 @@ const ANALYSIS_WAIT: Duration = Duration::from_secs(30);
 pub struct Server {
     client: Client,
     state: Arc<Mutex<State>>,
+    /// Whether the client asked to shut down before `exit` (an `exit`
+    /// without it means the session failed: exit code 1).
+    shut_down: Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[derive(Default)]
@@ -78,10 +81,11 @@ fn lock(state: &Mutex<State>) -> MutexGuard<'_, State> {
 }
 
 impl Server {
-    pub fn new(client: Client) -> Self {
+    pub fn new(client: Client, shut_down: Arc<std::sync::atomic::AtomicBool>) -> Self {
         Self {
             client,
             state: Arc::new(Mutex::new(State::default())),
+            shut_down,
         }
     }
 
@@ -194,7 +198,11 @@ impl Server {
                     .take(line.saturating_sub(1) as usize)
                     .map(str::len)
                     .sum::<usize>();
-                let end = text[start..].find('\n').map_or(text.len(), |n| start + n);
+                let end = text[start..]
+                    .find(['\n', '\r'])
+                    .map_or(text.len(), |n| start + n);
+                // From the expectation's first character, not the indentation.
+                let start = start + (text[start..end].len() - text[start..end].trim_start().len());
                 Diagnostic {
                     range: lines.range(text, start, end),
                     severity: Some(DiagnosticSeverity::ERROR),
@@ -486,6 +494,8 @@ impl LanguageServer for Server {
     }
 
     async fn shutdown(&self) -> Result<()> {
+        self.shut_down
+            .store(true, std::sync::atomic::Ordering::Relaxed);
         Ok(())
     }
 
@@ -523,7 +533,13 @@ impl LanguageServer for Server {
 
     async fn did_close(&self, params: DidCloseTextDocumentParams) {
         let uri = params.text_document.uri;
-        lock(&self.state).docs.remove(&uri);
+        {
+            let mut state = lock(&self.state);
+            state.docs.remove(&uri);
+            if let Some(package) = state.packages.get_mut(&PackageKey::of(&uri)) {
+                package.test_failures.remove(&uri);
+            }
+        }
         // Untitled buffers leave nothing behind; files are read from disk.
         if uri.to_file_path().is_none() {
             self.client
@@ -539,6 +555,15 @@ impl LanguageServer for Server {
             .iter()
             .map(|c| PackageKey::of(&c.uri))
             .collect();
+        {
+            // The failures point into the text as it was.
+            let mut state = lock(&self.state);
+            for change in &params.changes {
+                if let Some(package) = state.packages.get_mut(&PackageKey::of(&change.uri)) {
+                    package.test_failures.remove(&change.uri);
+                }
+            }
+        }
         for key in keys {
             if lock(&self.state).packages.contains_key(&key) {
                 self.schedule(key);

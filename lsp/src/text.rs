@@ -84,9 +84,16 @@ pub struct LineIndex {
 }
 
 impl LineIndex {
+    /// Lines end at `\n`, `\r\n` or a lone `\r`, as the protocol says.
     pub fn new(text: &str, encoding: Encoding) -> Self {
+        let bytes = text.as_bytes();
         let mut starts = vec![0];
-        starts.extend(text.match_indices('\n').map(|(at, _)| at + 1));
+        for (at, byte) in bytes.iter().enumerate() {
+            let ends = *byte == b'\n' || (*byte == b'\r' && bytes.get(at + 1) != Some(&b'\n'));
+            if ends {
+                starts.push(at + 1);
+            }
+        }
         Self { starts, encoding }
     }
 
@@ -112,11 +119,8 @@ impl LineIndex {
         let Some(&start) = self.starts.get(line) else {
             return text.len();
         };
-        let end = self
-            .starts
-            .get(line + 1)
-            .map_or(text.len(), |next| next - 1);
-        let line_text = text[start..end].trim_end_matches('\r');
+        let end = self.starts.get(line + 1).copied().unwrap_or(text.len());
+        let line_text = text[start..end].trim_end_matches(['\n', '\r']);
         let column = position.character as usize;
         let within = match self.encoding {
             Encoding::Utf8 => floor_char_boundary(line_text, column.min(line_text.len())),
@@ -189,6 +193,28 @@ mod tests {
             index.position(text, text.find('x').unwrap_or(0)),
             Position::new(1, 4)
         );
+    }
+
+    #[test]
+    fn lines_end_at_a_lone_carriage_return_and_nowhere_else() {
+        let text = "a\rb\r\nc\u{2028}d\ne";
+        let index = LineIndex::new(text, Encoding::Utf16);
+        assert_eq!(
+            index.position(text, text.find('b').unwrap_or(0)),
+            Position::new(1, 0)
+        );
+        assert_eq!(
+            index.position(text, text.find('d').unwrap_or(0)),
+            Position::new(2, 2)
+        );
+        assert_eq!(
+            index.position(text, text.find('e').unwrap_or(0)),
+            Position::new(3, 0)
+        );
+        let mut doc = Document::new(text, 1);
+        let at = Range::new(Position::new(3, 0), Position::new(3, 0));
+        doc.apply(&change(Some(at), "x"), Encoding::Utf16);
+        assert_eq!(doc.rope.to_string(), "a\rb\r\nc\u{2028}d\nxe");
     }
 
     #[test]

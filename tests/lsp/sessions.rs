@@ -234,8 +234,6 @@ fn an_untitled_buffer_is_a_package_of_its_own() {
 /// (U+0085) in a comment does not start a line, so an edit on the lines
 /// after it must land where the client says.
 #[test]
-#[ignore = "server bug: open documents are ropey ropes with its `unicode_lines` \
-            line breaks, so edits after U+2028/U+2029/U+0085 land a line too early"]
 fn unicode_line_separators_do_not_shift_incremental_edits() {
     let mut wrong = Vec::new();
     for separator in ['\u{2028}', '\u{2029}', '\u{85}'] {
@@ -279,8 +277,6 @@ fn unicode_line_separators_do_not_shift_incremental_edits() {
 /// A lone `\r` ends a line in the protocol: positions after it count from
 /// the next line.
 #[test]
-#[ignore = "server bug: diagnostics' positions count `\\n` only (text::LineIndex), \
-            while the protocol and the server's own ropes also break lines at a lone `\\r`"]
 fn a_lone_carriage_return_ends_a_line() {
     let mut server = Server::start();
     let untitled = "untitled:lone-cr";
@@ -330,8 +326,6 @@ fn requests_on_a_package_that_is_not_open_read_the_disk() {
 /// changed on disk (the editor says so with `didChangeWatchedFiles`), the
 /// failures of the old text go.
 #[test]
-#[ignore = "server bug: test failures survive the document's close and a change on disk, \
-            pointing at lines of a text that is gone"]
 fn test_failures_go_when_the_file_changes_on_disk() {
     let dir = scratch("lsp-session-test-failures");
     write(&dir, "schema.reaper", SCHEMA);
@@ -373,7 +367,6 @@ fn test_failures_go_when_the_file_changes_on_disk() {
 /// `exit` ends the process: with code 0 after `shutdown` (see
 /// `Server::shutdown`), with code 1 without it, as the protocol says.
 #[test]
-#[ignore = "server bug: `reaper lsp` exits with 0 after an `exit` that no `shutdown` preceded"]
 fn exit_without_shutdown_is_an_error() {
     let mut server = Server::start();
     server.notify("exit", Value::Null);

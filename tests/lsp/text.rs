@@ -28,15 +28,33 @@ pub fn file_name(uri: &str) -> String {
     uri.rsplit('/').next().unwrap_or(uri).to_owned()
 }
 
-/// The lines of a text with the byte offset each starts at (line breaks
-/// excluded from the line, a `\r` before `\n` too).
+/// The lines of a text as LSP counts them (ending at `\n`, `\r\n` or a
+/// lone `\r`), with the byte offset each starts at, line breaks excluded.
 fn lines(text: &str) -> Vec<(usize, &str)> {
+    let bytes = text.as_bytes();
     let mut out = Vec::new();
     let mut start = 0;
-    for line in text.split('\n') {
-        out.push((start, line.strip_suffix('\r').unwrap_or(line)));
-        start += line.len() + 1;
+    let mut at = 0;
+    while at < bytes.len() {
+        match bytes[at] {
+            b'\n' => {
+                out.push((start, &text[start..at]));
+                start = at + 1;
+            }
+            b'\r' if bytes.get(at + 1) == Some(&b'\n') => {
+                out.push((start, &text[start..at]));
+                at += 1;
+                start = at + 1;
+            }
+            b'\r' => {
+                out.push((start, &text[start..at]));
+                start = at + 1;
+            }
+            _ => {}
+        }
+        at += 1;
     }
+    out.push((start, &text[start..]));
     out
 }
 
@@ -59,25 +77,27 @@ pub fn offset(text: &str, position: &Value) -> usize {
     start + line_text.len()
 }
 
-/// The LSP position of a byte offset.
+/// The LSP position of a byte offset (inside a `\r\n`, after the `\r`:
+/// the end of that line, as the server places a span ending there).
 pub fn position(text: &str, offset: usize) -> Value {
-    let before = &text[..offset];
-    let line = before.matches('\n').count();
-    let line_start = before.rfind('\n').map_or(0, |n| n + 1);
-    let character: usize = before[line_start..].chars().map(char::len_utf16).sum();
+    let lines = lines(text);
+    let line = lines
+        .partition_point(|(start, _)| *start <= offset)
+        .saturating_sub(1);
+    let (start, _) = lines[line];
+    let character: usize = text[start..offset].chars().map(char::len_utf16).sum();
     json!({"line": line, "character": character})
 }
 
-/// The LSP position of `reaper check`'s 1-based line and 1-based column
-/// counted in characters.
+/// The LSP position of `reaper check`'s 1-based line (counting `\n` only)
+/// and 1-based column counted in characters (a `\r` counts as one).
 pub fn from_check(text: &str, line: u64, column: u64) -> Value {
     let line = usize::try_from(line.saturating_sub(1)).unwrap_or(usize::MAX);
     let chars = usize::try_from(column.saturating_sub(1)).unwrap_or(usize::MAX);
-    // A `\r` before the line break counts: `reaper check` counts it as a
-    // character (a span may end after it, inside the line break).
-    let line_text = text.split('\n').nth(line).unwrap_or("");
-    let character: usize = line_text.chars().take(chars).map(char::len_utf16).sum();
-    json!({"line": line, "character": character})
+    let start: usize = text.split_inclusive('\n').take(line).map(str::len).sum();
+    let rest = &text[start.min(text.len())..];
+    let within: usize = rest.chars().take(chars).map(char::len_utf8).sum();
+    position(text, start + within)
 }
 
 /// The text a range covers.

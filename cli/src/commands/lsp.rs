@@ -21,6 +21,10 @@ pub fn run(_args: &Args) -> Result<Outcome, LoadError> {
             path: "reaper lsp".into(),
             reason: format!("cannot start the runtime: {e}"),
         })?;
-    runtime.block_on(reaper_lsp::serve_stdio());
-    Ok(Outcome::Success)
+    // An `exit` without `shutdown` first ends with 1, as LSP specifies.
+    Ok(if runtime.block_on(reaper_lsp::serve_stdio()) {
+        Outcome::Success
+    } else {
+        Outcome::Failure
+    })
 }

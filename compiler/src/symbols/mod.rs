@@ -157,6 +157,26 @@ impl Index {
         self.occurrences.iter().filter(move |o| &o.symbol == symbol)
     }
 
+    /// `symbol` and every symbol tied to it by a name that stands for
+    /// both: an attribute read from an entity of several types refers to
+    /// each type's attribute, so renaming one renames them all.
+    pub fn linked(&self, symbol: &Symbol) -> Vec<Symbol> {
+        let mut found = vec![symbol.clone()];
+        let mut next = 0;
+        while next < found.len() {
+            let spans: Vec<Span> = self.references(&found[next]).map(|o| o.span).collect();
+            next += 1;
+            for span in spans {
+                for other in self.occurrences.iter().filter(|o| o.span == span) {
+                    if !found.contains(&other.symbol) {
+                        found.push(other.symbol.clone());
+                    }
+                }
+            }
+        }
+        found
+    }
+
     /// Where `symbol` is declared.
     pub fn declarations<'a>(&'a self, symbol: &'a Symbol) -> impl Iterator<Item = &'a Occurrence> {
         self.references(symbol).filter(|o| o.declaration.is_some())

@@ -3,6 +3,8 @@
 //! (entity type or alias?) and a bare name in a condition (an action?) are
 //! settled once every file's declarations are known ([`super::Index::new`]).
 
+use reaper_lang::schema::STORE_ENTITY;
+
 use super::{Occurrence, Owner, Symbol};
 use crate::ast::{self, ActionScope, Expr, ExprKind, Item, ResourceScope, TestStmt, TypeExpr};
 use crate::source::Span;
@@ -46,6 +48,15 @@ impl Walker<'_> {
 
     fn entity(&mut self, ident: &ast::Ident) {
         self.push(ident.span, Symbol::EntityType(ident.name.clone()), None);
+    }
+
+    /// `Type::"id"`: the type, and for `Store::"name"` the store it names.
+    fn entity_lit(&mut self, lit: &ast::EntityLit) {
+        self.entity(&lit.ty);
+        if lit.ty.name == STORE_ENTITY {
+            let span = self.inside_quotes(&lit.id);
+            self.push(span, Symbol::Store(lit.id.value.clone()), None);
+        }
     }
 
     /// A string literal's contents, without its quotes when it has no
@@ -221,7 +232,7 @@ impl Walker<'_> {
     /// data; attribute reads are the checker's ([`super::Recorded`]).
     fn expr(&mut self, expr: &Expr) {
         match &expr.kind {
-            ExprKind::Entity(lit) => self.entity(&lit.ty),
+            ExprKind::Entity(lit) => self.entity_lit(lit),
             ExprKind::DynEntity { ty, .. } | ExprKind::Is { ty, .. } => self.entity(ty),
             ExprKind::Name(ident) => self.out.push(Raw::BareName(ident.clone())),
             _ => {}
@@ -241,7 +252,7 @@ impl Walker<'_> {
                 TestStmt::Expect(expect) => {
                     self.action_ref(&expect.action);
                     if let Some(resource) = &expect.resource {
-                        self.entity(&resource.ty);
+                        self.entity_lit(resource);
                     }
                     if let Some(with) = &expect.with {
                         self.context_record(with);
@@ -277,7 +288,7 @@ impl Walker<'_> {
     }
 
     fn entity_data(&mut self, data: &ast::EntityData) {
-        self.entity(&data.uid.ty);
+        self.entity_lit(&data.uid);
         let owner = Owner::Entity(data.uid.ty.name.clone());
         for field in data.attrs.iter().flatten() {
             let symbol = Symbol::Attribute {
@@ -288,7 +299,7 @@ impl Walker<'_> {
             self.expr(&field.value);
         }
         for parent in &data.parents {
-            self.entity(&parent.ty);
+            self.entity_lit(parent);
         }
     }
 
