@@ -9,27 +9,16 @@ use std::collections::BTreeMap;
 
 use reaper_compiler::ast::Item;
 use reaper_compiler::check::{LIMIT_OPTIONS, PERIOD_UNITS, STORE_SETTINGS, methods_of_type};
+use reaper_compiler::parse::ITEM_KEYWORDS;
 use reaper_compiler::source::{FileId, Span};
 use reaper_compiler::symbols::Symbol;
 use reaper_compiler::typed::{RequestField, Ty};
 use reaper_lang::schema::{STORE_ACTIONS, Schema};
 use tower_lsp_server::ls_types::{CompletionItem, CompletionItemKind};
 
+use crate::outline::built_in_types;
 use crate::package::{Analysis, check_variant};
 
-const TOP_LEVEL: [&str; 11] = [
-    "package",
-    "entity",
-    "action",
-    "context",
-    "type",
-    "permit",
-    "forbid",
-    "ratelimit",
-    "store",
-    "http",
-    "test",
-];
 const IN_RULE: [&str; 17] = [
     "when",
     "unless",
@@ -74,17 +63,6 @@ const IN_TEST: [&str; 12] = [
     "on",
 ];
 const IN_HTTP: [&str; 4] = ["principal", "context", "request", "param"];
-const PRIMITIVES: [&str; 9] = [
-    "Bool",
-    "Int",
-    "String",
-    "Ip",
-    "Duration",
-    "Timestamp",
-    "Decimal",
-    "Set",
-    "Map",
-];
 
 fn item(label: &str, kind: CompletionItemKind, detail: Option<String>) -> CompletionItem {
     CompletionItem {
@@ -146,20 +124,28 @@ pub fn complete(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Complet
     if trimmed.ends_with(" is") || trimmed.ends_with("::") {
         return entity_types();
     }
+    let keywords = |words: &[&str]| -> Vec<CompletionItem> {
+        words
+            .iter()
+            .map(|k| item(k, CompletionItemKind::KEYWORD, None))
+            .collect()
+    };
+    let actions_and_types = || {
+        let mut out = names(
+            analysis,
+            |s| matches!(s, Symbol::Action(_)),
+            CompletionItemKind::FUNCTION,
+        );
+        out.extend(entity_types());
+        out
+    };
     let mut out = Vec::new();
     match place {
-        Place::TopLevel => {
-            out.extend(
-                TOP_LEVEL
-                    .iter()
-                    .map(|k| item(k, CompletionItemKind::KEYWORD, None)),
-            );
-        }
+        Place::TopLevel => out.extend(keywords(&ITEM_KEYWORDS)),
         Place::Declaration => {
             out.extend(
-                PRIMITIVES
-                    .iter()
-                    .map(|k| item(k, CompletionItemKind::STRUCT, Some("built-in type".into()))),
+                built_in_types()
+                    .map(|t| item(t, CompletionItemKind::STRUCT, Some("built-in type".into()))),
             );
             out.extend(entity_types());
             out.extend(names(
@@ -167,31 +153,14 @@ pub fn complete(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Complet
                 |s| matches!(s, Symbol::TypeAlias(_)),
                 CompletionItemKind::TYPE_PARAMETER,
             ));
-            out.extend(
-                ["in", "enum", "on", "by", "context"]
-                    .iter()
-                    .map(|k| item(k, CompletionItemKind::KEYWORD, None)),
-            );
+            out.extend(keywords(&["in", "enum", "on", "by", "context"]));
         }
         Place::Rule => {
-            out.extend(
-                IN_RULE
-                    .iter()
-                    .map(|k| item(k, CompletionItemKind::KEYWORD, None)),
-            );
-            out.extend(names(
-                analysis,
-                |s| matches!(s, Symbol::Action(_)),
-                CompletionItemKind::FUNCTION,
-            ));
-            out.extend(entity_types());
+            out.extend(keywords(&IN_RULE));
+            out.extend(actions_and_types());
         }
         Place::RateLimit(_) => {
-            out.extend(
-                IN_RATELIMIT
-                    .iter()
-                    .map(|k| item(k, CompletionItemKind::KEYWORD, None)),
-            );
+            out.extend(keywords(&IN_RATELIMIT));
             out.extend(
                 LIMIT_OPTIONS
                     .iter()
@@ -204,17 +173,8 @@ pub fn complete(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Complet
             );
         }
         Place::Test => {
-            out.extend(
-                IN_TEST
-                    .iter()
-                    .map(|k| item(k, CompletionItemKind::KEYWORD, None)),
-            );
-            out.extend(names(
-                analysis,
-                |s| matches!(s, Symbol::Action(_)),
-                CompletionItemKind::FUNCTION,
-            ));
-            out.extend(entity_types());
+            out.extend(keywords(&IN_TEST));
+            out.extend(actions_and_types());
         }
         Place::Store => {
             out.extend(STORE_SETTINGS.iter().map(|k| {
@@ -227,17 +187,8 @@ pub fn complete(analysis: &Analysis, file: FileId, offset: usize) -> Vec<Complet
             out.extend(entity_types());
         }
         Place::Http => {
-            out.extend(
-                IN_HTTP
-                    .iter()
-                    .map(|k| item(k, CompletionItemKind::KEYWORD, None)),
-            );
-            out.extend(names(
-                analysis,
-                |s| matches!(s, Symbol::Action(_)),
-                CompletionItemKind::FUNCTION,
-            ));
-            out.extend(entity_types());
+            out.extend(keywords(&IN_HTTP));
+            out.extend(actions_and_types());
         }
     }
     dedup(out)

@@ -7,7 +7,7 @@ use reaper_compiler::source::FileId;
 use reaper_compiler::test_cases::test_cases;
 use reaper_compiler::{Keep, check_files_keeping};
 use reaper_runtime::Engine;
-use reaper_test_runner::{Failure, failure_text, run_case};
+use reaper_test_runner::{failure_text, run_case};
 use serde_json::json;
 use tower_lsp_server::ls_types::{CodeLens, Command, Uri};
 
@@ -95,7 +95,7 @@ pub fn run(analysis: &Analysis, name: &str) -> Outcome {
     let failures: Vec<(u32, String)> = result
         .failures
         .iter()
-        .map(|f| (failure_line(f), failure_text(f)))
+        .map(|f| (f.line(), failure_text(f)))
         .collect();
     Outcome {
         summary: format!(
@@ -104,13 +104,5 @@ pub fn run(analysis: &Analysis, name: &str) -> Outcome {
         ),
         passed: false,
         failures,
-    }
-}
-
-fn failure_line(failure: &Failure) -> u32 {
-    match failure {
-        Failure::Authorize { line, .. }
-        | Failure::RateLimit { line, .. }
-        | Failure::Invalid { line, .. } => *line,
     }
 }

@@ -312,17 +312,13 @@ pub fn legend() -> SemanticTokensLegend {
     }
 }
 
-const PRIMITIVES: [&str; 9] = [
-    "Bool",
-    "Int",
-    "String",
-    "Ip",
-    "Duration",
-    "Timestamp",
-    "Decimal",
-    "Set",
-    "Map",
-];
+/// The built-in type names (`Int`, `Set`, …), as written in policies.
+pub(crate) fn built_in_types() -> impl Iterator<Item = &'static str> {
+    reaper_lang::types::PRIMITIVE_NAMES
+        .iter()
+        .map(|(name, _)| *name)
+        .chain(reaper_lang::types::GENERIC_NAMES)
+}
 
 /// Every token of a file, classified, in the LSP's relative encoding.
 pub fn semantic_tokens(analysis: &Analysis, file: FileId) -> Vec<SemanticToken> {
@@ -352,7 +348,7 @@ pub fn semantic_tokens(analysis: &Analysis, file: FileId) -> Vec<SemanticToken> 
                     Some((kind, modifiers))
                 }
                 None if after_at => Some((Kind::Decorator, 0)),
-                None if PRIMITIVES.contains(&name) => Some((Kind::Type, DEFAULT_LIBRARY)),
+                None if built_in_types().any(|t| t == name) => Some((Kind::Type, DEFAULT_LIBRARY)),
                 // Contextual words: periods, limit options, store settings.
                 None if PERIOD_UNITS.iter().any(|(unit, _)| *unit == name)
                     || LIMIT_OPTIONS.contains(&name)

@@ -162,6 +162,22 @@ fn run_check(engine: &Engine, bytes: &[u8], check: &Check) -> Option<Failure> {
     }
 }
 
+/// The bundle loaded again on fresh in-memory counters, and the request
+/// for one descriptor of `domain`.
+fn fresh_counters(
+    bytes: &[u8],
+    domain: &str,
+    entries: &[(String, String)],
+) -> Result<(Engine, reaper_runtime::ratelimit::RateLimitRequest), String> {
+    let engine = Engine::load_with_counters(bytes, Arc::new(MemoryCounters::default()))
+        .map_err(|e| e.to_string())?;
+    let request = reaper_runtime::ratelimit::RateLimitRequest::new(
+        domain,
+        vec![reaper_runtime::ratelimit::Descriptor::new(entries.to_vec())],
+    );
+    Ok((engine, request))
+}
+
 /// Sends `n + 1` hits on fresh counters at a frozen instant: the first `n`
 /// must pass and the last must be over the limit.
 fn check_allows(
@@ -170,14 +186,10 @@ fn check_allows(
     entries: &[(String, String)],
     n: u64,
 ) -> Option<String> {
-    let engine = match Engine::load_with_counters(bytes, Arc::new(MemoryCounters::default())) {
-        Ok(engine) => engine,
-        Err(e) => return Some(e.to_string()),
+    let (engine, request) = match fresh_counters(bytes, domain, entries) {
+        Ok(loaded) => loaded,
+        Err(e) => return Some(e),
     };
-    let request = reaper_runtime::ratelimit::RateLimitRequest::new(
-        domain,
-        vec![reaper_runtime::ratelimit::Descriptor::new(entries.to_vec())],
-    );
     for hit in 1..=n + 1 {
         let response = match engine.rate_limit(&request, TEST_CLOCK_MS) {
             Ok(response) => response,
@@ -219,14 +231,10 @@ fn check_steps(
     entries: &[(String, String)],
     steps: &[reaper_compiler::typed::LimitStep],
 ) -> Option<String> {
-    let engine = match Engine::load_with_counters(bytes, Arc::new(MemoryCounters::default())) {
-        Ok(engine) => engine,
-        Err(e) => return Some(e.to_string()),
+    let (engine, request) = match fresh_counters(bytes, domain, entries) {
+        Ok(loaded) => loaded,
+        Err(e) => return Some(e),
     };
-    let request = reaper_runtime::ratelimit::RateLimitRequest::new(
-        domain,
-        vec![reaper_runtime::ratelimit::Descriptor::new(entries.to_vec())],
-    );
     let mut sent = 0u64;
     for step in steps {
         let now = TEST_CLOCK_MS.saturating_add(step.at_ms);
@@ -290,6 +298,17 @@ fn check_steps(
         }
     }
     None
+}
+
+impl Failure {
+    /// The line of the expectation that failed.
+    pub fn line(&self) -> u32 {
+        match self {
+            Failure::Authorize { line, .. }
+            | Failure::RateLimit { line, .. }
+            | Failure::Invalid { line, .. } => *line,
+        }
+    }
 }
 
 pub fn verdict(permit: bool) -> &'static str {

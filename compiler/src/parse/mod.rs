@@ -195,8 +195,8 @@ fn parse_chunk<'s>(
     }
 }
 
-/// The words that start a top-level item.
-const ITEM_KEYWORDS: [&str; 11] = [
+/// The words that start a top-level item (also what editors complete there).
+pub const ITEM_KEYWORDS: [&str; 11] = [
     "package",
     "entity",
     "action",
