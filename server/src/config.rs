@@ -11,10 +11,16 @@ use std::time::Duration;
 use serde::Deserialize;
 use thiserror::Error;
 
+mod auth;
 mod backend;
+mod observe;
+mod tls;
 
+pub use auth::AuthSettings;
 use backend::split_list;
 pub use backend::{BackendSettings, DEFAULT_MESH, MeshSettings, RedisSettings};
+pub use observe::{AuditSettings, DecisionLogSettings, TracingSettings};
+pub use tls::TlsSettings;
 
 use crate::backend::settings::BackendConfig;
 
@@ -65,6 +71,16 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     #[serde(default)]
     pub backend: BackendSettings,
+    #[serde(default)]
+    pub tls: TlsSettings,
+    #[serde(default)]
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub decision_log: DecisionLogSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
+    #[serde(default)]
+    pub tracing: TracingSettings,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -169,6 +185,13 @@ pub struct Resolved {
     pub debounce: Duration,
     pub drain_timeout: Duration,
     pub backend: BackendConfig,
+    /// The file-only sections, checked when the server starts (they name
+    /// files to read).
+    pub tls: TlsSettings,
+    pub auth: AuthSettings,
+    pub decision_log: DecisionLogSettings,
+    pub audit: AuditSettings,
+    pub tracing: TracingSettings,
 }
 
 /// Bounds on what HTTP clients may ask of the server.
@@ -342,6 +365,8 @@ impl Settings {
                     strict_domains: text("REAPER_MESH_STRICT_DOMAINS").map(|v| split_list(&v)),
                 },
             },
+            // File-only sections.
+            ..Settings::default()
         })
     }
 
@@ -387,6 +412,11 @@ impl Settings {
                 drain_timeout: over.shutdown.drain_timeout.or(self.shutdown.drain_timeout),
             },
             backend: self.backend.overridden_by(over.backend),
+            tls: file_only(self.tls, over.tls),
+            auth: file_only(self.auth, over.auth),
+            decision_log: file_only(self.decision_log, over.decision_log),
+            audit: file_only(self.audit, over.audit),
+            tracing: file_only(self.tracing, over.tracing),
         }
     }
 
@@ -527,8 +557,19 @@ impl Settings {
                 Duration::from_secs(10),
             )?,
             backend: self.backend.resolve()?,
+            tls: self.tls,
+            auth: self.auth,
+            decision_log: self.decision_log,
+            audit: self.audit,
+            tracing: self.tracing,
         })
     }
+}
+
+/// A section only the file sets: taken whole from the upper layer when it
+/// has one.
+fn file_only<T: Default + PartialEq>(below: T, over: T) -> T {
+    if over == T::default() { below } else { over }
 }
 
 /// A duration in policy syntax (`250ms`, `5s`), above zero.

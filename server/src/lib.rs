@@ -37,7 +37,10 @@ use std::time::Duration;
 use backend::Backend;
 use backend::memory::MemoryBackend;
 use clock::Clock;
-pub use config::{EnvoyOptions, GrpcLimits, Limits, LogFormat, Resolved, Settings};
+pub use config::{
+    AuditSettings, AuthSettings, DecisionLogSettings, EnvoyOptions, GrpcLimits, Limits, LogFormat,
+    Resolved, Settings, TlsSettings, TracingSettings,
+};
 pub use state::{LoadError, PolicyLoader, Shared};
 
 /// The sockets the server answers on, bound by the caller.
@@ -63,6 +66,12 @@ pub struct ServerConfig {
     pub drain_timeout: Duration,
     /// Where counters and the store live; the in-memory backend if `None`.
     pub backend: Option<Arc<dyn Backend>>,
+    /// TLS (and mTLS) for both listeners.
+    pub tls: TlsSettings,
+    /// JWTs the APIs require, and the API's own rate limit.
+    pub auth: AuthSettings,
+    pub decision_log: DecisionLogSettings,
+    pub audit: AuditSettings,
 }
 
 impl std::fmt::Debug for ServerConfig {

@@ -158,6 +158,10 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
         debounce: resolved.debounce,
         drain_timeout: resolved.drain_timeout,
         backend: None,
+        tls: resolved.tls.clone(),
+        auth: resolved.auth.clone(),
+        decision_log: resolved.decision_log.clone(),
+        audit: resolved.audit.clone(),
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = resolved.threads {
