@@ -85,9 +85,11 @@ pub struct EntityDecl {
     pub span: Span,
 }
 
-/// `email?: String`, `"x-role"?: String`
+/// `email?: String`, `"x-role"?: String`, `@sensitive password: String`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AttrDecl {
+    /// `@sensitive` (or `@sensitive("drop")`): decision logs mask the value.
+    pub annotations: Vec<Annotation>,
     pub name: FieldName,
     pub optional: bool,
     pub ty: TypeExpr,

@@ -5,6 +5,8 @@
 //! declarations, unknown type names and malformed groups; the checker then
 //! resolves every use against [`Names`].
 
+mod sensitive;
+
 use std::collections::{HashMap, HashSet};
 
 use reaper_lang::schema::{
@@ -364,6 +366,7 @@ pub fn resolve(files: &[&ast::File], diags: &mut Vec<Diagnostic>) -> Names {
     let action_decls = declare_actions(&mut names, items().collect(), diags);
     resolve_groups(&mut names, &action_decls, diags);
     declare_store_actions(&mut names, items().collect(), store, diags);
+    sensitive::mark(&mut names, files, diags);
     names
 }
 

@@ -18,5 +18,6 @@ pub mod plural;
 pub mod printable;
 pub mod request;
 pub mod schema;
+pub mod sensitive;
 pub mod types;
 pub mod value;

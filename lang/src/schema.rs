@@ -3,6 +3,7 @@
 //! their groups and their context records, and the retention stores.
 //! Compiled into every bundle so the runtime can validate requests.
 
+use crate::sensitive::Sensitive;
 use serde::{Deserialize, Serialize};
 
 use crate::limits::StoreSpec;
@@ -34,6 +35,8 @@ pub struct Schema {
     pub context: RecordType,
     /// The retention namespaces: the ids of the built-in `Store` type.
     pub stores: Vec<StoreSpec>,
+    /// The fields marked `@sensitive`, redacted in decision logs.
+    pub sensitive: Sensitive,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

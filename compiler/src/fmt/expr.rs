@@ -223,7 +223,11 @@ impl<'a> Printer<'a> {
     }
 
     fn attr_decl(&mut self, attr: &AttrDecl) -> Doc<'a> {
-        let mut docs = vec![self.field_name(&attr.name)];
+        let mut docs = Vec::new();
+        for annotation in &attr.annotations {
+            docs.extend([self.annotation(annotation), Doc::Space]);
+        }
+        docs.push(self.field_name(&attr.name));
         if attr.optional {
             docs.push(self.kw("?"));
         }

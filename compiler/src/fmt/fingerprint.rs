@@ -115,6 +115,7 @@ impl Sexp {
         self.node("attrs", |w| {
             for attr in attrs {
                 w.node("attr", |w| {
+                    w.annotations(&attr.annotations);
                     w.field_name(&attr.name);
                     w.flag(attr.optional);
                     w.type_expr(&attr.ty);
@@ -134,17 +135,21 @@ impl Sexp {
         }
     }
 
+    fn annotations(&mut self, annotations: &[Annotation]) {
+        for a in annotations {
+            self.node("@", |w| {
+                w.ident(&a.key);
+                match &a.value {
+                    Some(value) => w.string(&value.value),
+                    None => w.atom("-"),
+                }
+            });
+        }
+    }
+
     fn rule(&mut self, rule: &Rule) {
         self.node("rule", |w| {
-            for a in &rule.annotations {
-                w.node("@", |w| {
-                    w.ident(&a.key);
-                    match &a.value {
-                        Some(value) => w.string(&value.value),
-                        None => w.atom("-"),
-                    }
-                });
-            }
+            w.annotations(&rule.annotations);
             w.atom(rule.effect.as_str());
             match &rule.actions {
                 ActionScope::Any => w.atom("any"),

@@ -151,7 +151,7 @@ impl<'a> Printer<'a> {
         }
     }
 
-    fn annotation(&mut self, annotation: &Annotation) -> Doc<'a> {
+    pub(super) fn annotation(&mut self, annotation: &Annotation) -> Doc<'a> {
         let mut docs = vec![self.kw("@"), self.ident(&annotation.key)];
         if let Some(value) = &annotation.value {
             docs.extend([self.kw("("), self.verbatim(value.span), self.kw(")")]);

@@ -82,7 +82,9 @@ impl<'s> Chunks<'s> {
                 starts_item(&tok) || (starts_line && super::meant_keyword(&tok).is_some())
             } else {
                 // An unclosed bracket must not swallow the rest of the file.
-                starts_item_inside_brackets(&self.buf, i)
+                // Fields take annotations too (`{ @sensitive a: T }`): inside
+                // brackets an `@` starts an item only at a line's start.
+                starts_item_inside_brackets(&self.buf, i) && (tok != Tok::At || starts_line)
             };
             // `action a on T context { … }` declares the action's context
             // when `context` is on the line the declaration has reached; a

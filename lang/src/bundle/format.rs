@@ -24,10 +24,11 @@ use super::{
 use crate::bytecode::Function;
 use crate::limits::StoreSpec;
 use crate::schema::{ActionDef, EntityTypeDef, Schema};
+use crate::sensitive::Sensitive;
 use crate::types::{ActionId, EntityTypeId, Field, RecordType, Type};
 
 pub const MAGIC: [u8; 4] = *b"RPRB";
-pub const FORMAT_VERSION: u16 = 2;
+pub const FORMAT_VERSION: u16 = 3;
 /// Magic, version, reserved bytes, then the sha256 of everything after it.
 const HASH_END: usize = 4 + 2 + 2 + 32;
 /// The fixed header: up to the hash, then the section count.
@@ -88,6 +89,7 @@ struct SchemaSection {
     actions: Vec<ActionNode>,
     context: Vec<FieldNode>,
     stores: Vec<StoreSpec>,
+    sensitive: Sensitive,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -415,6 +417,7 @@ fn flatten_schema(schema: &Schema) -> SchemaSection {
         actions,
         context,
         stores: schema.stores.clone(),
+        sensitive: schema.sensitive.clone(),
     }
 }
 
@@ -507,12 +510,61 @@ fn rebuild_schema(section: SchemaSection) -> Result<Schema, BundleError> {
             context,
         });
     }
-    Ok(Schema {
+    let schema = Schema {
         entity_types,
         actions,
         context: field_types(&section.context)?,
         stores: section.stores,
-    })
+        sensitive: section.sensitive,
+    };
+    check_sensitive(&schema)?;
+    Ok(schema)
+}
+
+/// Every `@sensitive` mark names a field the schema declares: an attribute
+/// of its entity type, or a field of the package's or some action's context,
+/// through nested records.
+fn check_sensitive(schema: &Schema) -> Result<(), BundleError> {
+    fn resolves(record: &RecordType, path: &[String]) -> bool {
+        let Some((first, rest)) = path.split_first() else {
+            return false;
+        };
+        match (record.field(first), rest.is_empty()) {
+            (Some(_), true) => true,
+            (Some((_, field)), false) => match &field.ty {
+                Type::Record(inner) => resolves(inner, rest),
+                _ => false,
+            },
+            (None, _) => false,
+        }
+    }
+    for (owner, field) in &schema.sensitive.attributes {
+        let declared = schema
+            .entity_type(*owner)
+            .is_some_and(|def| resolves(&def.attrs, &field.path));
+        if !declared {
+            return Err(BundleError::Invalid(format!(
+                "a sensitive mark names attribute `{}` of entity type {}, which has no such attribute",
+                field.path.join("."),
+                owner.0
+            )));
+        }
+    }
+    for field in &schema.sensitive.context {
+        let declared = resolves(&schema.context, &field.path)
+            || schema
+                .actions
+                .iter()
+                .filter_map(|a| a.context.as_ref())
+                .any(|context| resolves(context, &field.path));
+        if !declared {
+            return Err(BundleError::Invalid(format!(
+                "a sensitive mark names context field `{}`, which no context declares",
+                field.path.join(".")
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A record type from field nodes whose types are all in `types`; field

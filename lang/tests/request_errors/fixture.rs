@@ -117,6 +117,7 @@ pub(crate) fn schema() -> Schema {
             optional("now", Type::Timestamp),
         ]),
         stores: Vec::new(),
+        sensitive: Default::default(),
     }
 }
 

@@ -77,6 +77,7 @@ fn schema() -> Schema {
             max_keys: None,
             principal_types: vec![USER],
         }],
+        sensitive: Default::default(),
     }
 }
 
