@@ -431,7 +431,7 @@ fn emit_asm_prints_a_listing() {
     assert_eq!(stderr(&out), "");
     let listing = stdout(&out);
     assert!(
-        listing.starts_with("; reaper bundle, format 2\n; package docs\n"),
+        listing.starts_with("; reaper bundle, format 3\n; package docs\n"),
         "{listing}"
     );
     for expected in [

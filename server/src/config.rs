@@ -19,7 +19,9 @@ mod tls;
 pub use auth::AuthSettings;
 use backend::split_list;
 pub use backend::{BackendSettings, DEFAULT_MESH, MeshSettings, RedisSettings};
-pub use observe::{AuditSettings, DecisionLogSettings, TracingSettings};
+pub use observe::{
+    AuditSettings, DecisionLogSettings, FileSinkSettings, HttpSinkSettings, TracingSettings,
+};
 pub use tls::TlsSettings;
 
 use crate::backend::settings::BackendConfig;
@@ -43,7 +45,7 @@ pub enum ConfigError {
 }
 
 /// One layer of settings; `None` leaves the value to the layer below.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// A `.reaper` file, a package directory, or a bundle.
@@ -167,7 +169,7 @@ impl std::str::FromStr for LogFormat {
 }
 
 /// Settings resolved to values, defaults filled in.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Resolved {
     pub policy: PathBuf,
     pub entities: Option<PathBuf>,

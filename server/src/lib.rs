@@ -16,6 +16,7 @@
 //! `127.0.0.1:0`), the configuration and a shutdown future, as
 //! mini-redis's server does. The CLI only parses flags and calls it.
 
+pub mod auth;
 pub mod backend;
 pub mod clock;
 pub mod config;
@@ -25,6 +26,7 @@ pub mod http;
 mod ids;
 mod listener;
 pub mod metrics;
+pub mod observe;
 pub mod ops;
 pub mod state;
 mod watch;
@@ -74,6 +76,26 @@ pub struct ServerConfig {
     pub audit: AuditSettings,
 }
 
+impl ServerConfig {
+    /// What the audit log records of the configuration at start: every
+    /// setting but secrets (the admin token is only said to be set).
+    fn audited(&self) -> serde_json::Value {
+        serde_json::json!({
+            "entities": self.entities,
+            "admin_token": self.admin_token.is_some(),
+            "limits": format!("{:?}", self.limits),
+            "grpc": format!("{:?}", self.grpc),
+            "envoy": format!("{:?}", self.envoy),
+            "watch": self.watch,
+            "backend": self.backend.as_ref().map(|b| b.kind()),
+            "tls": format!("{:?}", self.tls),
+            "auth": format!("{:?}", self.auth),
+            "decision_log": format!("{:?}", self.decision_log),
+            "audit": format!("{:?}", self.audit),
+        })
+    }
+}
+
 impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ServerConfig")
@@ -102,17 +124,27 @@ pub async fn start(config: &ServerConfig) -> Result<Arc<Shared>, LoadError> {
         .clone()
         .unwrap_or_else(|| Arc::new(MemoryBackend::new()));
     let loader = Arc::clone(&config.loader);
+    let clock = Clock::system();
+    let audit = observe::AuditLog::open(&config.audit).map_err(LoadError::Setting)?;
+    audit.record(clock.now_ms(), "start", config.audited());
+    let decisions = observe::DecisionLog::start(&config.decision_log)
+        .map_err(|e| LoadError::Setting(e.to_string()))?;
     let options = state::Options {
         entities_file: config.entities.clone(),
         admin_token: config.admin_token.clone(),
         limits: config.limits,
         envoy: config.envoy,
-        clock: Clock::system(),
+        clock,
+        decisions,
+        audit,
     };
     let metrics = metrics::Metrics::install();
     tokio::task::spawn_blocking(move || Shared::new(loader, backend, metrics, options))
         .await
         .map_err(|e| LoadError::Internal(format!("the loading task failed: {e}")))?
+        // `[auth]`: keys read, mapping and API domain checked against the
+        // policy just loaded.
+        .and_then(|shared| auth::attach(shared, &config.auth))
         .map(Arc::new)
 }
 
@@ -268,6 +300,9 @@ pub async fn serve(
     for task in tasks {
         let _ = task.await;
     }
+    // Every decision made is written before the process goes.
+    let decisions = shared.decisions.clone();
+    let _ = tokio::task::spawn_blocking(move || decisions.flush(Duration::from_secs(5))).await;
     tracing::info!("stopped");
     match result {
         Ok(io) => io.map_err(ServeError::Io),

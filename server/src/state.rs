@@ -20,6 +20,7 @@ use crate::config::{EnvoyOptions, Limits};
 use crate::entities::{EntityLayers, EntityRef};
 use crate::ids::DecisionIds;
 use crate::metrics::Metrics;
+use crate::observe::{AuditLog, DecisionLog};
 
 /// Reads and compiles the policy: source compiled by the caller's compiler
 /// (the CLI's, which renders diagnostics), or a bundle read as is. Returns
@@ -63,6 +64,13 @@ pub struct Shared {
     pub admin_token: Option<String>,
     pub ids: DecisionIds,
     pub metrics: Metrics,
+    /// `[auth]`: the API's tokens, claims mapping and rate limit; `None`
+    /// when not configured (the auth layers are then not installed).
+    pub auth: Option<Arc<crate::auth::Auth>>,
+    /// Where decision records go (off by default).
+    pub decisions: DecisionLog,
+    /// Administrative actions: reloads, entity changes, admin calls.
+    pub audit: AuditLog,
     loader: Arc<dyn PolicyLoader>,
     entities_file: Option<PathBuf>,
     /// Serialises everything that builds a new world.
@@ -87,6 +95,12 @@ pub enum LoadError {
     Entities { path: String, message: String },
     #[error("{0}")]
     Internal(String),
+    /// `[auth]` does not hold, or does not fit the policy.
+    #[error("{0}")]
+    Auth(#[from] crate::auth::AuthError),
+    /// A configuration setting that does not hold, by its key.
+    #[error("{0}")]
+    Setting(String),
 }
 
 /// What [`Shared::new`] needs besides the loader.
@@ -97,6 +111,8 @@ pub struct Options {
     pub limits: Limits,
     pub envoy: EnvoyOptions,
     pub clock: Clock,
+    pub decisions: DecisionLog,
+    pub audit: AuditLog,
 }
 
 impl Shared {
@@ -131,6 +147,9 @@ impl Shared {
             admin_token: options.admin_token,
             ids: DecisionIds::new(),
             metrics,
+            auth: None,
+            decisions: options.decisions,
+            audit: options.audit,
             loader,
             entities_file: options.entities_file,
             writer: tokio::sync::Mutex::new(layers),
@@ -191,6 +210,11 @@ impl Shared {
                 };
                 *self.last_reload.lock() = record.clone();
                 self.metrics.reload("ok");
+                self.audit.record(
+                    now,
+                    "reload",
+                    serde_json::json!({ "trigger": trigger, "result": "ok", "policy": hash, "changed": changed }),
+                );
                 tracing::info!(trigger, policy = %hash, changed, "policy reloaded");
                 Ok(record)
             }
@@ -204,6 +228,16 @@ impl Shared {
                     error: Some(error.to_string()),
                 };
                 self.metrics.reload("error");
+                self.audit.record(
+                    now,
+                    "reload",
+                    serde_json::json!({
+                        "trigger": trigger,
+                        "result": "error",
+                        "error": error.to_string(),
+                        "serving": serving,
+                    }),
+                );
                 tracing::error!(trigger, serving = %serving, error = %error, "reload refused; the current policy keeps serving");
                 Err(error)
             }

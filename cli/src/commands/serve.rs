@@ -4,6 +4,8 @@
 //! policy (and rendering its diagnostics) is the one thing the server asks
 //! back of the CLI, through [`PolicyFiles`].
 
+use reaper_server::TracingSettings;
+use reaper_server::observe::tracing::Tracing;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -130,7 +132,6 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
         path: "configuration".into(),
         reason: e.to_string(),
     })?;
-    init_logging(resolved.log_format);
     let admin_token = match &resolved.admin_token_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).map_err(|e| LoadError::from_io(path, &e))?;
@@ -171,10 +172,18 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
         path: "runtime".into(),
         reason: e.to_string(),
     })?;
+    // The OTLP exporter runs on the server's runtime.
+    let tracing = {
+        let _runtime = runtime.enter();
+        init_logging(resolved.log_format, &resolved.tracing).map_err(|e| LoadError {
+            path: "configuration".into(),
+            reason: e.to_string(),
+        })?
+    };
     let addr = resolved.http_addr;
     let grpc_addr = resolved.grpc_addr;
     let backend = resolved.backend.clone();
-    runtime.block_on(async move {
+    let served = runtime.block_on(async move {
         let shutdown = shutdown_signal();
         let bind = |addr: std::net::SocketAddr| async move {
             tokio::net::TcpListener::bind(addr)
@@ -214,7 +223,12 @@ pub fn run(args: &Args, _colors: Colors) -> Result<Outcome, LoadError> {
                 reason: error.to_string(),
             }),
         }
-    })
+    });
+    // The runtime's workers still run the exporter: the last spans go out.
+    if let Some(tracing) = &tracing {
+        tracing.shutdown();
+    }
+    served
 }
 
 /// Flags over `REAPER_*` over the config file (flags > env > file).
@@ -291,21 +305,43 @@ fn settings(args: &Args) -> Result<Settings, ConfigError> {
 }
 
 /// Logs to stderr, filtered by REAPER_LOG (`info` by default; the syntax
-/// of `RUST_LOG`).
-fn init_logging(format: LogFormat) {
+/// of `RUST_LOG`), and, with `[tracing]`, exports request spans over OTLP
+/// (the log filter does not apply to them, nor do log lines carry them).
+fn init_logging(
+    format: LogFormat,
+    tracing: &TracingSettings,
+) -> Result<Option<Tracing>, reaper_server::observe::tracing::TracingError> {
+    use tracing_subscriber::Layer as _;
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("REAPER_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colours only for a person at a terminal; log files get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(ansi)
         .with_writer(std::io::stderr);
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().flatten_event(true).boxed(),
     };
+    let fmt = fmt
+        .with_filter(filter)
+        .with_filter(tracing_subscriber::filter::filter_fn(|meta| {
+            !meta.is_span()
+        }));
+    let registry = tracing_subscriber::registry().with(fmt);
+    match Tracing::start(tracing)? {
+        Some((tracing, otel)) => {
+            let _ = registry.with(otel).try_init();
+            Ok(Some(tracing))
+        }
+        None => {
+            let _ = registry.try_init();
+            Ok(None)
+        }
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT. The handlers are installed when this is

@@ -135,6 +135,12 @@ impl Engine {
         }
     }
 
+    /// A request in Reaper's protobuf form written out as request JSON
+    /// (`docs/requests.md`), as the precise decoder reads it: for logs.
+    pub fn protobuf_request_json(bytes: &[u8]) -> Result<String, RequestError> {
+        protobuf_json::to_json(bytes)
+    }
+
     /// The protobuf fast path alone (see [`Engine::decode_request_fast`]).
     #[doc(hidden)]
     pub fn decode_request_protobuf_fast(&self, bytes: &[u8]) -> Option<Request> {

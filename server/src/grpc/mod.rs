@@ -210,7 +210,20 @@ async fn observe(
             deadline.as_millis()
         ))
     };
-    let response = match tokio::time::timeout(deadline, next.run(request)).await {
+    let span = crate::traced_span!(
+        "grpc.request",
+        otel.name = method,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.method = method,
+    );
+    // gRPC metadata is HTTP/2 headers: `traceparent` as Envoy sends it.
+    crate::observe::tracing::continue_trace(
+        &span,
+        &crate::observe::tracing::Headers(request.headers()),
+    );
+    let call = tracing::Instrument::instrument(next.run(request), span);
+    let response = match tokio::time::timeout(deadline, call).await {
         // An answer that came too late is not sent: the caller has given
         // up on it (what it changed, such as a counter, stays changed).
         Ok(_) if started.elapsed() > deadline => return refused(&guard, method, late()),

@@ -11,6 +11,7 @@ use tonic::{Request, Response, Status};
 
 use super::ratelimit::{Parts, current_limit, from_parts};
 use super::tagged;
+use crate::observe::RequestRef;
 use crate::ops::ApiError;
 use crate::ops::admin::{self, check_admin};
 use crate::ops::authorize::{DecisionBody, MAX_BATCH, decide};
@@ -39,14 +40,12 @@ fn caller(caller: Option<&pb::Caller>) -> Caller<'_> {
 /// Decodes one request in `world` (the runtime reads the protobuf form
 /// itself, straight into its evaluation form) and completes it from the
 /// held entity data.
-fn prepare(
-    world: &World,
-    request: &pb::AuthorizeRequest,
-) -> Result<reaper_runtime::Request, ApiError> {
-    let bytes = request.encode_to_vec();
+/// Decodes a request (its protobuf bytes, which the decision log keeps).
+fn prepare(world: &World, bytes: &[u8]) -> Result<reaper_runtime::Request, ApiError> {
+    let _span = crate::traced_span!("decode").entered();
     let decoded = world
         .engine
-        .decode_request_protobuf(&bytes)
+        .decode_request_protobuf(bytes)
         .map_err(|e| ApiError::request(&e))?;
     Ok(world.engine.complete_request(decoded, &world.held))
 }
@@ -79,8 +78,15 @@ impl Reaper for ReaperService {
         request: Request<pb::AuthorizeRequest>,
     ) -> Result<Response<pb::AuthorizeResponse>, Status> {
         let world = self.shared.world();
-        let prepared = prepare(&world, request.get_ref())?;
-        let body = decide(&self.shared, &world.engine, &prepared, "authorize");
+        let bytes = request.get_ref().encode_to_vec();
+        let prepared = prepare(&world, &bytes)?;
+        let body = decide(
+            &self.shared,
+            &world.engine,
+            &prepared,
+            "authorize",
+            RequestRef::Protobuf(&bytes),
+        );
         let id = body.decision_id.clone();
         Ok(tagged(Response::new(decision(body)), &world, Some(&id)))
     }
@@ -100,12 +106,14 @@ impl Reaper for ReaperService {
             .requests
             .iter()
             .enumerate()
-            .map(|(i, item)| match prepare(&world, item) {
+            .map(|(i, item)| (i, item.encode_to_vec()))
+            .map(|(i, bytes)| match prepare(&world, &bytes) {
                 Ok(prepared) => pb::batch_result::Result::Decision(decision(decide(
                     &self.shared,
                     &world.engine,
                     &prepared,
                     "authorize",
+                    RequestRef::Protobuf(&bytes),
                 ))),
                 Err(error) => {
                     let detail = error.body.error;

@@ -135,6 +135,19 @@ pub async fn upsert_entities(
         }
     })?;
     tracing::info!(count, "entities upserted through the admin API");
+    let references: Vec<serde_json::Value> = json
+        .as_array()
+        .map(|list| {
+            list.iter()
+                .map(|e| json!({ "type": e.get("type"), "id": e.get("id") }))
+                .collect()
+        })
+        .unwrap_or_default();
+    shared.audit.record(
+        shared.clock.now_ms(),
+        "entities",
+        json!({ "operation": "upsert", "count": count, "entities": references }),
+    );
     Ok(json_response(
         StatusCode::OK,
         serde_json::to_vec(&json!({ "upserted": count, "entities": shared.world().held.len() }))
@@ -164,6 +177,11 @@ pub async fn delete_entity(
     ops::check_admin(&shared, &headers)?;
     if shared.delete_entity((ty.clone(), id.clone())).await {
         tracing::info!(entity_type = %ty, id = %id, "entity deleted through the admin API");
+        shared.audit.record(
+            shared.clock.now_ms(),
+            "entities",
+            json!({ "operation": "delete", "entities": [{ "type": ty, "id": id }] }),
+        );
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {
         Err(ApiError::new(

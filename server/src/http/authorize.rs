@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{ApiError, Body, DECISION_ID, POLICY, header_value, json_response};
+use crate::observe::RequestRef;
 use crate::ops::authorize::{DecisionBody, MAX_BATCH, decide, prepare};
 use crate::state::Shared;
 
@@ -51,6 +52,7 @@ pub async fn authorize(
         &world.engine,
         &request,
         "authorize",
+        RequestRef::Json(text),
     )))
 }
 
@@ -109,9 +111,13 @@ pub async fn batch(State(shared): State<Arc<Shared>>, body: Body) -> Result<Resp
         .iter()
         .enumerate()
         .map(|(i, raw)| match prepare(&world, raw.get()) {
-            Ok(request) => {
-                BatchItem::Decision(decide(&shared, &world.engine, &request, "authorize"))
-            }
+            Ok(request) => BatchItem::Decision(decide(
+                &shared,
+                &world.engine,
+                &request,
+                "authorize",
+                RequestRef::Json(raw.get()),
+            )),
             Err(mut error) => {
                 let field = error.body.error.field.take();
                 error.body.error.field = Some(match field {

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value as Json, json};
 
 use super::{ApiError, Body, POLICY, header_value, json_response};
+use crate::observe::RequestRef;
 use crate::ops::authorize::{DecisionBody, decide, prepare};
 use crate::state::{Shared, World};
 
@@ -285,8 +286,15 @@ fn evaluate(
         "resource": entity(world, &evaluation.resource),
         "context": evaluation.context.clone().unwrap_or_default(),
     });
-    let prepared = prepare(world, &request.to_string()).map_err(MappedError)?;
-    let decided: DecisionBody = decide(shared, &world.engine, &prepared, "authzen");
+    let text = request.to_string();
+    let prepared = prepare(world, &text).map_err(MappedError)?;
+    let decided: DecisionBody = decide(
+        shared,
+        &world.engine,
+        &prepared,
+        "authzen",
+        RequestRef::Json(&text),
+    );
     Ok(EvaluationResponse {
         decision: decided.decision == "allow",
         context: json!({

@@ -146,7 +146,45 @@ async fn observe(
         .extensions()
         .get::<MatchedPath>()
         .map_or("unmatched", |p| static_route(p.as_str()));
-    let mut response = next.run(request).await;
+    let admin = route.starts_with("/v1/admin/").then(|| {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<crate::listener::PeerAddr>>()
+            .map(|c| c.0.0.to_string());
+        (
+            request.method().to_string(),
+            request.uri().path().to_owned(),
+            peer,
+        )
+    });
+    let span = crate::traced_span!(
+        "http.request",
+        otel.name = %format_args!("{} {route}", request.method()),
+        otel.kind = "server",
+        http.request.method = %request.method(),
+        http.route = route,
+        http.response.status_code = tracing::field::Empty,
+    );
+    crate::observe::tracing::continue_trace(
+        &span,
+        &crate::observe::tracing::Headers(request.headers()),
+    );
+    let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
+    span.record("http.response.status_code", response.status().as_u16());
+    if let Some((method, path, peer)) = admin {
+        // Every admin call, refused ones included: who asked what, and the
+        // answer.
+        shared.audit.record(
+            shared.clock.now_ms(),
+            "admin",
+            serde_json::json!({
+                "method": method,
+                "path": path,
+                "peer": peer,
+                "status": response.status().as_u16(),
+            }),
+        );
+    }
     if response.status() == StatusCode::REQUEST_TIMEOUT {
         // The timeout layer answers with an empty body; say it as every
         // other error is said.

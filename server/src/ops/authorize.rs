@@ -3,10 +3,13 @@
 //! decide, record metrics, log a forbid that failed, and say the decision
 //! as both APIs do.
 
+use std::sync::Arc;
+
 use reaper_runtime::{Decision, Engine, Request};
 use serde::Serialize;
 
 use super::ApiError;
+use crate::observe::{Record, RequestRef};
 use crate::state::{Shared, World};
 
 /// Most requests one batch may carry.
@@ -46,27 +49,33 @@ pub struct Decided {
 /// API does.
 pub fn decide(
     shared: &Shared,
-    engine: &Engine,
+    engine: &Arc<Engine>,
     request: &Request,
     kind: &'static str,
+    logged: RequestRef<'_>,
 ) -> DecisionBody {
-    body(engine, &decide_only(shared, engine, request, kind))
+    body(engine, &decide_only(shared, engine, request, kind, logged))
 }
 
-/// Decides a prepared request and records the metrics; a forbid that
-/// failed is logged and counted here, whatever the caller answers.
+/// Decides a prepared request and records the metrics and the decision
+/// log; a forbid that failed is logged and counted here, whatever the
+/// caller answers. `logged` is the request as the decision log shows it.
 pub fn decide_only(
     shared: &Shared,
-    engine: &Engine,
+    engine: &Arc<Engine>,
     request: &Request,
     kind: &'static str,
+    logged: RequestRef<'_>,
 ) -> Decided {
     let started = std::time::Instant::now();
-    let decision = engine.authorize(request);
-    shared
-        .metrics
-        .decision(kind, decision.allow, started.elapsed());
-    let id = shared.ids.next(shared.clock.now_ms());
+    let decision = {
+        let _span = crate::traced_span!("evaluate").entered();
+        engine.authorize(request)
+    };
+    let latency = started.elapsed();
+    shared.metrics.decision(kind, decision.allow, latency);
+    let now = shared.clock.now_ms();
+    let id = shared.ids.next(now);
     let forbid_failed = decision.errors.iter().any(|(rule, _)| {
         engine
             .bundle()
@@ -86,6 +95,29 @@ pub fn decide_only(
                 "a rule failed at run time; if it is a forbid, it may hide a denial"
             );
         }
+    }
+    if shared.decisions.wants(kind, forbid_failed) {
+        shared.decisions.log(Record {
+            time_ms: now,
+            decision_id: id.clone(),
+            kind,
+            engine: Arc::clone(engine),
+            request: logged.to_owned(),
+            result: if decision.allow { "allow" } else { "deny" },
+            reasons: decision
+                .reasons
+                .iter()
+                .map(|r| engine.rule_id(*r).to_owned())
+                .collect(),
+            errors: decision
+                .errors
+                .iter()
+                .map(|(rule, error)| (engine.rule_id(*rule).to_owned(), error.to_string()))
+                .collect(),
+            forbid_errored: forbid_failed,
+            latency,
+            trace_id: crate::observe::tracing::current_trace_id(),
+        });
     }
     Decided { decision, id }
 }
@@ -115,6 +147,7 @@ pub fn body(engine: &Engine, decided: &Decided) -> DecisionBody {
 
 /// Decodes one request in `world`, completing it from held entity data.
 pub fn prepare(world: &World, json: &str) -> Result<Request, ApiError> {
+    let _span = crate::traced_span!("decode").entered();
     world
         .engine
         .decode_request_with(json, &world.held)

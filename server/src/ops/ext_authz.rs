@@ -11,6 +11,7 @@ use reaper_runtime::http::{HttpMapError, HttpRequest};
 use serde_json::Value as Json;
 
 use super::authorize::{Decided, decide_only};
+use crate::observe::RequestRef;
 use crate::state::{Shared, World};
 
 /// The policy has no `http` block: there is nothing to check with.
@@ -52,16 +53,25 @@ pub fn check(
         Err(error @ HttpMapError::Failed { .. }) => Err(("mapping_failed", error.to_string())),
         Ok(mapped) => match unknown_entity(world, &mapped.request) {
             Some(why) => Err(("unknown_entity", why)),
-            None => match engine.decode_request_with(&mapped.request.to_string(), &world.held) {
-                Err(error) => Err((
-                    "invalid_request",
-                    format!("the mapped request is invalid: {error}"),
-                )),
-                Ok(prepared) => Ok((
-                    decide_only(shared, engine, &prepared, "ext_authz"),
-                    mapped.request,
-                )),
-            },
+            None => {
+                let text = mapped.request.to_string();
+                match engine.decode_request_with(&text, &world.held) {
+                    Err(error) => Err((
+                        "invalid_request",
+                        format!("the mapped request is invalid: {error}"),
+                    )),
+                    Ok(prepared) => Ok((
+                        decide_only(
+                            shared,
+                            engine,
+                            &prepared,
+                            "ext_authz",
+                            RequestRef::Json(&text),
+                        ),
+                        mapped.request,
+                    )),
+                }
+            }
         },
     };
     let checked = match outcome {

@@ -5,7 +5,13 @@
 use reaper_runtime::Engine;
 use reaper_runtime::ratelimit::{RateLimitError, RateLimitRequest, RateLimitResponse};
 
+use std::sync::Arc;
+
+use tracing::Instrument;
+
 use crate::backend::BackendError;
+use crate::observe::decision_log;
+use crate::observe::{LoggedRequest, Record};
 use crate::state::{Shared, World};
 
 /// What a rate-limit request got.
@@ -36,13 +42,36 @@ pub async fn decide(
     let hits = shared
         .backend
         .count(&request.domain, &plan.hits, now)
+        .instrument(crate::traced_span!(
+            "backend.count",
+            backend = shared.backend.kind()
+        ))
         .await?;
     let response = Engine::complete_rate_limit(plan, hits);
+    let latency = started.elapsed();
     shared.metrics.rate_limit(
         world.limit_metrics.get(&request.domain).map(Vec::as_slice),
         request,
         &response,
-        started.elapsed(),
+        latency,
     );
+    let errored = response.statuses.iter().any(|s| !s.errors.is_empty());
+    if shared.decisions.wants("rate_limit", errored) {
+        let (result, reasons, errors) =
+            decision_log::rate_limit_result(engine, &request.domain, &response);
+        shared.decisions.log(Record {
+            time_ms: now,
+            decision_id: shared.ids.next(now),
+            kind: "rate_limit",
+            engine: Arc::clone(engine),
+            request: LoggedRequest::RateLimit(request.clone()),
+            result,
+            reasons,
+            errors,
+            forbid_errored: false,
+            latency,
+            trace_id: crate::observe::tracing::current_trace_id(),
+        });
+    }
     Ok(Outcome::Decided(response))
 }

@@ -13,7 +13,9 @@ use reaper_lang::literal;
 use super::ApiError;
 use super::authorize::{Decided, body, decide_only, prepare};
 use crate::backend::{Put, PutError};
+use crate::observe::RequestRef;
 use crate::state::{Shared, World};
+use tracing::Instrument;
 
 /// Who accesses the store, as the transport gives it.
 #[derive(Debug, Clone, Copy)]
@@ -70,7 +72,11 @@ pub async fn get(
     store_spec(world, namespace)?;
     let decided = authorize(shared, world, caller, "store.read", namespace, key, None)?;
     let now = shared.clock.now_ms();
-    let stored = shared.backend.get(namespace, key, now).await?;
+    let stored = shared
+        .backend
+        .get(namespace, key, now)
+        .instrument(crate::traced_span!("store.get", namespace = namespace))
+        .await?;
     shared
         .metrics
         .store("read", if stored.is_some() { "hit" } else { "miss" });
@@ -147,6 +153,7 @@ pub async fn put(
             },
             now,
         )
+        .instrument(crate::traced_span!("store.put", namespace = namespace))
         .await;
     match result {
         Ok(()) => {
@@ -192,6 +199,7 @@ pub async fn delete(
     let deleted = shared
         .backend
         .delete(namespace, key, shared.clock.now_ms())
+        .instrument(crate::traced_span!("store.delete", namespace = namespace))
         .await?;
     shared
         .metrics
@@ -247,7 +255,13 @@ fn authorize(
 ) -> Result<Decided, ApiError> {
     let request = store_request(caller, action, namespace, key, write)?;
     let prepared = prepare(world, &request)?;
-    let decided = decide_only(shared, &world.engine, &prepared, "store");
+    let decided = decide_only(
+        shared,
+        &world.engine,
+        &prepared,
+        "store",
+        RequestRef::Json(&request),
+    );
     if decided.decision.allow {
         return Ok(decided);
     }

@@ -36,6 +36,16 @@ impl Node {
         key: &str,
         entry: &Entry,
     ) -> Result<(), BackendError> {
+        let span = crate::traced_span!("mesh.quorum_write", namespace = namespace);
+        tracing::Instrument::instrument(self.replicate_traced(namespace, key, entry), span).await
+    }
+
+    async fn replicate_traced(
+        &self,
+        namespace: &str,
+        key: &str,
+        entry: &Entry,
+    ) -> Result<(), BackendError> {
         let quorum = self.config.write_quorum.max(1);
         let want = self.config.replication_factor.max(1) - 1;
         let mut peers = self.membership.live_peers();

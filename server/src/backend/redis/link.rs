@@ -158,17 +158,29 @@ impl Link {
         Fut: Future<Output = RedisResult<T>>,
     {
         let start = Instant::now();
-        let result = match self.conn().await {
-            Ok(conn) => match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
-                Ok(Ok(value)) => Ok(value),
-                Ok(Err(e)) => Err(error(e.to_string())),
-                Err(_) => Err(error(format!(
-                    "no answer within {} ms",
-                    CALL_TIMEOUT.as_millis()
-                ))),
+        let span = crate::traced_span!(
+            "redis",
+            otel.kind = "client",
+            db.system = "redis",
+            db.operation = op
+        );
+        let result = tracing::Instrument::instrument(
+            async {
+                match self.conn().await {
+                    Ok(conn) => match tokio::time::timeout(CALL_TIMEOUT, f(conn)).await {
+                        Ok(Ok(value)) => Ok(value),
+                        Ok(Err(e)) => Err(error(e.to_string())),
+                        Err(_) => Err(error(format!(
+                            "no answer within {} ms",
+                            CALL_TIMEOUT.as_millis()
+                        ))),
+                    },
+                    Err(e) => Err(e),
+                }
             },
-            Err(e) => Err(e),
-        };
+            span,
+        )
+        .await;
         let elapsed = start.elapsed();
         match &result {
             Ok(_) => self.succeeded(op, elapsed),

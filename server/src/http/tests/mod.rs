@@ -131,6 +131,8 @@ pub fn harness_with(policy: &str, token: Option<&str>, limits: Limits, clock: Cl
                 limits,
                 envoy: crate::config::EnvoyOptions::default(),
                 clock,
+                decisions: crate::observe::DecisionLog::off(),
+                audit: crate::observe::AuditLog::to_log(),
             },
         )
         .unwrap(),
