@@ -5,7 +5,7 @@
 //! compiler checks the marks against the declarations.
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::schema::Schema;
 use crate::types::EntityTypeId;
@@ -59,89 +59,197 @@ impl Sensitive {
         self.attributes.is_empty() && self.context.is_empty()
     }
 
-    /// Redacts a request in its JSON form (`docs/requests.md`) in place:
-    /// context fields, and the attributes of `principal`, `resource` and
-    /// every entry of `entities` by their `type`. Anything that is not in
-    /// the expected shape is left as it is (the request was refused anyway,
-    /// and the log shows why).
-    pub fn redact_request(&self, schema: &Schema, request: &mut Value) {
+    /// Writes a request in its JSON form (`docs/requests.md`) to `out`
+    /// with its sensitive fields redacted: context fields, and the
+    /// attributes of `principal`, `resource` and every entry of `entities`
+    /// by their `type`. Values are not parsed into trees: objects on the
+    /// way to a sensitive field are split into raw members, everything else
+    /// is copied as it came. Anything not in the expected shape is copied
+    /// as it is (it holds no field the schema declares). Fails only when
+    /// `text` is not JSON.
+    pub fn redact_request(
+        &self,
+        schema: &Schema,
+        text: &str,
+        out: &mut String,
+    ) -> Result<(), serde_json::Error> {
+        let value: &RawValue = serde_json::from_str(text)?;
         if self.is_empty() {
-            return;
+            out.push_str(value.get());
+            return Ok(());
         }
-        let Some(object) = request.as_object_mut() else {
-            return;
-        };
-        if let Some(context) = object.get_mut("context") {
-            for field in &self.context {
-                redact_path(context, &field.path, field.redaction);
+        let context: Vec<&SensitiveField> = self.context.iter().collect();
+        write_object(value, out, |key, member, out| match key {
+            "context" => redact_fields(member, &context, 0, out).map(|()| true),
+            "principal" | "resource" => self.redact_entity(schema, member, out).map(|()| true),
+            "entities" => {
+                let Ok(list) = serde_json::from_str::<Vec<&RawValue>>(member.get()) else {
+                    return Ok(false);
+                };
+                out.push('[');
+                for (i, entity) in list.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    self.redact_entity(schema, entity, out)?;
+                }
+                out.push(']');
+                Ok(true)
             }
-        }
-        if self.attributes.is_empty() {
-            return;
-        }
-        for key in ["principal", "resource"] {
-            if let Some(entity) = object.get_mut(key) {
-                self.redact_entity(schema, entity);
-            }
-        }
-        if let Some(Value::Array(entities)) = object.get_mut("entities") {
-            for entity in entities {
-                self.redact_entity(schema, entity);
-            }
-        }
+            _ => Ok(false),
+        })
     }
 
-    /// Redacts the context record alone.
-    pub fn redact_context(&self, context: &mut Value) {
-        for field in &self.context {
-            redact_path(context, &field.path, field.redaction);
+    /// One entity (`{"type", "id", "attrs"?, …}`), its attributes redacted
+    /// by its type.
+    fn redact_entity(
+        &self,
+        schema: &Schema,
+        entity: &RawValue,
+        out: &mut String,
+    ) -> Result<(), serde_json::Error> {
+        #[derive(Deserialize)]
+        struct Typed<'a> {
+            #[serde(borrow, rename = "type")]
+            ty: Option<std::borrow::Cow<'a, str>>,
         }
-    }
-
-    /// Redacts one entity's `attrs` by its `type`.
-    pub fn redact_entity(&self, schema: &Schema, entity: &mut Value) {
-        let Some(object) = entity.as_object_mut() else {
-            return;
-        };
-        let Some(type_id) = object
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(|name| schema.entity_type_id(name))
-        else {
-            return;
-        };
-        let Some(attrs) = object.get_mut("attrs") else {
-            return;
-        };
-        for (owner, field) in &self.attributes {
-            if *owner == type_id {
-                redact_path(attrs, &field.path, field.redaction);
-            }
+        let owner = serde_json::from_str::<Typed<'_>>(entity.get())
+            .ok()
+            .and_then(|t| t.ty)
+            .and_then(|name| schema.entity_type_id(&name));
+        let paths: Vec<&SensitiveField> = self
+            .attributes
+            .iter()
+            .filter(|(o, _)| Some(*o) == owner)
+            .map(|(_, f)| f)
+            .collect();
+        if paths.is_empty() {
+            out.push_str(entity.get());
+            return Ok(());
         }
+        write_object(entity, out, |key, member, out| match key {
+            "attrs" => redact_fields(member, &paths, 0, out).map(|()| true),
+            _ => Ok(false),
+        })
     }
 }
 
-fn redact_path(value: &mut Value, path: &[String], redaction: Redaction) {
-    let Some((first, rest)) = path.split_first() else {
-        return;
-    };
-    let Some(object) = value.as_object_mut() else {
-        return;
-    };
-    if rest.is_empty() {
-        match redaction {
-            Redaction::Mask => {
-                if let Some(slot) = object.get_mut(first.as_str()) {
-                    *slot = Value::String(MASK.to_owned());
-                }
+/// An object's members, in order, values left raw. Keys borrow the text
+/// unless they hold escapes.
+struct Members<'a>(Vec<(std::borrow::Cow<'a, str>, &'a RawValue)>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Members<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
             }
-            Redaction::Drop => {
-                object.shift_remove(first.as_str());
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut members = Vec::new();
+                while let Some(key) = map.next_key::<Key<'de>>()? {
+                    members.push((key.0, map.next_value::<&'de RawValue>()?));
+                }
+                Ok(Members(members))
             }
         }
-    } else if let Some(inner) = object.get_mut(first.as_str()) {
-        redact_path(inner, rest, redaction);
+        deserializer.deserialize_map(Visit)
     }
+}
+
+struct Key<'a>(std::borrow::Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Key<'de>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a key")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Key(std::borrow::Cow::Owned(v.to_owned())))
+            }
+        }
+        deserializer.deserialize_str(Visit)
+    }
+}
+
+/// Writes an object member by member: `member` writes a member's value and
+/// says `true`, or says `false` to have it copied. A value that is not an
+/// object is copied whole.
+fn write_object(
+    value: &RawValue,
+    out: &mut String,
+    mut member: impl FnMut(&str, &RawValue, &mut String) -> Result<bool, serde_json::Error>,
+) -> Result<(), serde_json::Error> {
+    let Ok(Members(members)) = serde_json::from_str::<Members<'_>>(value.get()) else {
+        out.push_str(value.get());
+        return Ok(());
+    };
+    out.push('{');
+    let mut first = true;
+    for (key, raw) in &members {
+        let mark = out.len();
+        if !first {
+            out.push(',');
+        }
+        push_key(out, key);
+        let start = out.len();
+        if !member(key, raw, out)? {
+            out.push_str(raw.get());
+        }
+        if out.len() == start {
+            // Nothing written for the value: the member is dropped.
+            out.truncate(mark);
+            continue;
+        }
+        first = false;
+    }
+    out.push('}');
+    Ok(())
+}
+
+fn push_key(out: &mut String, key: &str) {
+    // A string always serializes.
+    out.push_str(&serde_json::to_string(key).unwrap_or_default());
+    out.push(':');
+}
+
+/// A record's members, the fields `paths` name at `depth` masked, dropped
+/// (nothing written) or redacted further down.
+fn redact_fields(
+    value: &RawValue,
+    paths: &[&SensitiveField],
+    depth: usize,
+    out: &mut String,
+) -> Result<(), serde_json::Error> {
+    write_object(value, out, |key, member, out| {
+        let here: Vec<&SensitiveField> = paths
+            .iter()
+            .copied()
+            .filter(|f| f.path.get(depth).is_some_and(|p| p == key))
+            .collect();
+        if here.is_empty() {
+            return Ok(false);
+        }
+        if let Some(field) = here.iter().find(|f| f.path.len() == depth + 1) {
+            if field.redaction == Redaction::Mask {
+                out.push('"');
+                out.push_str(MASK);
+                out.push('"');
+            }
+            return Ok(true);
+        }
+        redact_fields(member, &here, depth + 1, out).map(|()| true)
+    })
 }
 
 #[cfg(test)]
@@ -182,16 +290,19 @@ mod tests {
             ],
             context: vec![field(&["password"], Redaction::Mask)],
         };
-        let mut request = json!({
+        let request = json!({
             "principal": {"type": "User", "id": "ana", "attrs": {"ssn": "1", "profile": {"phone": "2", "city": "x"}}},
             "action": "read",
             "resource": {"type": "Doc", "id": "d", "attrs": {"ssn": "kept: not a User"}},
             "context": {"password": "hunter2", "ip": "10.0.0.1"},
             "entities": [{"type": "User", "id": "bo", "attrs": {"ssn": "3"}}, 7]
         });
-        sensitive.redact_request(&schema(), &mut request);
+        let mut out = String::new();
+        sensitive
+            .redact_request(&schema(), &request.to_string(), &mut out)
+            .unwrap();
         assert_eq!(
-            request,
+            serde_json::from_str::<serde_json::Value>(&out).unwrap(),
             json!({
                 "principal": {"type": "User", "id": "ana", "attrs": {"profile": {"phone": MASK, "city": "x"}}},
                 "action": "read",
@@ -203,13 +314,39 @@ mod tests {
     }
 
     #[test]
+    fn escaped_keys_are_matched_and_dropping_the_first_member_keeps_json_valid() {
+        let sensitive = Sensitive {
+            attributes: vec![],
+            context: vec![
+                field(&["password"], Redaction::Drop),
+                field(&["pin"], Redaction::Mask),
+            ],
+        };
+        let text = r#"{"context": {"pass\u0077ord": "x", "pin": 1234, "ip": "10.0.0.1"}, "action": "read"}"#;
+        let mut out = String::new();
+        sensitive.redact_request(&schema(), text, &mut out).unwrap();
+        assert_eq!(
+            out,
+            r#"{"context":{"pin":"<masked>","ip":"10.0.0.1"},"action":"read"}"#
+        );
+        assert!(
+            sensitive
+                .redact_request(&schema(), "{not json", &mut out)
+                .is_err()
+        );
+    }
+
+    #[test]
     fn absent_fields_stay_absent() {
         let sensitive = Sensitive {
             attributes: vec![],
             context: vec![field(&["password"], Redaction::Mask)],
         };
-        let mut request = json!({"context": {"ip": "10.0.0.1"}});
-        sensitive.redact_request(&schema(), &mut request);
-        assert_eq!(request, json!({"context": {"ip": "10.0.0.1"}}));
+        let request = json!({"context": {"ip": "10.0.0.1"}});
+        let mut out = String::new();
+        sensitive
+            .redact_request(&schema(), &request.to_string(), &mut out)
+            .unwrap();
+        assert_eq!(out, request.to_string());
     }
 }

@@ -189,17 +189,27 @@ impl Shared {
                 &current,
                 this.clock.now_ms(),
             )
+            // `[auth]`'s keys re-read (a rotated JWKS) and its mapping and
+            // API domain checked against the new policy: either failing
+            // refuses the reload, and the old keys stay.
+            .and_then(|(world, layers)| {
+                let auth = crate::auth::stage(this.auth.as_ref(), &world.engine)?;
+                Ok((world, layers, auth))
+            })
         })
         .await
         .map_err(|e| LoadError::Internal(format!("the reload task failed: {e}")))
         .and_then(|built| built);
         let now = self.clock.now_ms();
         match built {
-            Ok((world, new_layers)) => {
+            Ok((world, new_layers, auth)) => {
                 let hash = world.engine.hash().to_owned();
                 let changed = hash != self.world().engine.hash();
                 self.metrics.policy_loaded(&world);
                 self.world.store(Arc::new(world));
+                if let (Some(current), Some(staged)) = (&self.auth, auth) {
+                    current.publish(staged);
+                }
                 *layers = new_layers;
                 let record = ReloadRecord {
                     at: timestamp(now),

@@ -69,7 +69,11 @@ fn authorize(client: &mut Client, user: &str, context: Value) -> Value {
         "resource": {"type": "Doc", "id": "d1"},
         "context": context,
     });
-    let response = client.post_json("/v1/authorize", &body.to_string());
+    // Pretty-printed: the record must still be one line.
+    let response = client.post_json(
+        "/v1/authorize",
+        &serde_json::to_string_pretty(&body).unwrap(),
+    );
     assert_eq!(response.status, 200, "{}", response.text());
     response.json()
 }

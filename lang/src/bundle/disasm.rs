@@ -157,6 +157,28 @@ impl Disasm<'_> {
             let _ = writeln!(out, "  action {} #{id}{groups}{on}{by}{context}", a.name);
         }
         let _ = writeln!(out, "  context {}", self.record(&self.schema_ref().context));
+        let sensitive = &self.schema_ref().sensitive;
+        let redaction = |r: crate::sensitive::Redaction| match r {
+            crate::sensitive::Redaction::Mask => "mask",
+            crate::sensitive::Redaction::Drop => "drop",
+        };
+        for (owner, field) in &sensitive.attributes {
+            let _ = writeln!(
+                out,
+                "  sensitive {}.{} {}",
+                self.entity(*owner),
+                field.path.join("."),
+                redaction(field.redaction)
+            );
+        }
+        for field in &sensitive.context {
+            let _ = writeln!(
+                out,
+                "  sensitive context.{} {}",
+                field.path.join("."),
+                redaction(field.redaction)
+            );
+        }
     }
 
     fn constant(&self, index: u32) -> String {

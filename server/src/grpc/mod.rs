@@ -124,6 +124,11 @@ pub async fn routes(
         .add_service(reflection_v1alpha)
         .clone()
         .routes();
+    // `[auth]`: bearer JWTs and the API's rate limit, inside `observe`;
+    // not installed at all when not configured.
+    let auth = tower::util::option_layer(shared.auth.is_some().then(|| {
+        axum::middleware::from_fn_with_state(Arc::clone(&shared), crate::auth::grpc_guard::guard)
+    }));
     let guard = Arc::new(Guard {
         shared,
         permits: Semaphore::new(limits.max_concurrent_requests),
@@ -131,6 +136,7 @@ pub async fn routes(
     });
     let router = routes
         .into_axum_router()
+        .layer(auth)
         .layer(axum::middleware::from_fn_with_state(guard, observe));
     Ok((router, health))
 }
@@ -210,17 +216,17 @@ async fn observe(
             deadline.as_millis()
         ))
     };
-    let span = crate::traced_span!(
-        "grpc.request",
-        otel.name = method,
-        otel.kind = "server",
-        rpc.system = "grpc",
-        rpc.method = method,
-    );
-    // gRPC metadata is HTTP/2 headers: `traceparent` as Envoy sends it.
-    crate::observe::tracing::continue_trace(
-        &span,
+    let span = crate::observe::tracing::request_span(
         &crate::observe::tracing::Headers(request.headers()),
+        || {
+            tracing::info_span!(
+                "grpc.request",
+                otel.name = method,
+                otel.kind = "server",
+                rpc.system = "grpc",
+                rpc.method = method,
+            )
+        },
     );
     let call = tracing::Instrument::instrument(next.run(request), span);
     let response = match tokio::time::timeout(deadline, call).await {

@@ -11,10 +11,12 @@ use tonic::{Request, Response, Status};
 
 use super::ratelimit::{Parts, current_limit, from_parts};
 use super::tagged;
+use crate::auth::Identity;
+use crate::auth::claims::{bind_authorize, explain};
 use crate::observe::RequestRef;
 use crate::ops::ApiError;
 use crate::ops::admin::{self, check_admin};
-use crate::ops::authorize::{DecisionBody, MAX_BATCH, decide};
+use crate::ops::authorize::{DecisionBody, MAX_BATCH, decide, prepare as authorize_prepare};
 use crate::ops::ratelimit::{Outcome, decide as decide_rate_limit};
 use crate::ops::store::{self, Caller, CallerFields, Write};
 use crate::state::{ReloadRecord, Shared, World};
@@ -29,12 +31,37 @@ const CALLER: CallerFields = CallerFields {
     context: "caller.context",
 };
 
-fn caller(caller: Option<&pb::Caller>) -> Caller<'_> {
+fn caller<'a>(caller: Option<&'a pb::Caller>, identity: Option<&'a Identity>) -> Caller<'a> {
     Caller {
         principal: caller.map(|c| c.principal.as_str()),
         context: caller.map(|c| c.context.as_str()),
         fields: CALLER,
+        identity,
     }
+}
+
+/// The caller as its bearer token says (`[auth]`), put there by the auth
+/// layer.
+fn identity<T>(request: &Request<T>) -> Option<Arc<Identity>> {
+    request.extensions().get::<Arc<Identity>>().cloned()
+}
+
+/// [`prepare`], for a request bound to the caller's token when
+/// `[auth.principal] authorize = true`: then written out as JSON, bound,
+/// and decoded from that JSON, which is returned for the decision log.
+fn prepare_bound(
+    world: &World,
+    identity: Option<&Identity>,
+    bytes: &[u8],
+) -> Result<(reaper_runtime::Request, Option<String>), ApiError> {
+    if !identity.is_some_and(|i| i.authorize && i.principal.is_some()) {
+        return Ok((prepare(world, bytes)?, None));
+    }
+    let json =
+        reaper_runtime::Engine::protobuf_request_json(bytes).map_err(|e| ApiError::request(&e))?;
+    let bound = bind_authorize(identity, &json)?.into_owned();
+    let request = authorize_prepare(world, &bound).map_err(|e| explain(identity, e))?;
+    Ok((request, Some(bound)))
 }
 
 /// Decodes one request in `world` (the runtime reads the protobuf form
@@ -77,15 +104,17 @@ impl Reaper for ReaperService {
         &self,
         request: Request<pb::AuthorizeRequest>,
     ) -> Result<Response<pb::AuthorizeResponse>, Status> {
+        let identity = identity(&request);
         let world = self.shared.world();
         let bytes = request.get_ref().encode_to_vec();
-        let prepared = prepare(&world, &bytes)?;
+        let (prepared, json) = prepare_bound(&world, identity.as_deref(), &bytes)?;
         let body = decide(
             &self.shared,
             &world.engine,
             &prepared,
             "authorize",
-            RequestRef::Protobuf(&bytes),
+            json.as_deref()
+                .map_or(RequestRef::Protobuf(&bytes), RequestRef::Json),
         );
         let id = body.decision_id.clone();
         Ok(tagged(Response::new(decision(body)), &world, Some(&id)))
@@ -95,6 +124,7 @@ impl Reaper for ReaperService {
         &self,
         request: Request<pb::AuthorizeBatchRequest>,
     ) -> Result<Response<pb::AuthorizeBatchResponse>, Status> {
+        let identity = identity(&request);
         let batch = request.into_inner();
         if batch.requests.len() > MAX_BATCH {
             return Err(Status::invalid_argument(format!(
@@ -107,26 +137,29 @@ impl Reaper for ReaperService {
             .iter()
             .enumerate()
             .map(|(i, item)| (i, item.encode_to_vec()))
-            .map(|(i, bytes)| match prepare(&world, &bytes) {
-                Ok(prepared) => pb::batch_result::Result::Decision(decision(decide(
-                    &self.shared,
-                    &world.engine,
-                    &prepared,
-                    "authorize",
-                    RequestRef::Protobuf(&bytes),
-                ))),
-                Err(error) => {
-                    let detail = error.body.error;
-                    pb::batch_result::Result::Error(pb::Error {
-                        code: detail.code.to_owned(),
-                        message: detail.message,
-                        field: match detail.field {
-                            Some(f) => format!("requests[{i}].{f}"),
-                            None => format!("requests[{i}]"),
-                        },
-                    })
-                }
-            })
+            .map(
+                |(i, bytes)| match prepare_bound(&world, identity.as_deref(), &bytes) {
+                    Ok((prepared, json)) => pb::batch_result::Result::Decision(decision(decide(
+                        &self.shared,
+                        &world.engine,
+                        &prepared,
+                        "authorize",
+                        json.as_deref()
+                            .map_or(RequestRef::Protobuf(&bytes), RequestRef::Json),
+                    ))),
+                    Err(error) => {
+                        let detail = error.body.error;
+                        pb::batch_result::Result::Error(pb::Error {
+                            code: detail.code.to_owned(),
+                            message: detail.message,
+                            field: match detail.field {
+                                Some(f) => format!("requests[{i}].{f}"),
+                                None => format!("requests[{i}]"),
+                            },
+                        })
+                    }
+                },
+            )
             .map(|result| pb::BatchResult {
                 result: Some(result),
             })
@@ -182,6 +215,7 @@ impl Reaper for ReaperService {
         &self,
         request: Request<pb::StoreGetRequest>,
     ) -> Result<Response<pb::StoreGetResponse>, Status> {
+        let identity = identity(&request);
         let message = request.into_inner();
         let world = self.shared.world();
         let got = store::get(
@@ -189,7 +223,7 @@ impl Reaper for ReaperService {
             &world,
             &message.namespace,
             &message.key,
-            &caller(message.caller.as_ref()),
+            &caller(message.caller.as_ref(), identity.as_deref()),
         )
         .await?;
         let response = pb::StoreGetResponse {
@@ -210,6 +244,7 @@ impl Reaper for ReaperService {
         &self,
         request: Request<pb::StorePutRequest>,
     ) -> Result<Response<pb::StorePutResponse>, Status> {
+        let identity = identity(&request);
         let message = request.into_inner();
         let world = self.shared.world();
         let write = Write {
@@ -222,7 +257,7 @@ impl Reaper for ReaperService {
             &world,
             &message.namespace,
             &message.key,
-            &caller(message.caller.as_ref()),
+            &caller(message.caller.as_ref(), identity.as_deref()),
             write,
         )
         .await?;
@@ -242,6 +277,7 @@ impl Reaper for ReaperService {
         &self,
         request: Request<pb::StoreDeleteRequest>,
     ) -> Result<Response<pb::StoreDeleteResponse>, Status> {
+        let identity = identity(&request);
         let message = request.into_inner();
         let world = self.shared.world();
         let decided = store::delete(
@@ -249,7 +285,7 @@ impl Reaper for ReaperService {
             &world,
             &message.namespace,
             &message.key,
-            &caller(message.caller.as_ref()),
+            &caller(message.caller.as_ref(), identity.as_deref()),
         )
         .await?;
         let response = pb::StoreDeleteResponse {

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -11,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
 use super::{ApiError, Body, DECISION_ID, POLICY, header_value, json_response};
+use crate::auth::Identity;
+use crate::auth::claims::{bind_authorize, explain};
 use crate::observe::RequestRef;
 use crate::ops::authorize::{DecisionBody, MAX_BATCH, decide, prepare};
 use crate::state::Shared;
@@ -42,11 +45,13 @@ pub fn decision_response(body: &DecisionBody) -> Response {
 )]
 pub async fn authorize(
     State(shared): State<Arc<Shared>>,
+    identity: Option<Extension<Arc<Identity>>>,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let text = body.text()?;
+    let identity = identity.as_deref().map(Arc::as_ref);
+    let text = &*bind_authorize(identity, body.text()?)?;
     let world = shared.world();
-    let request = prepare(&world, text)?;
+    let request = prepare(&world, text).map_err(|e| explain(identity, e))?;
     Ok(decision_response(&decide(
         &shared,
         &world.engine,
@@ -94,7 +99,12 @@ pub struct BatchResponse {
         (status = 413, description = "The body is too large", body = crate::ops::error::ErrorBody),
     )
 )]
-pub async fn batch(State(shared): State<Arc<Shared>>, body: Body) -> Result<Response, ApiError> {
+pub async fn batch(
+    State(shared): State<Arc<Shared>>,
+    identity: Option<Extension<Arc<Identity>>>,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let identity = identity.as_deref().map(Arc::as_ref);
     let text = body.text()?;
     let batch: BatchRequest = serde_json::from_str(text).map_err(|e| ApiError::json(&e))?;
     if batch.requests.len() > MAX_BATCH {
@@ -109,14 +119,19 @@ pub async fn batch(State(shared): State<Arc<Shared>>, body: Body) -> Result<Resp
     let results = batch
         .requests
         .iter()
+        .map(|raw| {
+            let text = bind_authorize(identity, raw.get())?;
+            let request = prepare(&world, &text).map_err(|e| explain(identity, e))?;
+            Ok::<_, ApiError>((request, text))
+        })
         .enumerate()
-        .map(|(i, raw)| match prepare(&world, raw.get()) {
-            Ok(request) => BatchItem::Decision(decide(
+        .map(|(i, prepared)| match prepared {
+            Ok((request, text)) => BatchItem::Decision(decide(
                 &shared,
                 &world.engine,
                 &request,
                 "authorize",
-                RequestRef::Json(raw.get()),
+                RequestRef::Json(&text),
             )),
             Err(mut error) => {
                 let field = error.body.error.field.take();

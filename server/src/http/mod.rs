@@ -76,6 +76,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // `[auth]`: bearer JWTs and the API's rate limit, inside the
+        // timeout; not installed at all when not configured.
+        .layer(tower::util::option_layer(shared.auth.is_some().then(
+            || {
+                axum::middleware::from_fn_with_state(
+                    Arc::clone(&shared),
+                    crate::auth::http_guard::guard,
+                )
+            },
+        )))
         .layer(DefaultBodyLimit::max(max_body))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
@@ -157,17 +167,18 @@ async fn observe(
             peer,
         )
     });
-    let span = crate::traced_span!(
-        "http.request",
-        otel.name = %format_args!("{} {route}", request.method()),
-        otel.kind = "server",
-        http.request.method = %request.method(),
-        http.route = route,
-        http.response.status_code = tracing::field::Empty,
-    );
-    crate::observe::tracing::continue_trace(
-        &span,
+    let span = crate::observe::tracing::request_span(
         &crate::observe::tracing::Headers(request.headers()),
+        || {
+            tracing::info_span!(
+                "http.request",
+                otel.name = %format_args!("{} {route}", request.method()),
+                otel.kind = "server",
+                http.request.method = %request.method(),
+                http.route = route,
+                http.response.status_code = tracing::field::Empty,
+            )
+        },
     );
     let mut response = tracing::Instrument::instrument(next.run(request), span.clone()).await;
     span.record("http.response.status_code", response.status().as_u16());

@@ -10,6 +10,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -17,6 +18,7 @@ use reaper_lang::literal;
 use serde::Deserialize;
 
 use super::{ApiError, Body, DECISION_ID, POLICY, header_value};
+use crate::auth::Identity;
 use crate::ops::authorize::Decided;
 use crate::ops::store::{self as ops, Caller, CallerFields, Write};
 use crate::state::{Shared, World};
@@ -55,10 +57,12 @@ pub struct PutParams {
 pub async fn get(
     State(shared): State<Arc<Shared>>,
     Path((namespace, key)): Path<(String, String)>,
+    identity: Option<Extension<Arc<Identity>>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let world = shared.world();
-    let got = ops::get(&shared, &world, &namespace, &key, &caller(&headers)).await?;
+    let caller = caller(&headers, identity.as_deref().map(Arc::as_ref));
+    let got = ops::get(&shared, &world, &namespace, &key, &caller).await?;
     let mut response = (StatusCode::OK, got.value).into_response();
     let out = response.headers_mut();
     out.insert(
@@ -100,6 +104,7 @@ pub async fn put(
     State(shared): State<Arc<Shared>>,
     Path((namespace, key)): Path<(String, String)>,
     params: Result<Query<PutParams>, axum::extract::rejection::QueryRejection>,
+    identity: Option<Extension<Arc<Identity>>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
@@ -124,7 +129,8 @@ pub async fn put(
         ttl: params.ttl.as_deref(),
         create_only,
     };
-    let stored = ops::put(&shared, &world, &namespace, &key, &caller(&headers), write)
+    let caller = caller(&headers, identity.as_deref().map(Arc::as_ref));
+    let stored = ops::put(&shared, &world, &namespace, &key, &caller, write)
         .await
         .map_err(|mut e| {
             if e.body.error.code == "key_exists" {
@@ -159,17 +165,20 @@ pub async fn put(
 pub async fn delete(
     State(shared): State<Arc<Shared>>,
     Path((namespace, key)): Path<(String, String)>,
+    identity: Option<Extension<Arc<Identity>>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let world = shared.world();
-    let decided = ops::delete(&shared, &world, &namespace, &key, &caller(&headers)).await?;
+    let caller = caller(&headers, identity.as_deref().map(Arc::as_ref));
+    let decided = ops::delete(&shared, &world, &namespace, &key, &caller).await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     tag(response.headers_mut(), &world, &decided);
     Ok(response)
 }
 
-/// The caller as the principal and context headers name it.
-fn caller(headers: &HeaderMap) -> Caller<'_> {
+/// The caller as the principal and context headers name it, and as its
+/// token says (`[auth]`).
+fn caller<'a>(headers: &'a HeaderMap, identity: Option<&'a Identity>) -> Caller<'a> {
     Caller {
         principal: headers.get(PRINCIPAL).map(|v| v.to_str().unwrap_or("")),
         context: headers.get(CONTEXT).map(|v| {
@@ -180,6 +189,7 @@ fn caller(headers: &HeaderMap) -> Caller<'_> {
             principal: PRINCIPAL,
             context: CONTEXT,
         },
+        identity,
     }
 }
 

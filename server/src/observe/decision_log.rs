@@ -10,7 +10,6 @@
 //! (`sinks.rs`). A decision in which a forbid failed is always logged.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::time::Duration;
 
@@ -18,8 +17,8 @@ use reaper_runtime::Engine;
 use reaper_runtime::ratelimit::{Code, RateLimitRequest, RateLimitResponse};
 use serde::Serialize;
 use serde_json::Value;
-use serde_json::value::RawValue;
 
+use super::EvenSample;
 use super::sinks::Sinks;
 use crate::config::DecisionLogSettings;
 
@@ -88,9 +87,7 @@ struct Inner {
     queue: SyncSender<Message>,
     /// Which of [`KINDS`] are logged, by bit.
     kinds: u8,
-    /// Records kept per million decisions.
-    sample_ppm: u64,
-    seen: AtomicU64,
+    sample: EvenSample,
     writer: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -159,19 +156,13 @@ impl DecisionLog {
                 key: "file".into(),
                 message: format!("cannot start the writer thread: {e}"),
             })?;
-        // Sampling arithmetic below is in parts per million.
-        #[expect(
-            clippy::cast_possible_truncation,
-            clippy::cast_sign_loss,
-            reason = "a fraction in [0, 1], scaled"
-        )]
-        let sample_ppm = (sample * 1_000_000.0).round() as u64;
+        let even = EvenSample::new();
+        even.set(sample);
         Ok(DecisionLog {
             inner: Some(Arc::new(Inner {
                 queue,
                 kinds,
-                sample_ppm,
-                seen: AtomicU64::new(0),
+                sample: even,
                 writer: parking_lot::Mutex::new(Some(writer)),
             })),
         })
@@ -199,13 +190,7 @@ impl DecisionLog {
         if inner.kinds & (1 << bit) == 0 {
             return false;
         }
-        if inner.sample_ppm >= 1_000_000 {
-            return true;
-        }
-        // Exactly `sample` of decisions, spread evenly: the n-th is kept
-        // when the running quota passes a whole record.
-        let n = inner.seen.fetch_add(1, Ordering::Relaxed);
-        (n + 1) * inner.sample_ppm / 1_000_000 > n * inner.sample_ppm / 1_000_000
+        inner.sample.take()
     }
 
     /// Queues a record; a full queue drops it (counted), never blocks.
@@ -292,7 +277,6 @@ struct Line<'a> {
     decision_id: &'a str,
     kind: &'a str,
     policy: &'a str,
-    request: Request<'a>,
     result: &'a str,
     reasons: &'a [String],
     errors: Vec<RuleError<'a>>,
@@ -304,15 +288,6 @@ struct Line<'a> {
 }
 
 #[derive(Serialize)]
-#[serde(untagged)]
-enum Request<'a> {
-    Raw(&'a RawValue),
-    Value(Value),
-    /// Not JSON (it was refused); kept as text.
-    Text(&'a str),
-}
-
-#[derive(Serialize)]
 struct RuleError<'a> {
     rule: &'a str,
     error: &'a str,
@@ -320,20 +295,6 @@ struct RuleError<'a> {
 
 /// One record as a JSON line (without the newline).
 pub fn format_record(record: &Record, out: &mut Vec<u8>) {
-    let schema = record.engine.schema();
-    let sensitive = &schema.sensitive;
-    let converted;
-    let request = match &record.request {
-        LoggedRequest::Json(text) => json_request(text, sensitive, schema),
-        LoggedRequest::Protobuf(bytes) => match Engine::protobuf_request_json(bytes) {
-            Ok(text) => {
-                converted = text;
-                json_request(&converted, sensitive, schema)
-            }
-            Err(error) => Request::Value(Value::String(format!("(not a valid request: {error})"))),
-        },
-        LoggedRequest::RateLimit(request) => Request::Value(rate_limit_request(request)),
-    };
     let time = jiff::Timestamp::from_millisecond(i64::try_from(record.time_ms).unwrap_or(i64::MAX))
         .map_or_else(|_| record.time_ms.to_string(), |t| t.to_string());
     let line = Line {
@@ -341,7 +302,6 @@ pub fn format_record(record: &Record, out: &mut Vec<u8>) {
         decision_id: &record.decision_id,
         kind: record.kind,
         policy: record.engine.hash(),
-        request,
         result: record.result,
         reasons: &record.reasons,
         errors: record
@@ -354,28 +314,42 @@ pub fn format_record(record: &Record, out: &mut Vec<u8>) {
         trace_id: record.trace_id.as_deref(),
     };
     // Writing plain data into a Vec cannot fail.
-    let _ = serde_json::to_writer(out, &line);
+    let _ = serde_json::to_writer(&mut *out, &line);
+    // The request goes last, written as text (redacted without building a
+    // tree): `…,"request":{…}}`.
+    out.pop();
+    out.extend_from_slice(b",\"request\":");
+    let mut request = String::new();
+    let schema = record.engine.schema();
+    match &record.request {
+        LoggedRequest::Json(text) => redacted(text, schema, &mut request),
+        LoggedRequest::Protobuf(bytes) => match Engine::protobuf_request_json(bytes) {
+            Ok(text) => redacted(&text, schema, &mut request),
+            Err(error) => quoted(&format!("(not a valid request: {error})"), &mut request),
+        },
+        LoggedRequest::RateLimit(limit) => request = rate_limit_request(limit).to_string(),
+    }
+    // Raw values keep the sender's layout; a line break there would split
+    // the record. JSON strings cannot hold raw line breaks, so any is
+    // whitespace between tokens, and goes.
+    if request.contains(['\n', '\r']) {
+        request.retain(|c| c != '\n' && c != '\r');
+    }
+    out.extend_from_slice(request.as_bytes());
+    out.push(b'}');
 }
 
-fn json_request<'a>(
-    text: &'a str,
-    sensitive: &reaper_lang::sensitive::Sensitive,
-    schema: &reaper_lang::schema::Schema,
-) -> Request<'a> {
-    if sensitive.is_empty() {
-        return match serde_json::from_str::<&RawValue>(text) {
-            Ok(raw) => Request::Raw(raw),
-            Err(_) => Request::Text(text),
-        };
+/// Request JSON with its sensitive fields redacted; text that is not JSON
+/// cannot be redacted field by field, so it is left out.
+fn redacted(text: &str, schema: &reaper_lang::schema::Schema, out: &mut String) {
+    if schema.sensitive.redact_request(schema, text, out).is_err() {
+        out.clear();
+        quoted("(not JSON; left out)", out);
     }
-    match serde_json::from_str::<Value>(text) {
-        Ok(mut value) => {
-            sensitive.redact_request(schema, &mut value);
-            Request::Value(value)
-        }
-        // Not JSON: it cannot be redacted field by field, so it is left out.
-        Err(_) => Request::Value(Value::String("(not JSON; left out)".into())),
-    }
+}
+
+fn quoted(text: &str, out: &mut String) {
+    out.push_str(&Value::String(text.to_owned()).to_string());
 }
 
 fn rate_limit_request(request: &RateLimitRequest) -> Value {

@@ -4,9 +4,12 @@
 //! for decoding, evaluation, backend round trips and the store, exported
 //! over OTLP (gRPC or HTTP) by a batch processor on the server's runtime.
 //!
-//! Off by default, and then free: spans are made through [`traced_span!`],
-//! which reads one relaxed atomic and makes `Span::none()` when tracing is
-//! off, so the request path builds no span at all.
+//! Off by default, and then free: spans are made through [`request_span`]
+//! and [`traced_span!`], which read one relaxed atomic and make
+//! `Span::none()` when tracing is off, so the request path builds no span
+//! at all. Sampling is decided once, at the request's root (the caller's
+//! `sampled` flag, else `sample_ratio`); a request left out builds no span
+//! either, its steps included.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -21,6 +24,8 @@ use tracing_opentelemetry::OpenTelemetrySpanExt;
 use crate::config::TracingSettings;
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
+/// New traces (no caller's context) kept.
+static NEW_TRACES: super::EvenSample = super::EvenSample::new();
 
 /// Whether spans are being made and exported.
 #[inline]
@@ -28,11 +33,12 @@ pub fn enabled() -> bool {
     ENABLED.load(Ordering::Relaxed)
 }
 
-/// A span when tracing is on, `Span::none()` (nothing built) when off.
+/// A step of a traced request: a span when the request is traced (the
+/// current span is one), `Span::none()` (nothing built) otherwise.
 #[macro_export]
 macro_rules! traced_span {
     ($($arg:tt)*) => {
-        if $crate::observe::tracing::enabled() {
+        if $crate::observe::tracing::enabled() && !::tracing::Span::current().is_none() {
             ::tracing::info_span!($($arg)*)
         } else {
             ::tracing::Span::none()
@@ -129,15 +135,16 @@ impl Tracing {
                 .build(),
         )
         .build();
+        NEW_TRACES.set(ratio);
         let service = settings
             .service_name
             .clone()
             .unwrap_or_else(|| "reaper".to_owned());
         let provider = SdkTracerProvider::builder()
             .with_span_processor(processor)
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                ratio,
-            ))))
+            // Sampling is decided before a root span is made
+            // (`request_span`): what reaches the provider is kept.
+            .with_sampler(Sampler::AlwaysOn)
             .with_resource(
                 opentelemetry_sdk::Resource::builder()
                     .with_service_name(service)
@@ -163,16 +170,32 @@ impl Tracing {
 
 use tracing_subscriber::Layer as _;
 
-/// Continues the caller's trace: the W3C trace context in `carrier`
-/// becomes `span`'s parent.
-pub fn continue_trace(span: &tracing::Span, carrier: &dyn Extractor) {
-    if span.is_none() {
-        return;
+/// The root span of a request, continuing the caller's trace (the W3C
+/// trace context in `carrier`): made by `make` when the caller sampled its
+/// trace, or, without a caller's trace, for `sample_ratio` of requests;
+/// `Span::none()` otherwise and when tracing is off.
+pub fn request_span(
+    carrier: &dyn Extractor,
+    make: impl FnOnce() -> tracing::Span,
+) -> tracing::Span {
+    if !enabled() {
+        return tracing::Span::none();
     }
     let parent = TraceContextPropagator::new().extract(carrier);
-    if parent.span().span_context().is_valid() {
+    let caller = parent.span().span_context().clone();
+    let sampled = if caller.is_valid() {
+        caller.is_sampled()
+    } else {
+        NEW_TRACES.take()
+    };
+    if !sampled {
+        return tracing::Span::none();
+    }
+    let span = make();
+    if caller.is_valid() {
         let _ = span.set_parent(parent);
     }
+    span
 }
 
 /// The current span's trace id, for decision logs; `None` when tracing is

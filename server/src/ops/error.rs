@@ -87,6 +87,32 @@ impl ApiError {
     pub fn unauthorized(message: impl Into<String>) -> Self {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
+
+    /// A call without a valid bearer JWT (`[auth]`): 401, answered with a
+    /// `WWW-Authenticate: Bearer error="invalid_token"` challenge.
+    pub fn unauthenticated(message: impl Into<String>) -> Self {
+        ApiError::new(StatusCode::UNAUTHORIZED, UNAUTHENTICATED, message)
+    }
+}
+
+/// The code of a refused JWT (the admin token's is `unauthorized`).
+pub const UNAUTHENTICATED: &str = "unauthenticated";
+
+/// RFC 6750's challenge, with the reason as `error_description` (a quoted
+/// string of visible ASCII).
+fn challenge(description: &str) -> axum::http::HeaderValue {
+    let description: String = description
+        .chars()
+        .map(|c| match c {
+            '"' | '\\' => '\'',
+            c if c.is_ascii_graphic() || c == ' ' => c,
+            _ => '?',
+        })
+        .collect();
+    axum::http::HeaderValue::from_str(&format!(
+        "Bearer error=\"invalid_token\", error_description=\"{description}\""
+    ))
+    .unwrap_or_else(|_| axum::http::HeaderValue::from_static("Bearer error=\"invalid_token\""))
 }
 
 /// The backend could not answer: 503.
@@ -102,6 +128,14 @@ impl From<crate::backend::BackendError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(*self.body)).into_response()
+        let challenge =
+            (self.body.error.code == UNAUTHENTICATED).then(|| challenge(&self.body.error.message));
+        let mut response = (self.status, axum::Json(*self.body)).into_response();
+        if let Some(value) = challenge {
+            response
+                .headers_mut()
+                .insert(axum::http::header::WWW_AUTHENTICATE, value);
+        }
+        response
     }
 }

@@ -26,6 +26,10 @@ pub struct Caller<'a> {
     pub context: Option<&'a str>,
     /// How errors name the two (HTTP headers, gRPC fields).
     pub fields: CallerFields,
+    /// The caller as its bearer token says (`[auth]`): its principal wins
+    /// over the one named (a different one is refused), and its mapped
+    /// context fields are the claims'.
+    pub identity: Option<&'a crate::auth::Identity>,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -254,7 +258,8 @@ fn authorize(
     write: Option<(u64, usize)>,
 ) -> Result<Decided, ApiError> {
     let request = store_request(caller, action, namespace, key, write)?;
-    let prepared = prepare(world, &request)?;
+    let prepared =
+        prepare(world, &request).map_err(|e| crate::auth::claims::explain(caller.identity, e))?;
     let decided = decide_only(
         shared,
         &world.engine,
@@ -319,6 +324,15 @@ fn store_request(
             inner.trim()
         }
     };
+    let bound;
+    let fields = match caller.identity.filter(|i| !i.context.is_empty()) {
+        Some(identity) => {
+            bound = crate::auth::claims::bound_context_fields(identity, fields)
+                .map_err(|e| e.with_field(caller.fields.context))?;
+            bound.as_str()
+        }
+        None => fields,
+    };
     let mut out = String::with_capacity(160 + fields.len() + key.len());
     out.push_str("{\"principal\":");
     out.push_str(&principal(caller)?);
@@ -379,11 +393,14 @@ fn principal(caller: &Caller<'_>) -> Result<String, ApiError> {
         )
         .with_field(field)
     };
-    let text = caller
-        .principal
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .ok_or_else(missing)?;
+    let named = caller.principal.map(str::trim).filter(|t| !t.is_empty());
+    let bound = caller.identity.and_then(|i| i.principal.as_ref());
+    let text = match (named, bound) {
+        (Some(text), _) => text,
+        // The token names the principal; the header may be left out.
+        (None, Some((ty, id))) => return Ok(reference(ty, id)),
+        (None, None) => return Err(missing()),
+    };
     let (ty, id) = if text.starts_with('{') {
         // A reference only: the principal's data comes from the server's
         // entity data, never from the header.
@@ -417,12 +434,19 @@ fn principal(caller: &Caller<'_>) -> Result<String, ApiError> {
         })?;
         (ty.to_owned(), id)
     };
-    let ty = ty.as_str();
+    if let Some(identity) = caller.identity {
+        crate::auth::claims::check_principal(identity, &ty, &id)?;
+    }
+    Ok(reference(&ty, &id))
+}
+
+/// An entity reference in request JSON.
+fn reference(ty: &str, id: &str) -> String {
     let mut out = String::with_capacity(24 + ty.len() + id.len());
     out.push_str("{\"type\":");
     push_json_string(&mut out, ty);
     out.push_str(",\"id\":");
-    push_json_string(&mut out, &id);
+    push_json_string(&mut out, id);
     out.push('}');
-    Ok(out)
+    out
 }
