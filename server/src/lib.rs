@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod observe;
 pub mod ops;
 pub mod state;
+pub mod tls;
 mod watch;
 
 use std::future::Future;
@@ -156,6 +157,8 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let hangup = watch::hangup()?;
+    // `[tls]`: the files read and checked before the policy loads.
+    let tls = tls::Tls::load(&config.tls).map_err(|e| LoadError::Setting(e.to_string()))?;
     let shared = start(&config).await?;
     let world = shared.world();
     tracing::info!(
@@ -166,10 +169,11 @@ pub async fn run(
         backend = shared.backend.kind(),
         http = %listeners.http.local_addr()?,
         grpc = %listeners.grpc.as_ref().map(|l| l.local_addr()).transpose()?.map_or("off".to_owned(), |a| a.to_string()),
+        tls = tls.as_ref().map_or("off", tls::Tls::mode),
         "reaper serve is ready"
     );
     drop(world);
-    serve(listeners, &config, shared, hangup, shutdown).await
+    serve(listeners, &config, shared, hangup, tls, shutdown).await
 }
 
 /// Runs the listeners and background tasks of an already started server.
@@ -178,6 +182,7 @@ pub async fn serve(
     config: &ServerConfig,
     shared: Arc<Shared>,
     hangup: watch::Hangup,
+    mut tls: Option<tls::Tls>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), ServeError> {
     let (stop_tx, stop) = tokio::sync::watch::channel(false);
@@ -210,6 +215,9 @@ pub async fn serve(
         hangup,
         stop.clone(),
     ));
+    if let Some(tls) = &mut tls {
+        tasks.push(tls.spawn_reload(stop.clone()));
+    }
 
     let app = http::router(Arc::clone(&shared));
     let listener = listener::CappedListener::new(
@@ -243,6 +251,7 @@ pub async fn serve(
             listener,
             router,
             health,
+            tls.as_ref().map(tls::Tls::grpc_acceptor),
             stopped(stopping.clone()),
         ))
     });
@@ -250,12 +259,21 @@ pub async fn serve(
         .as_ref()
         .map(tokio::task::JoinHandle::abort_handle);
     let signal = tokio::spawn(graceful);
+    let http_tls = tls.as_ref().map(tls::Tls::http_acceptor);
     let server = tokio::spawn(async move {
-        let http = axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<listener::PeerAddr>(),
-        )
-        .with_graceful_shutdown(stopped(stopping));
+        let app = app.into_make_service_with_connect_info::<listener::PeerAddr>();
+        // Plain text serves the capped TCP streams as they are.
+        let http = match http_tls {
+            None => futures_util::future::Either::Left(std::future::IntoFuture::into_future(
+                axum::serve(listener, app).with_graceful_shutdown(stopped(stopping)),
+            )),
+            Some(acceptor) => {
+                futures_util::future::Either::Right(std::future::IntoFuture::into_future(
+                    axum::serve(listener::TlsCappedListener::new(listener, acceptor), app)
+                        .with_graceful_shutdown(stopped(stopping)),
+                ))
+            }
+        };
         let grpc = async move {
             match grpc_server {
                 Some(task) => match task.await {
@@ -267,7 +285,6 @@ pub async fn serve(
         };
         // Both end at shutdown; one failing stops the other (a server that
         // lost a listener must not go on half-serving).
-        let http = std::future::IntoFuture::into_future(http);
         tokio::pin!(http, grpc);
         tokio::select! {
             result = &mut http => {

@@ -5,6 +5,12 @@
 //! wait for Nagle's timer), and a connection that sends nothing for
 //! `idle_timeout` is closed, so silent or trickling clients cannot hold the
 //! places under the cap.
+//!
+//! With `[tls]`, [`TlsCappedListener`] puts TLS on top of the same cap
+//! (a connection holds its place from accept through its handshake, which
+//! `tls.handshake_timeout` bounds), and [`tls_incoming`] is the gRPC
+//! listener's accept loop. Without it nothing here changes: the plain
+//! listener's connections are the TCP streams themselves.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,6 +24,8 @@ use futures_util::task::AtomicWaker;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::tls::{Acceptor, TlsConnection};
 
 /// How often idle connections are looked for: a connection is closed
 /// between `idle_timeout` and `idle_timeout + TICK` after its last bytes.
@@ -235,4 +243,66 @@ impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, Capp
     fn connect_info(stream: axum::serve::IncomingStream<'_, CappedListener>) -> Self {
         PeerAddr(*stream.remote_addr())
     }
+}
+
+/// [`CappedListener`] serving TLS: the handshake runs on the connection's
+/// task (see [`TlsConnection`]), never in the accept loop.
+pub struct TlsCappedListener {
+    capped: CappedListener,
+    tls: Acceptor,
+}
+
+impl TlsCappedListener {
+    pub fn new(capped: CappedListener, tls: Acceptor) -> Self {
+        TlsCappedListener { capped, tls }
+    }
+}
+
+impl axum::serve::Listener for TlsCappedListener {
+    type Io = TlsConnection<CappedStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        let (stream, addr) = axum::serve::Listener::accept(&mut self.capped).await;
+        (self.tls.accept(stream, None, Some(addr)), addr)
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.capped.inner.local_addr()
+    }
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsCappedListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsCappedListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+/// The gRPC listener's connections with TLS on top, `TCP_NODELAY` set as
+/// tonic's own listener sets it. Accept errors are never yielded: a
+/// client that gave up is skipped, and running out of file descriptors
+/// backs off as [`CappedListener`] does.
+pub fn tls_incoming(
+    listener: TcpListener,
+    tls: Acceptor,
+) -> impl futures_util::Stream<Item = io::Result<TlsConnection<TcpStream>>> {
+    futures_util::stream::unfold((listener, tls), |(listener, tls)| async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, remote)) => {
+                    let _ = stream.set_nodelay(true);
+                    let local = stream.local_addr().ok();
+                    let connection = tls.accept(stream, local, Some(remote));
+                    return Some((Ok(connection), (listener, tls)));
+                }
+                Err(error) if is_connection_error(&error) => {}
+                Err(error) => {
+                    tracing::error!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    })
 }

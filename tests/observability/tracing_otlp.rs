@@ -119,11 +119,66 @@ file = {{ path = "decisions.log" }}
         spans.iter().all(|s| hex(&s.trace_id) == trace_id),
         "the unsampled request was traced: {names:?}"
     );
+
+    // gRPC metadata carries the context as Envoy sends it.
+    let grpc_trace = "0af7651916cd43dd8448eb211c80319c";
+    let grpc_parent = "b7ad6b7169203331";
+    let uri = server.grpc_uri();
+    runtime.block_on(async {
+        let channel = tonic::transport::Channel::from_shared(uri)
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let mut client = reaper_proto::v1::reaper_client::ReaperClient::new(channel);
+        let entity = |ty: &str, id: &str| reaper_proto::v1::Entity {
+            r#type: ty.into(),
+            id: id.into(),
+            ..Default::default()
+        };
+        let mut request = tonic::Request::new(reaper_proto::v1::AuthorizeRequest {
+            principal: Some(entity("User", "ana")),
+            action: "read".into(),
+            resource: Some(entity("Doc", "d1")),
+            ..Default::default()
+        });
+        request.metadata_mut().insert(
+            "traceparent",
+            format!("00-{grpc_trace}-{grpc_parent}-01").parse().unwrap(),
+        );
+        let answer = client.authorize(request).await.unwrap().into_inner();
+        assert_eq!(answer.reasons, ["owner-reads"]);
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut grpc_spans = Vec::new();
+    while Instant::now() < deadline {
+        grpc_spans = collector
+            .spans
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|s| hex(&s.trace_id) == grpc_trace)
+            .cloned()
+            .collect::<Vec<_>>();
+        if named(&grpc_spans, "evaluate").is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let names: Vec<&str> = grpc_spans.iter().map(|s| s.name.as_str()).collect();
+    let root =
+        named(&grpc_spans, "/reaper.v1.Reaper/Authorize").unwrap_or_else(|| panic!("{names:?}"));
+    assert_eq!(hex(&root.parent_span_id), grpc_parent);
+    for child in ["decode", "evaluate"] {
+        let span = named(&grpc_spans, child).unwrap_or_else(|| panic!("no {child}: {names:?}"));
+        assert_eq!(span.parent_span_id, root.span_id, "{child}'s parent");
+    }
     stop(server);
 
     let records = lines(&dir.join("decisions.log"));
     assert_eq!(records[0]["trace_id"], trace_id);
     assert!(records[1].get("trace_id").is_none(), "{}", records[1]);
+    assert_eq!(records[2]["trace_id"], grpc_trace);
 }
 
 /// The listener as tonic's incoming stream.

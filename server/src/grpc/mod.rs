@@ -142,14 +142,14 @@ pub async fn routes(
 }
 
 /// Serves gRPC on `listener` until `shutdown` resolves, then lets calls in
-/// flight finish (the caller bounds how long).
+/// flight finish (the caller bounds how long). Over TLS with `tls`.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: axum::Router,
     health: tonic_health::server::HealthReporter,
+    tls: Option<crate::tls::Acceptor>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), GrpcError> {
-    let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
     let signal = async move {
         shutdown.await;
         for service in std::iter::once("").chain(SERVICES) {
@@ -158,14 +158,26 @@ pub async fn serve(
                 .await;
         }
     };
-    tonic::transport::Server::builder()
+    let server = tonic::transport::Server::builder()
         // Envoy keeps long-lived connections with many streams: detect
         // a dead peer rather than holding its streams forever.
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .http2_keepalive_timeout(Some(Duration::from_secs(10)))
-        .add_routes(Routes::from(router))
-        .serve_with_incoming_shutdown(incoming, signal)
-        .await?;
+        .add_routes(Routes::from(router));
+    match tls {
+        None => {
+            let incoming = TcpIncoming::from(listener).with_nodelay(Some(true));
+            server
+                .serve_with_incoming_shutdown(incoming, signal)
+                .await?;
+        }
+        Some(tls) => {
+            let incoming = crate::listener::tls_incoming(listener, tls);
+            server
+                .serve_with_incoming_shutdown(incoming, signal)
+                .await?;
+        }
+    }
     Ok(())
 }
 
