@@ -408,6 +408,8 @@ pub fn example_server(
             limits: reaper_server::Limits::default(),
             envoy: reaper_server::EnvoyOptions::default(),
             clock: runtime.block_on(async { reaper_server::clock::Clock::system() }),
+            decisions: reaper_server::observe::DecisionLog::off(),
+            audit: reaper_server::observe::AuditLog::to_log(),
         },
     )
     .expect("the example loads");

@@ -91,6 +91,7 @@ impl ApiLimit {
                     .map(|c| c.reset_ms)
                     .max()
                     .unwrap_or(1000);
+                metrics::counter!("reaper_api_rate_limited_total").increment(1);
                 Err(Refusal::Limited(reset_ms.div_ceil(1000).max(1)))
             }
             Ok(_) => Ok(()),
