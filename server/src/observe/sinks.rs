@@ -150,12 +150,21 @@ impl FileSink {
             key: "file.path".into(),
             message: format!("cannot open {}: {e}", settings.path.display()),
         })?;
-        let written = file.metadata().map_or(0, |m| m.len());
+        let metadata = file.metadata().map_err(|e| SettingError {
+            key: "file.path".into(),
+            message: format!("cannot read {}: {e}", settings.path.display()),
+        })?;
         Ok(FileSink {
             path: settings.path.clone(),
             out: BufWriter::with_capacity(64 << 10, file),
-            written,
-            max_size,
+            written: metadata.len(),
+            // Only a regular file is rotated: renaming `/dev/null` or a
+            // FIFO away would put a plain file in its place.
+            max_size: if rotates(&metadata) {
+                max_size
+            } else {
+                u64::MAX
+            },
             max_files,
         })
     }
@@ -204,6 +213,12 @@ impl FileSink {
             Err(_) => sink_error("file"),
         }
     }
+}
+
+/// Whether a sink's file is one that rotation may rename: a regular file,
+/// not a device or a pipe.
+fn rotates(metadata: &std::fs::Metadata) -> bool {
+    metadata.file_type().is_file()
 }
 
 fn open_append(path: &Path) -> std::io::Result<File> {
@@ -431,4 +446,35 @@ impl Uploader {
 enum Retry {
     Yes(String),
     No(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_regular_files_rotate() {
+        let dir = std::env::temp_dir().join(format!("reaper-sink-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("decisions.log");
+        let mut sink = FileSink::open(&FileSinkSettings {
+            path: path.clone(),
+            max_size: Some("100B".into()),
+            max_files: Some(2),
+        })
+        .unwrap();
+        for _ in 0..5 {
+            sink.write(&[b'x'; 60]);
+        }
+        sink.flush();
+        assert!(dir.join("decisions.log.1").is_file());
+        assert!(dir.join("decisions.log.2").is_file());
+        assert!(!dir.join("decisions.log.3").exists());
+        assert_eq!(std::fs::read(&path).unwrap().len(), 60);
+        std::fs::remove_dir_all(&dir).unwrap();
+        // A device is written to, never renamed (only its metadata is read
+        // here).
+        let null = std::fs::metadata("/dev/null").unwrap();
+        assert!(!rotates(&null));
+    }
 }
