@@ -62,7 +62,7 @@ fn a_damaged_bundle_is_refused_with_exit_2() {
         (
             "newer.rpb",
             &newer,
-            "bundle format version 9 is not supported (this build reads version 2)",
+            "bundle format version 9 is not supported (this build reads version 3)",
         ),
         (
             "extra.rpb",
@@ -205,7 +205,8 @@ fn a_bundle_with_a_schema_type_dag_is_refused_promptly() {
         out.push(u8::try_from(n).unwrap());
     }
     // postcard: types = [Int, Record{a: T0, b: T0}, Record{a: T1, b: T1}, …],
-    // no entity types, no actions, context { ctx: T40 }.
+    // no entity types, no actions, context { ctx: T40 }, no stores, no
+    // sensitive fields.
     let n = 40;
     let mut section = Vec::new();
     varint(n + 1, &mut section);
@@ -222,6 +223,7 @@ fn a_bundle_with_a_schema_type_dag_is_refused_promptly() {
     varint(n, &mut section);
     section.push(0);
     section.push(0); // no stores
+    section.extend_from_slice(&[0, 0]); // nothing @sensitive
     let out = refused_or_evaluated_promptly(
         "hostile-schema",
         &with_schema_section(&section),
