@@ -103,12 +103,8 @@ pub fn decide_only(
             kind,
             engine: Arc::clone(engine),
             request: logged.to_owned(),
-            result: if decision.allow { "allow" } else { "deny" },
-            reasons: decision
-                .reasons
-                .iter()
-                .map(|r| engine.rule_id(*r).to_owned())
-                .collect(),
+            result: verdict(&decision),
+            reasons: reason_ids(engine, &decision),
             errors: decision
                 .errors
                 .iter()
@@ -122,16 +118,26 @@ pub fn decide_only(
     Decided { decision, id }
 }
 
+/// `allow` or `deny`, as answers and decision logs say it.
+fn verdict(decision: &Decision) -> &'static str {
+    if decision.allow { "allow" } else { "deny" }
+}
+
+/// The ids of the rules that decided.
+fn reason_ids(engine: &Engine, decision: &Decision) -> Vec<String> {
+    decision
+        .reasons
+        .iter()
+        .map(|r| engine.rule_id(*r).to_owned())
+        .collect()
+}
+
 /// A decision as the API says it.
 pub fn body(engine: &Engine, decided: &Decided) -> DecisionBody {
     let decision = &decided.decision;
     DecisionBody {
-        decision: if decision.allow { "allow" } else { "deny" },
-        reasons: decision
-            .reasons
-            .iter()
-            .map(|r| engine.rule_id(*r).to_owned())
-            .collect(),
+        decision: verdict(decision),
+        reasons: reason_ids(engine, decision),
         errors: decision
             .errors
             .iter()
