@@ -69,4 +69,10 @@ cargo build --locked -q -p reaper-cli
 echo "==> cargo test"
 cargo test --workspace --locked
 
+echo "==> Python bindings: the wheel (maturin) in a venv of its own, pytest"
+# python/: builds the abi3 wheel into target/python-venv and runs
+# python/tests against it, comparing with the reaper binary built above and
+# starting its own `reaper serve`s on loopback for the client tests.
+bash scripts/python.sh
+
 echo "all checks passed"

@@ -6,6 +6,7 @@
 //! ```text
 //! bytes ──Engine::load──▶ Engine ──prepare/decode_request──▶ Request ──authorize──▶ Decision
 //!                            └──rate_limit(RateLimitRequest, now)──▶ RateLimitResponse
+//! store::MemoryStore: the in-memory TTL store (namespaces, expiry, max_keys)
 //! ```
 
 mod authorize;
@@ -18,8 +19,10 @@ pub mod http;
 mod index;
 mod json_fields;
 pub mod ratelimit;
+pub mod report;
 mod request;
 mod scratch;
+pub mod store;
 mod strings;
 mod value;
 mod vm;

@@ -8,9 +8,9 @@ use std::time::Duration;
 use reaper_runtime::ratelimit::CounterHit;
 use reaper_runtime::ratelimit::counters::{CounterStore, Hit, MemoryCounters};
 
-use super::store::{MemoryStore, Put};
-use super::{Backend, BackendError, BoxFuture, NamespaceStats, PutError, Stored};
+use super::{Backend, BackendError, BoxFuture, NamespaceStats, Put, PutError, Stored};
 use crate::clock::Clock;
+use reaper_runtime::store::MemoryStore;
 
 /// How often idle rate-limit counters are swept, and how many a sweep
 /// examines: a few thousand a second keeps up with a million live keys
@@ -18,17 +18,27 @@ use crate::clock::Clock;
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
 const SWEEP_BUDGET: usize = 16_384;
 
-#[derive(Default)]
 pub struct MemoryBackend {
     counters: Arc<MemoryCounters>,
     store: MemoryStore,
+    /// Wakes the expiry task when a write sets an earlier deadline.
+    wake: Arc<tokio::sync::Notify>,
+}
+
+impl Default for MemoryBackend {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl MemoryBackend {
     pub fn new() -> Self {
+        let wake = Arc::new(tokio::sync::Notify::new());
+        let hook = Arc::clone(&wake);
         MemoryBackend {
             counters: Arc::new(MemoryCounters::default()),
-            store: MemoryStore::new(),
+            store: MemoryStore::with_deadline_hook(move || hook.notify_one()),
+            wake,
         }
     }
 
@@ -77,7 +87,9 @@ impl Backend for MemoryBackend {
     }
 
     fn put<'a>(&'a self, put: Put<'a>, now_ms: u64) -> BoxFuture<'a, Result<(), PutError>> {
-        Box::pin(std::future::ready(self.store.put(put, now_ms)))
+        Box::pin(std::future::ready(
+            self.store.put(put, now_ms).map_err(PutError::from),
+        ))
     }
 
     fn delete<'a>(
@@ -133,7 +145,7 @@ impl Backend for MemoryBackend {
                         recent += removed;
                         next_expiry = next;
                     }
-                    () = self.store.wake.notified() => {
+                    () = self.wake.notified() => {
                         // A write set an earlier deadline: purge what is due
                         // and sleep until the next one.
                         let (removed, next) = self.store.purge(clock.now_ms());

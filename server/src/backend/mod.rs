@@ -35,20 +35,18 @@ pub mod redis;
 )]
 mod redis_harness;
 pub mod settings;
-pub mod store;
 mod trim;
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use reaper_runtime::ratelimit::CounterHit;
 use reaper_runtime::ratelimit::counters::Hit;
 use thiserror::Error;
 
 use crate::clock::Clock;
-pub use store::Put;
+pub use reaper_runtime::store::{NamespaceStats, Put, Stored};
 
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
@@ -72,35 +70,12 @@ pub enum PutError {
     Unavailable(#[from] BackendError),
 }
 
-/// A live value and its absolute expiry (ms since the epoch).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Stored {
-    pub value: Bytes,
-    pub expires_at: u64,
-}
-
-/// What a namespace holds, for metrics and status.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct NamespaceStats {
-    pub namespace: String,
-    pub keys: u64,
-    pub bytes: u64,
-}
-
-impl NamespaceStats {
-    /// One entry per `(namespace, keys, bytes)`, sorted by namespace.
-    pub(crate) fn sorted<'a>(
-        namespaces: impl Iterator<Item = (&'a str, u64, u64)>,
-    ) -> Vec<NamespaceStats> {
-        let mut out: Vec<NamespaceStats> = namespaces
-            .map(|(namespace, keys, bytes)| NamespaceStats {
-                namespace: namespace.to_owned(),
-                keys,
-                bytes,
-            })
-            .collect();
-        out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
-        out
+impl From<reaper_runtime::store::PutError> for PutError {
+    fn from(error: reaper_runtime::store::PutError) -> Self {
+        match error {
+            reaper_runtime::store::PutError::Exists => PutError::Exists,
+            reaper_runtime::store::PutError::Full => PutError::Full,
+        }
     }
 }
 

@@ -8,7 +8,7 @@
 use axum::http::StatusCode;
 use bytes::Bytes;
 use reaper_lang::limits::StoreSpec;
-use reaper_lang::literal;
+use reaper_runtime::store::access::{self, AccessError};
 
 use super::ApiError;
 use super::authorize::{Decided, body, decide_only, prepare};
@@ -104,7 +104,7 @@ pub async fn put(
 ) -> Result<Stored, ApiError> {
     let spec = store_spec(world, namespace)?;
     let ttl_ms = match write.ttl.filter(|t| !t.is_empty()) {
-        Some(text) => parse_ttl(text)?,
+        Some(text) => access::parse_ttl(text).map_err(access_error)?,
         None => spec.ttl_ms,
     };
     let size = write.value.len();
@@ -117,29 +117,7 @@ pub async fn put(
         key,
         Some((ttl_ms, size)),
     )?;
-    if ttl_ms > spec.max_ttl_ms {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "ttl_above_max",
-            format!(
-                "the TTL {} is above namespace `{namespace}`'s max_ttl {}",
-                literal::format_duration(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
-                literal::format_duration(i64::try_from(spec.max_ttl_ms).unwrap_or(i64::MAX)),
-            ),
-        )
-        .with_field("ttl"));
-    }
-    if let Some(max) = spec.max_value_bytes
-        && size as u64 > max
-    {
-        return Err(ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "value_too_large",
-            format!(
-                "the value is {size} bytes; namespace `{namespace}` holds values of at most {max} bytes"
-            ),
-        ));
-    }
+    access::check_write(spec, ttl_ms, size).map_err(access_error)?;
     let now = shared.clock.now_ms();
     let expires_at = now.saturating_add(ttl_ms);
     let result = shared
@@ -222,29 +200,30 @@ fn no_such_key(namespace: &str) -> ApiError {
     )
 }
 
-/// A TTL in policy syntax, above zero.
-fn parse_ttl(text: &str) -> Result<u64, ApiError> {
-    let ms = literal::parse_duration(text).map_err(|e| {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid_ttl", e.to_string()).with_field("ttl")
-    })?;
-    u64::try_from(ms).ok().filter(|ms| *ms > 0).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_ttl",
-            format!("the TTL `{text}` must be positive"),
-        )
-        .with_field("ttl")
-    })
+fn store_spec<'w>(world: &'w World, namespace: &str) -> Result<&'w StoreSpec, ApiError> {
+    world
+        .engine
+        .store(namespace)
+        .ok_or_else(|| access_error(AccessError::UnknownNamespace(namespace.to_owned())))
 }
 
-fn store_spec<'w>(world: &'w World, namespace: &str) -> Result<&'w StoreSpec, ApiError> {
-    world.engine.store(namespace).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "no_such_namespace",
-            format!("the policy declares no store `{namespace}`"),
-        )
-    })
+/// A refused store access as the API answers it.
+fn access_error(error: AccessError) -> ApiError {
+    let message = error.to_string();
+    match error {
+        AccessError::UnknownNamespace(_) => {
+            ApiError::new(StatusCode::NOT_FOUND, "no_such_namespace", message)
+        }
+        AccessError::InvalidTtl(_) => {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_ttl", message).with_field("ttl")
+        }
+        AccessError::TtlAboveMax { .. } => {
+            ApiError::new(StatusCode::BAD_REQUEST, "ttl_above_max", message).with_field("ttl")
+        }
+        AccessError::ValueTooLarge { .. } => {
+            ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, "value_too_large", message)
+        }
+    }
 }
 
 /// Authorizes a store access; a denial is a 403 carrying the decision.
@@ -290,12 +269,9 @@ fn authorize(
     Err(ApiError::denied(error, decision))
 }
 
-/// The authorization request of a store access, as JSON text: the
-/// caller's principal as the principal, its context fields plus
-/// `key` (and for writes `ttl` and `size`) as the context. Written
-/// directly (no JSON tree): this runs on every store call. The context
-/// is checked to be one JSON object first; a field it repeats
-/// (`key`) is refused by the decoder, which refuses repeated keys.
+/// The authorization request of a store access
+/// ([`access::access_request`]) for the caller's principal and context
+/// fields; the context is checked to be one JSON object first.
 fn store_request(
     caller: &Caller<'_>,
     action: &str,
@@ -333,53 +309,14 @@ fn store_request(
         }
         None => fields,
     };
-    let mut out = String::with_capacity(160 + fields.len() + key.len());
-    out.push_str("{\"principal\":");
-    out.push_str(&principal(caller)?);
-    out.push_str(",\"action\":");
-    push_json_string(&mut out, action);
-    out.push_str(",\"resource\":{\"type\":\"Store\",\"id\":");
-    push_json_string(&mut out, namespace);
-    out.push_str("},\"context\":{");
-    if !fields.is_empty() {
-        out.push_str(fields);
-        out.push(',');
-    }
-    out.push_str("\"key\":");
-    push_json_string(&mut out, key);
-    if let Some((ttl_ms, size)) = write {
-        out.push_str(",\"ttl\":");
-        push_json_string(
-            &mut out,
-            &literal::format_duration(i64::try_from(ttl_ms).unwrap_or(i64::MAX)),
-        );
-        out.push_str(",\"size\":");
-        out.push_str(&size.to_string());
-    }
-    out.push_str("}}");
-    Ok(out)
-}
-
-fn push_json_string(out: &mut String, text: &str) {
-    // Writing JSON into a String cannot fail.
-    let _ = serde_json::to_writer(string_writer(out), text);
-}
-
-/// A `std::io::Write` over a `String` that only ever receives serde_json's
-/// output, which is UTF-8.
-fn string_writer(out: &mut String) -> impl std::io::Write + '_ {
-    struct Writer<'a>(&'a mut String);
-    impl std::io::Write for Writer<'_> {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            let text = std::str::from_utf8(bytes).map_err(std::io::Error::other)?;
-            self.0.push_str(text);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    Writer(out)
+    Ok(access::access_request(
+        &principal(caller)?,
+        action,
+        namespace,
+        key,
+        fields,
+        write,
+    ))
 }
 
 /// The caller's principal as an entity reference in request JSON.
@@ -398,7 +335,7 @@ fn principal(caller: &Caller<'_>) -> Result<String, ApiError> {
     let text = match (named, bound) {
         (Some(text), _) => text,
         // The token names the principal; the header may be left out.
-        (None, Some((ty, id))) => return Ok(reference(ty, id)),
+        (None, Some((ty, id))) => return Ok(access::entity_reference(ty, id)),
         (None, None) => return Err(missing()),
     };
     let (ty, id) = if text.starts_with('{') {
@@ -437,16 +374,5 @@ fn principal(caller: &Caller<'_>) -> Result<String, ApiError> {
     if let Some(identity) = caller.identity {
         crate::auth::claims::check_principal(identity, &ty, &id)?;
     }
-    Ok(reference(&ty, &id))
-}
-
-/// An entity reference in request JSON.
-fn reference(ty: &str, id: &str) -> String {
-    let mut out = String::with_capacity(24 + ty.len() + id.len());
-    out.push_str("{\"type\":");
-    push_json_string(&mut out, ty);
-    out.push_str(",\"id\":");
-    push_json_string(&mut out, id);
-    out.push('}');
-    out
+    Ok(access::entity_reference(&ty, &id))
 }

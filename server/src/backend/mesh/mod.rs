@@ -107,8 +107,8 @@ use reaper_runtime::ratelimit::CounterHit;
 use reaper_runtime::ratelimit::counters::{Hit, MemoryCounters};
 use tonic::transport::Channel;
 
+use super::Put;
 use super::settings::MeshConfig;
-use super::store::Put;
 use super::{
     Backend, BackendError, BoxFuture, Health, NamespaceStats, PeerHealth, PutError, Stored,
 };

@@ -1,9 +1,13 @@
 //! The in-memory TTL store: namespaces of keys with values and absolute
 //! expiry times (ms since the epoch). An expired key is never returned,
 //! whether or not its memory has been reclaimed; reclaiming is the
-//! expiry task's job (mini-redis's pattern: it sleeps until the earliest
-//! deadline, or until a write sets an earlier one). Limits are enforced,
-//! never met by evicting: a new key past `max_keys` is refused.
+//! embedder's timer's job (mini-redis's pattern: a server's expiry task
+//! sleeps until the earliest deadline, or until a write sets an earlier
+//! one and the deadline hook wakes it; an embedder without a timer calls
+//! [`MemoryStore::purge_due`] as it goes). Limits are enforced, never met
+//! by evicting: a new key past `max_keys` is refused. The store starts no
+//! thread and knows no async runtime: `reaper serve` and the Python
+//! bindings hold the same one.
 //!
 //! Memory per key is kept near Redis's (about 100 bytes plus the key and
 //! the value; `docs/benchmarks.md` has the measurement):
@@ -16,6 +20,8 @@
 //!   moves a key's expiry leaves its hash in the old bucket, where the
 //!   purge finds the key alive and drops the stale hash.
 
+pub mod access;
+
 use std::collections::{BTreeMap, HashMap};
 use std::hash::BuildHasher;
 use std::sync::Arc;
@@ -25,7 +31,7 @@ use bytes::Bytes;
 use hashbrown::HashTable;
 use parking_lot::{Mutex, RwLock};
 
-use super::{NamespaceStats, PutError, Stored};
+use thiserror::Error;
 
 const SHARDS: usize = 16;
 
@@ -36,14 +42,59 @@ const PURGE_BATCH: usize = 4_096;
 /// The wheel's bucket width.
 const BUCKET_MS: u64 = 1_000;
 
+/// Why a write was refused.
+#[derive(Debug, Clone, Copy, Error, PartialEq, Eq)]
+pub enum PutError {
+    #[error("the key exists and the write asked to create it only")]
+    Exists,
+    #[error("the namespace holds its maximum number of keys")]
+    Full,
+}
+
+/// A live value and its absolute expiry (ms since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stored {
+    pub value: Bytes,
+    pub expires_at: u64,
+}
+
+/// What a namespace holds, for metrics and status.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NamespaceStats {
+    pub namespace: String,
+    pub keys: u64,
+    pub bytes: u64,
+}
+
+impl NamespaceStats {
+    /// One entry per `(namespace, keys, bytes)`, sorted by namespace.
+    pub fn sorted<'a>(
+        namespaces: impl Iterator<Item = (&'a str, u64, u64)>,
+    ) -> Vec<NamespaceStats> {
+        let mut out: Vec<NamespaceStats> = namespaces
+            .map(|(namespace, keys, bytes)| NamespaceStats {
+                namespace: namespace.to_owned(),
+                keys,
+                bytes,
+            })
+            .collect();
+        out.sort_by(|a, b| a.namespace.cmp(&b.namespace));
+        out
+    }
+}
+
+/// Called when a write sets an expiry earlier than any the store knew of.
+pub type DeadlineHook = Box<dyn Fn() + Send + Sync>;
+
 #[derive(Default)]
 pub struct MemoryStore {
     namespaces: RwLock<HashMap<Box<str>, Arc<Namespace>>>,
     /// The earliest expiry any write has set since the last purge
     /// (`u64::MAX`: none known).
     next_deadline: AtomicU64,
-    /// Wakes the expiry task when a write sets an earlier deadline.
-    pub(crate) wake: tokio::sync::Notify,
+    /// Wakes the embedder's expiry task when a write sets an earlier
+    /// deadline.
+    on_earlier_deadline: Option<DeadlineHook>,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -104,7 +155,16 @@ impl MemoryStore {
         MemoryStore {
             namespaces: RwLock::default(),
             next_deadline: AtomicU64::new(u64::MAX),
-            wake: tokio::sync::Notify::new(),
+            on_earlier_deadline: None,
+        }
+    }
+
+    /// A store that calls `hook` whenever a write sets an expiry earlier
+    /// than any it knew of (a server wakes its expiry task with it).
+    pub fn with_deadline_hook(hook: impl Fn() + Send + Sync + 'static) -> Self {
+        MemoryStore {
+            on_earlier_deadline: Some(Box::new(hook)),
+            ..MemoryStore::new()
         }
     }
 
@@ -225,9 +285,21 @@ impl MemoryStore {
 
     fn note_deadline(&self, expires_at: u64) {
         let before = self.next_deadline.fetch_min(expires_at, Ordering::AcqRel);
-        if expires_at < before {
-            self.wake.notify_one();
+        if expires_at < before
+            && let Some(hook) = &self.on_earlier_deadline
+        {
+            hook();
         }
+    }
+
+    /// Purges when a deadline is past (the earliest expiry any write set
+    /// since the last purge), and otherwise costs one atomic read: for an
+    /// embedder with no timer, called on its way.
+    pub fn purge_due(&self, now_ms: u64) -> usize {
+        if self.next_deadline.load(Ordering::Acquire) > now_ms {
+            return 0;
+        }
+        self.purge(now_ms).0
     }
 
     /// Removes keys expired at `now_ms` whose wheel second is over (so a
