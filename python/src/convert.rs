@@ -225,10 +225,7 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
 /// (innermost first) so that the way in costs nothing.
 enum Fail {
     Python(PyErr),
-    Shape {
-        reason: String,
-        path: Vec<Segment>,
-    },
+    Shape { reason: String, path: Vec<Segment> },
 }
 
 enum Segment {
@@ -523,7 +520,10 @@ impl<'py> Writer<'py> {
             let kwargs = PyDict::new(py);
             kwargs.set_item("timespec", "milliseconds")?;
             let text = value.call_method("isoformat", (), Some(&kwargs))?;
-            push_json_string(&mut self.out, text.cast::<PyString>().map_err(PyErr::from)?.to_str()?);
+            push_json_string(
+                &mut self.out,
+                text.cast::<PyString>().map_err(PyErr::from)?.to_str()?,
+            );
         } else if value.is_instance(classes.date.bind(py))? {
             return Err(shape(
                 "a date is not a timestamp; give a datetime with a time zone",
@@ -594,7 +594,6 @@ fn type_and_id(entity: &Bound<'_, PyAny>) -> Result<(String, String), Fail> {
         type_name(entity)
     )))
 }
-
 
 /// A rate-limit request as Envoy's JSON (`/v1/ratelimit`'s body): each
 /// descriptor a dict of entries (`{"generic_key": "api", "user": "ana"}`,
