@@ -170,6 +170,19 @@ mod tests {
         assert_eq!(json["principal"]["id"], "ana");
     }
 
+    proptest::proptest! {
+        /// Whatever the text (quotes, backslashes, control characters,
+        /// any Unicode), it comes back from a JSON parser unchanged, on
+        /// the fast path and the escaping one alike.
+        #[test]
+        fn any_text_is_written_as_a_json_string(text in "\\PC*|[\"\\\\\u{0}-\u{1f}a-z]*") {
+            let mut out = String::new();
+            push_json_string(&mut out, &text);
+            let back: String = serde_json::from_str(&out).unwrap();
+            proptest::prop_assert_eq!(back, text);
+        }
+    }
+
     #[test]
     fn ttls_are_positive_durations() {
         assert_eq!(parse_ttl("2h"), Ok(7_200_000));
