@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Builds the `reaper` Python wheel with maturin into a venv of its own and
-# runs the pytest suite (python/tests) against it; the test command
-# (scripts/test.sh) calls this. `--release` builds the optimised wheel
-# the benchmark (benches/python) needs; `--no-test` only builds and
-# installs.
+# Builds the `reaper` Python wheel with maturin into a venv of its own,
+# type-checks the package (mypy --strict), holds the native module's stub
+# to the built module (stubtest), and runs the pytest suite (python/tests)
+# against it; the test command (scripts/test.sh) calls this. `--release`
+# builds the optimised wheel the benchmark (benches/python) needs;
+# `--no-test` only builds and installs.
 #
 #   bash scripts/python.sh [--release] [--no-test] [pytest args…]
 set -euo pipefail
@@ -21,10 +22,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ ! -x "$venv/bin/maturin" ] || ! "$venv/bin/python" -c "import pytest" 2>/dev/null; then
+if [ ! -x "$venv/bin/maturin" ] || ! "$venv/bin/python" -c "import pytest, mypy" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "maturin==1.16.0" "pytest==8.4.2"
+    "maturin==1.16.0" "pytest==8.4.2" "mypy==2.4.1"
 fi
 
 wheels="$target/python-wheels"
@@ -35,6 +36,13 @@ rm -rf "$wheels"
   --force-reinstall --no-deps "$wheels"/reaper-*.whl
 
 if [ "$run_tests" = 1 ]; then
+  # The package type-checks strictly, and the native module's stub
+  # (reaper/_reaper.pyi) says what the built module has: stubtest imports
+  # the installed module and compares (run outside python/, whose source
+  # would shadow it).
+  (cd python && "../$venv/bin/mypy" --strict --python-version 3.10 reaper)
+  (cd "$venv" && bin/python -m mypy.stubtest reaper._reaper)
+
   # The CLI the tests compare decisions with, and serve the client from.
   REAPER_BIN="${REAPER_BIN:-$PWD/$target/debug/reaper}"
   export REAPER_BIN

@@ -194,7 +194,9 @@ class Client(AsyncVariants):
     # ----------------------------------------------------------- the store
 
     def _store_path(self, namespace: str, key: str) -> str:
-        quote = lambda text: urllib.parse.quote(text, safe="")  # noqa: E731
+        def quote(text: str) -> str:
+            return urllib.parse.quote(text, safe="")
+
         return f"/v1/store/{quote(namespace)}/{quote(key)}"
 
     def _caller_headers(self, principal: Any, context: Mapping[str, Any] | None) -> dict[str, str]:

@@ -3,10 +3,25 @@
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, final
 
+from typing_extensions import Self, TypeAlias, disjoint_base
+
+__all__ = [
+    "Decision",
+    "Engine",
+    "Entity",
+    "__version__",
+    "compile_sources",
+    "duration_ms",
+    "entity_reference_json",
+    "ratelimit_request_json",
+    "request_json",
+    "value_json",
+]
+
 __version__: str
 
-Request = Mapping[str, Any] | str | bytes
-EntityLike = tuple[str, str] | str | Entity | Mapping[str, Any]
+_Request: TypeAlias = Mapping[str, Any] | str | bytes
+_EntityLike: TypeAlias = tuple[str, str] | str | Entity | Mapping[str, Any]
 
 @final
 class Decision:
@@ -18,14 +33,14 @@ class Decision:
     policy_hash: str
     decision_id: str | None
     decision: str
-    def __init__(
-        self,
+    def __new__(
+        cls,
         allowed: bool,
         reasons: Iterable[str] = ...,
         errors: Iterable[tuple[str, str]] = ...,
         policy_hash: str = ...,
         decision_id: str | None = ...,
-    ) -> None: ...
+    ) -> Self: ...
     def __bool__(self) -> bool: ...
     def to_dict(self) -> dict[str, Any]: ...
 
@@ -36,87 +51,88 @@ class Entity:
     type: str
     id: str
     attrs: Mapping[str, Any] | None
-    parents: Iterable[EntityLike] | None
-    def __init__(
-        self,
+    parents: Iterable[_EntityLike] | None
+    def __new__(
+        cls,
         type: str,
         id: str,
         attrs: Mapping[str, Any] | None = None,
-        parents: Iterable[EntityLike] | None = None,
-    ) -> None: ...
+        parents: Iterable[_EntityLike] | None = None,
+    ) -> Self: ...
 
+@disjoint_base
 class Engine:
     """The native engine; use `reaper.Engine`."""
 
-    def __init__(
-        self,
+    def __new__(
+        cls,
         bundle: bytes,
         *,
-        entities: Iterable[EntityLike] | str | None = None,
+        entities: Iterable[_EntityLike] | str | None = None,
         clock: Callable[[], float] | None = None,
-    ) -> None: ...
+    ) -> Self: ...
     @property
     def policy_hash(self) -> str: ...
     @property
     def package(self) -> str | None: ...
     @property
     def bundle(self) -> bytes: ...
-    def set_entities(self, entities: Iterable[EntityLike] | str) -> None: ...
+    def set_entities(self, entities: Iterable[_EntityLike] | str) -> None: ...
     def authorize(
         self,
-        request: Request | None = None,
+        request: _Request | None = None,
         /,
         *,
-        principal: EntityLike | None = None,
+        principal: _EntityLike | None = None,
         action: str | None = None,
-        resource: EntityLike | None = None,
+        resource: _EntityLike | None = None,
         context: Mapping[str, Any] | None = None,
-        entities: Iterable[EntityLike] | None = None,
+        entities: Iterable[_EntityLike] | None = None,
     ) -> Decision: ...
-    def authorize_batch(self, requests: Iterable[Request]) -> list[Decision]: ...
+    def authorize_batch(self, requests: Iterable[_Request]) -> list[Decision]: ...
     def explain(
         self,
-        request: Request | None = None,
+        request: _Request | None = None,
         /,
         *,
-        principal: EntityLike | None = None,
+        principal: _EntityLike | None = None,
         action: str | None = None,
-        resource: EntityLike | None = None,
+        resource: _EntityLike | None = None,
         context: Mapping[str, Any] | None = None,
-        entities: Iterable[EntityLike] | None = None,
+        entities: Iterable[_EntityLike] | None = None,
     ) -> dict[str, Any]: ...
     def _replace(self, bundle: bytes) -> bytes: ...
     def _rate_limit(self, domain: str, descriptors: Any, hits: int = 1) -> dict[str, Any]: ...
     def _store_get(
-        self, namespace: str, key: str, principal: EntityLike, context: Mapping[str, Any] | None = None
+        self, namespace: str, key: str, principal: _EntityLike, context: Mapping[str, Any] | None = None
     ) -> tuple[bytes, int] | None: ...
     def _store_put(
         self,
         namespace: str,
         key: str,
         value: bytes,
-        principal: EntityLike,
+        principal: _EntityLike,
         context: Mapping[str, Any] | None = None,
         ttl: str | None = None,
         create_only: bool = False,
     ) -> int: ...
     def _store_delete(
-        self, namespace: str, key: str, principal: EntityLike, context: Mapping[str, Any] | None = None
+        self, namespace: str, key: str, principal: _EntityLike, context: Mapping[str, Any] | None = None
     ) -> bool: ...
     def _store_stats(self) -> dict[str, tuple[int, int]]: ...
 
 def compile_sources(sources: list[tuple[str, str]]) -> bytes: ...
 def request_json(
-    request: Request | None = None,
+    request: _Request | None = None,
     /,
     *,
-    principal: EntityLike | None = None,
+    principal: _EntityLike | None = None,
     action: str | None = None,
-    resource: EntityLike | None = None,
+    resource: _EntityLike | None = None,
     context: Mapping[str, Any] | None = None,
-    entities: Iterable[EntityLike] | None = None,
+    entities: Iterable[_EntityLike] | None = None,
 ) -> str: ...
-def entity_reference_json(entity: EntityLike) -> str: ...
+def entity_reference_json(entity: _EntityLike) -> str: ...
 def value_json(value: Any) -> str: ...
 def ratelimit_request_json(domain: str, descriptors: Any, hits: int = 1) -> str: ...
 def duration_ms(text: str) -> int: ...
