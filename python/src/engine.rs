@@ -16,9 +16,10 @@ use reaper_runtime::ratelimit::counters::MemoryCounters;
 use reaper_runtime::store::access::{self, AccessError};
 use reaper_runtime::store::{MemoryStore, Put, PutError};
 
-use crate::convert::{self, json_to_python};
+use crate::convert;
 use crate::errors;
 use crate::results::Decision;
+use crate::values::json_to_python;
 
 /// How often idle rate-limit counters and expired store keys are swept,
 /// on the way of the calls that count and write (the engine runs no
@@ -356,7 +357,7 @@ impl Engine {
         if hits == 0 {
             return Err(errors::request_error(py, "hits", "hits are at least 1"));
         }
-        let text = convert::ratelimit_request_json(py, domain, descriptors, hits)?;
+        let text = crate::ratelimit::ratelimit_request_json(py, domain, descriptors, hits)?;
         let request = reaper_runtime::ratelimit::json::decode(&text, &Limits::default())
             .map_err(|e| errors::from_request_error(py, "", &e))?;
         let now = self.now_ms(py)?;

@@ -15,7 +15,9 @@ mod convert;
 mod diagnostics;
 mod engine;
 mod errors;
+mod ratelimit;
 mod results;
+mod values;
 
 use pyo3::prelude::*;
 
@@ -28,8 +30,8 @@ fn _reaper(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convert::request_json, m)?)?;
     m.add_function(wrap_pyfunction!(convert::entity_reference_json, m)?)?;
     m.add_function(wrap_pyfunction!(convert::value_json, m)?)?;
-    m.add_function(wrap_pyfunction!(convert::ratelimit_request_json, m)?)?;
-    m.add_function(wrap_pyfunction!(convert::duration_ms, m)?)?;
+    m.add_function(wrap_pyfunction!(ratelimit::ratelimit_request_json, m)?)?;
+    m.add_function(wrap_pyfunction!(values::duration_ms, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }
