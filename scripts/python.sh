@@ -22,10 +22,10 @@ while [ $# -gt 0 ]; do
   esac
 done
 
-if [ ! -x "$venv/bin/maturin" ] || ! "$venv/bin/python" -c "import pytest, mypy" 2>/dev/null; then
+if [ ! -x "$venv/bin/maturin" ] || ! "$venv/bin/python" -c "import pytest, mypy, hypothesis" 2>/dev/null; then
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    "maturin==1.16.0" "pytest==8.4.2" "mypy==2.4.1"
+    "maturin==1.16.0" "pytest==8.4.2" "mypy==2.4.1" "hypothesis==6.170.17"
 fi
 
 wheels="$target/python-wheels"
