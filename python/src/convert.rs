@@ -404,10 +404,7 @@ impl<'py> Writer<'py> {
     fn entity(&mut self, entity: &Bound<'py, PyAny>) -> Written {
         if let Ok(entity) = entity.cast::<Entity>() {
             let entity = entity.get();
-            self.out.push_str("{\"type\":");
-            push_json_string(&mut self.out, &entity.ty);
-            self.out.push_str(",\"id\":");
-            push_json_string(&mut self.out, &entity.id);
+            self.uid_fields(&entity.ty, &entity.id);
             if let Some(attrs) = &entity.attrs {
                 self.out.push_str(",\"attrs\":");
                 self.value(attrs.bind(self.py), 1).within(key("attrs"))?;
@@ -444,12 +441,17 @@ impl<'py> Writer<'py> {
     /// `reaper.Entity` or a `{"type", "id"}` dict.
     fn reference(&mut self, entity: &Bound<'py, PyAny>) -> Written {
         let (ty, id) = type_and_id(entity)?;
-        self.out.push_str("{\"type\":");
-        push_json_string(&mut self.out, &ty);
-        self.out.push_str(",\"id\":");
-        push_json_string(&mut self.out, &id);
+        self.uid_fields(&ty, &id);
         self.out.push('}');
         Ok(())
+    }
+
+    /// `{"type": …, "id": …` (the object left open for data).
+    fn uid_fields(&mut self, ty: &str, id: &str) {
+        self.out.push_str("{\"type\":");
+        push_json_string(&mut self.out, ty);
+        self.out.push_str(",\"id\":");
+        push_json_string(&mut self.out, id);
     }
 
     /// A value of an attribute or of the context.

@@ -71,6 +71,25 @@ fn load(
     })
 }
 
+impl Policy {
+    /// Decodes `text` (completing it from the held entities) and runs
+    /// `then` on it; pure Rust, so callers run it with the GIL released.
+    fn evaluate<T>(
+        &self,
+        text: &str,
+        then: impl FnOnce(&reaper_runtime::Engine, &reaper_runtime::Request) -> T,
+    ) -> Result<T, reaper_lang::request::RequestError> {
+        let request = self.engine.decode_request_with(text, &self.held)?;
+        Ok(then(&self.engine, &request))
+    }
+
+    fn decide(&self, text: &str) -> Result<Decision, reaper_lang::request::RequestError> {
+        self.evaluate(text, |engine, request| {
+            Decision::of(engine, &engine.authorize(request))
+        })
+    }
+}
+
 /// Entities as given (a list in the Python forms, or JSON text) as JSON.
 fn entities_json(
     py: Python<'_>,
@@ -124,16 +143,8 @@ impl Engine {
 
     fn decide(&self, py: Python<'_>, text: &str, prefix: &str) -> PyResult<Decision> {
         let policy = self.policy.load();
-        let decided = py.detach(|| {
-            policy
-                .engine
-                .decode_request_with(text, &policy.held)
-                .map(|request| policy.engine.authorize(&request))
-        });
-        match decided {
-            Ok(decision) => Ok(Decision::of(&policy.engine, &decision)),
-            Err(e) => Err(errors::from_request_error(py, prefix, &e)),
-        }
+        py.detach(|| policy.decide(text))
+            .map_err(|e| errors::from_request_error(py, prefix, &e))
     }
 
     /// Authorizes a store access, raising `Denied` when the policy refuses.
@@ -288,23 +299,12 @@ impl Engine {
             texts.push(convert::request_text(py, &request?, &format!("[{i}]"))?);
         }
         let policy = self.policy.load();
-        let decided: Vec<_> = py.detach(|| {
-            texts
-                .iter()
-                .map(|text| {
-                    policy
-                        .engine
-                        .decode_request_with(text, &policy.held)
-                        .map(|request| policy.engine.authorize(&request))
-                })
-                .collect()
-        });
+        let decided: Vec<_> = py.detach(|| texts.iter().map(|text| policy.decide(text)).collect());
         decided
             .into_iter()
             .enumerate()
-            .map(|(i, decided)| match decided {
-                Ok(decision) => Ok(Decision::of(&policy.engine, &decision)),
-                Err(e) => Err(errors::from_request_error(py, &format!("[{i}]"), &e)),
+            .map(|(i, decided)| {
+                decided.map_err(|e| errors::from_request_error(py, &format!("[{i}]"), &e))
             })
             .collect()
     }
@@ -330,13 +330,9 @@ impl Engine {
             convert::request_json(py, request, principal, action, resource, context, entities)?;
         let policy = self.policy.load();
         let explained = py.detach(|| {
-            policy
-                .engine
-                .decode_request_with(&text, &policy.held)
-                .map(|request| {
-                    let explanation = policy.engine.explain(&request);
-                    reaper_runtime::report::explain_json(&policy.engine, &explanation)
-                })
+            policy.evaluate(&text, |engine, request| {
+                reaper_runtime::report::explain_json(engine, &engine.explain(request))
+            })
         });
         match explained {
             Ok(json) => json_to_python(py, &json),
